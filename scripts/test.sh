@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, runnable on a bare machine: it installs what the
+# suite needs (Debian packages, node_modules), checks types and the proto
+# contract, builds, then runs vitest. Extra arguments go to vitest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/ensure-system-deps.sh
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run --silent typecheck
+npm run --silent lint:proto
+npm run --silent build
+npx vitest run "$@"

@@ -1,0 +1,16 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { TaskLoadError } from './task-catalog.js';
+
+const TASK_FILE = /\.(js|mjs|ts|mts)$/;
+
+/** Every task module directly inside `dir`, sorted; .d.ts files and tests are not tasks. */
+export async function findTaskFiles(dir: string): Promise<string[]> {
+  const abs = resolve(dir);
+  const info = await stat(abs).catch(() => undefined);
+  if (!info?.isDirectory()) throw new TaskLoadError(`task directory ${dir} does not exist or is not a directory`);
+  const names = (await readdir(abs)).filter(
+    (name) => TASK_FILE.test(name) && !name.endsWith('.d.ts') && !/\.(test|spec)\.[cm]?[jt]s$/.test(name),
+  );
+  return names.sort().map((name) => join(abs, name));
+}

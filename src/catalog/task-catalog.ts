@@ -1,0 +1,55 @@
+import { OffloadError, Status } from '../errors.js';
+import type { DescribedTask } from '../pool/messages.js';
+import { compileInputValidator, type InputValidator } from './input-validator.js';
+
+export interface RegisteredTask {
+  readonly name: string;
+  readonly description: string;
+  /** Absolute path of the module the workers import. */
+  readonly file: string;
+  readonly inputSchema: Record<string, unknown>;
+  /** Returns the input with defaults applied, or throws INVALID_ARGUMENT. */
+  readonly validate: InputValidator;
+}
+
+/** Raised at start-up when a task module cannot be served; the message names the file. */
+export class TaskLoadError extends Error {
+  override name = 'TaskLoadError';
+}
+
+/** The tasks this server runs, by name. Built once at start-up, then read-only. */
+export class TaskCatalog {
+  readonly #tasks: ReadonlyMap<string, RegisteredTask>;
+
+  constructor(described: readonly DescribedTask[]) {
+    const tasks = new Map<string, RegisteredTask>();
+    for (const entry of described) {
+      if (!entry.ok) throw new TaskLoadError(`${entry.file}: ${entry.error}`);
+      const other = tasks.get(entry.name);
+      if (other) throw new TaskLoadError(`${entry.file}: task name "${entry.name}" is already defined by ${other.file}`);
+      let validate: InputValidator;
+      try {
+        validate = compileInputValidator(entry.input);
+      } catch (error) {
+        throw new TaskLoadError(`${entry.file}: task ${entry.name} has an invalid input schema: ${(error as Error).message}`);
+      }
+      tasks.set(entry.name, Object.freeze({ ...entry, inputSchema: entry.input, validate }));
+    }
+    this.#tasks = new Map([...tasks].sort(([a], [b]) => a.localeCompare(b)));
+  }
+
+  /** The task called `name`, or NOT_FOUND. */
+  get(name: string): RegisteredTask {
+    const task = this.#tasks.get(name);
+    if (!task) throw new OffloadError(Status.NOT_FOUND, `unknown task "${name}"; ListTasks shows the tasks this server runs`);
+    return task;
+  }
+
+  list(): RegisteredTask[] {
+    return [...this.#tasks.values()];
+  }
+
+  get names(): string[] {
+    return [...this.#tasks.keys()];
+  }
+}

@@ -1,0 +1,34 @@
+import { extname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ownExtension = extname(fileURLToPath(import.meta.url));
+
+/** The package root: two levels up from source, three from dist/. */
+const packageRoot = fileURLToPath(new URL(ownExtension === '.ts' ? '../../' : '../../../', import.meta.url));
+
+/**
+ * The worker entry next to this build: workers/worker.ts when offload runs
+ * from source (tests, tsx), dist/workers/worker.js when it runs compiled.
+ */
+export const workerEntry = fileURLToPath(new URL(`../../workers/worker${ownExtension}`, import.meta.url));
+
+/** Where the bundled task modules are, in the same form as the worker entry. */
+export const bundledTasksDir = fileURLToPath(new URL('../../workers/tasks', import.meta.url));
+
+/** Whether a file is TypeScript, so workers need the tsx loader to import it. */
+export function isTypeScript(file: string): boolean {
+  return /\.(ts|mts|cts)$/.test(file) && !file.endsWith('.d.ts');
+}
+
+/**
+ * Piscina's filename and workerData. When any module the workers import is
+ * TypeScript, a small JS entry registers tsx first (see ts-worker.mjs);
+ * compiled offload with JS tasks loads the worker entry directly.
+ */
+export function workerModule(taskFiles: readonly string[]): { filename: string; workerData?: { entry: string } } {
+  if (![workerEntry, ...taskFiles].some(isTypeScript)) return { filename: workerEntry };
+  return {
+    filename: join(packageRoot, 'src/pool/ts-worker.mjs'),
+    workerData: { entry: pathToFileURL(workerEntry).href },
+  };
+}

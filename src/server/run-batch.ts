@@ -1,0 +1,64 @@
+/**
+ * RunBatch: items are read only while fewer than `window` of this call's
+ * items are in flight, so a fast client is held back by HTTP/2 flow control
+ * rather than buffered. Items run concurrently; their events are merged into
+ * one stream, each tagged with its id. A failing item becomes a TaskFailure
+ * event and the stream goes on.
+ */
+import { OffloadError } from '../errors.js';
+import type { RunBatchRequest, RunBatchResponse } from '../gen/offload/v1/compute.js';
+import type { TaskRun } from '../pool/task-run.js';
+import { HandoffQueue } from './handoff-queue.js';
+import { toEventFields } from './to-wire.js';
+
+export interface RunBatchOptions {
+  window: number;
+  signal: AbortSignal;
+  /** Validates and admits one item; throws OffloadError when it cannot run. */
+  start: (item: RunBatchRequest) => TaskRun;
+  onServerFault: (error: unknown) => void;
+}
+
+export async function* runBatch(requests: AsyncIterable<RunBatchRequest>, options: RunBatchOptions): AsyncGenerator<RunBatchResponse> {
+  const { window, start, onServerFault } = options;
+  const out = new HandoffQueue<RunBatchResponse>();
+  let inFlight = 0;
+  let freed: (() => void) | undefined;
+
+  const runItem = async (item: RunBatchRequest): Promise<void> => {
+    try {
+      for await (const event of start(item)) await out.push({ id: item.id, ...toEventFields(event) });
+    } catch (thrown) {
+      const error = OffloadError.from(thrown);
+      if (error.isServerFault) onServerFault(error);
+      await out.push({ id: item.id, failure: { code: error.code, message: error.message } });
+    } finally {
+      inFlight--;
+      freed?.();
+    }
+  };
+
+  const feed = async (): Promise<void> => {
+    const running = new Set<Promise<void>>();
+    const items = requests[Symbol.asyncIterator]();
+    try {
+      while (true) {
+        // Wait for room before asking for the next item, not after receiving it.
+        while (inFlight >= window) await new Promise<void>((resolve) => (freed = resolve));
+        const next = await items.next();
+        if (next.done) break;
+        inFlight++;
+        const job = runItem(next.value);
+        running.add(job);
+        void job.then(() => running.delete(job));
+      }
+      await Promise.all(running);
+      out.end();
+    } catch (error) {
+      out.fail(error);
+    }
+  };
+
+  void feed();
+  yield* out;
+}

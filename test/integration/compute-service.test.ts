@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { Status } from 'nice-grpc';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ComputeServer } from '../../src/server/create-compute-server.js';
+import { collect, connect, rejection, type ComputeClient } from '../helpers/client.js';
+import { startServer } from '../helpers/start-server.js';
+
+let server: ComputeServer;
+let client: ComputeClient;
+let close: () => void;
+
+beforeAll(async () => {
+  server = await startServer();
+  ({ client, close } = connect(server.address));
+});
+afterAll(async () => {
+  close();
+  await server.close();
+});
+
+describe('ListTasks', () => {
+  it('describes every bundled task with its input schema', async () => {
+    const { tasks } = await client.listTasks({});
+    const names = tasks.map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(['echo', 'primes', 'sha256', 'spin']));
+    const spin = tasks.find((t) => t.name === 'spin')!;
+    expect(spin.description).toMatch(/busy/);
+    expect(spin.inputSchema).toMatchObject({ type: 'object', required: ['ms'], properties: { ms: { maximum: 60000 } } });
+  });
+});
+
+describe('Run', () => {
+  it('echoes input and data unchanged', async () => {
+    const input = { a: [1, 'two', { three: true }], b: null };
+    const { result } = await client.run({ task: 'echo', input, data: Buffer.from('bytes') });
+    expect(result?.output).toEqual(input);
+    expect(Buffer.from(result!.data).toString()).toBe('bytes');
+  });
+
+  it('counts primes and reports how long the task queued and ran', async () => {
+    const { result } = await client.run({ task: 'primes', input: { limit: 1_000_000 } });
+    expect(result?.output).toEqual({ count: 78498 });
+    expect(result?.runMs).toBeGreaterThan(0);
+    expect(result?.queuedMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('hashes data with sha256', async () => {
+    const data = Buffer.alloc(3 * 1024 * 1024 + 7, 'x');
+    const { result } = await client.run({ task: 'sha256', data });
+    expect(result?.output).toEqual({ hex: createHash('sha256').update(data).digest('hex') });
+  });
+
+  it('burns the CPU for the requested time', async () => {
+    const { result } = await client.run({ task: 'spin', input: { ms: 50 } });
+    expect(result?.output).toEqual({ ms: 50 });
+    expect(result?.runMs).toBeGreaterThanOrEqual(50);
+  });
+
+  it('answers NOT_FOUND for an unknown task', async () => {
+    const error = await rejection(client.run({ task: 'nope' }));
+    expect(error.code).toBe(Status.NOT_FOUND);
+    expect(error.details).toContain('unknown task "nope"');
+  });
+
+  it('answers INVALID_ARGUMENT naming the field for input that fails the schema', async () => {
+    const error = await rejection(client.run({ task: 'spin', input: { ms: 60001 } }));
+    expect(error).toMatchObject({ code: Status.INVALID_ARGUMENT, details: 'input.ms must be <= 60000' });
+    const missing = await rejection(client.run({ task: 'primes', input: {} }));
+    expect(missing).toMatchObject({ code: Status.INVALID_ARGUMENT, details: 'input.limit is required' });
+  });
+});
+
+describe('RunStream', () => {
+  it('sends Started, nondecreasing Progress and exactly one result, last', async () => {
+    const events = await collect(client.runStream({ task: 'spin', input: { ms: 200, steps: 20 } }));
+    expect(events[0]?.started).toBeDefined();
+    const fractions = events.filter((e) => e.progress).map((e) => e.progress!.fraction);
+    expect(fractions.length).toBeGreaterThanOrEqual(5);
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
+    expect(fractions.every((f) => f >= 0 && f <= 1)).toBe(true);
+    expect(events.filter((e) => e.result)).toHaveLength(1);
+    expect(events.at(-1)?.result?.output).toEqual({ ms: 200 });
+  });
+
+  it('reports at least ten progress events while counting primes to a large limit', async () => {
+    const events = await collect(client.runStream({ task: 'primes', input: { limit: 50_000_000 } }));
+    expect(events.filter((e) => e.progress).length).toBeGreaterThanOrEqual(10);
+    expect(events.at(-1)?.result?.output).toEqual({ count: 3001134 });
+  });
+
+  it('fails the stream with the status of a bad request', async () => {
+    const error = await rejection(collect(client.runStream({ task: 'spin', input: { ms: 'soon' } })));
+    expect(error).toMatchObject({ code: Status.INVALID_ARGUMENT, details: 'input.ms must be integer' });
+  });
+});
+
+describe('RunBatch', () => {
+  it('runs every item, tags each event with its id and turns failures into events', async () => {
+    async function* items() {
+      yield { id: 'spin', task: 'spin', input: { ms: 30, steps: 3 } };
+      yield { id: 'primes', task: 'primes', input: { limit: 100 } };
+      yield { id: 'missing', task: 'missing' };
+      yield { id: 'invalid', task: 'spin', input: { ms: -1 } };
+      yield { id: 'echo', task: 'echo', input: 'hi' };
+    }
+    const events = await collect(client.runBatch(items()));
+    const terminal = new Map(events.filter((e) => e.result || e.failure).map((e) => [e.id, e]));
+    expect(terminal.size).toBe(5);
+    expect(terminal.get('spin')?.result?.output).toEqual({ ms: 30 });
+    expect(terminal.get('primes')?.result?.output).toEqual({ count: 25 });
+    expect(terminal.get('echo')?.result?.output).toBe('hi');
+    expect(terminal.get('missing')?.failure).toMatchObject({ code: Status.NOT_FOUND });
+    expect(terminal.get('invalid')?.failure).toEqual({ code: Status.INVALID_ARGUMENT, message: 'input.ms must be >= 0' });
+    expect(events.some((e) => e.id === 'spin' && e.progress)).toBe(true);
+  });
+
+  it('completes a batch of many items sent by a generator', async () => {
+    async function* items() {
+      for (let i = 0; i < 300; i++) yield { id: `item-${i}`, task: 'primes', input: { limit: 1000 + i } };
+    }
+    const results = (await collect(client.runBatch(items()))).filter((e) => e.result);
+    expect(results).toHaveLength(300);
+    expect(new Set(results.map((e) => e.id)).size).toBe(300);
+  });
+
+  it('ends at once for an empty batch', async () => {
+    expect(await collect(client.runBatch((async function* () {})()))).toEqual([]);
+  });
+});

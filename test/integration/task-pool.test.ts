@@ -1,0 +1,82 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { OffloadError, Status } from '../../src/errors.js';
+import { TaskPool } from '../../src/pool/task-pool.js';
+import type { TaskEvent } from '../../src/pool/task-run.js';
+import { bundledTasksDir } from '../../src/pool/worker-entry.js';
+import { fixtureTasksDir } from '../helpers/start-server.js';
+
+const spin = { name: 'spin', file: join(bundledTasksDir, 'spin.ts') };
+const stubborn = { name: 'fixture.stubborn', file: join(fixtureTasksDir, 'stubborn.ts') };
+const exit = { name: 'fixture.exit', file: join(fixtureTasksDir, 'exit.ts') };
+const none = new Uint8Array(0);
+
+let pool: TaskPool;
+function createPool(options: Partial<ConstructorParameters<typeof TaskPool>[0]> = {}): TaskPool {
+  pool = new TaskPool({ workers: 1, maxQueue: 4, cancelGraceMs: 100, taskFiles: [spin.file], ...options });
+  return pool;
+}
+afterEach(() => pool?.close());
+
+describe('TaskPool (the bridge)', () => {
+  it('runs a task in a worker and streams started, progress and the result', async () => {
+    createPool();
+    const events: TaskEvent[] = [];
+    for await (const event of pool.run(spin, { ms: 30, steps: 3 }, none)) events.push(event);
+    expect(events[0]).toMatchObject({ type: 'started' });
+    expect(events.filter((e) => e.type === 'progress').length).toBeGreaterThanOrEqual(1);
+    expect(events.at(-1)).toMatchObject({ type: 'result', output: { ms: 30 } });
+  });
+
+  it('refuses work at once when every worker is busy and the queue is full', async () => {
+    createPool({ workers: 1, maxQueue: 1 });
+    const running = pool.run(spin, { ms: 300, steps: 1 }, none);
+    const queued = pool.run(spin, { ms: 1, steps: 1 }, none);
+    expect(() => pool.run(spin, { ms: 1, steps: 1 }, none)).toThrow(
+      expect.objectContaining({ code: Status.RESOURCE_EXHAUSTED }),
+    );
+    await Promise.all([running.result(), queued.result()]);
+  });
+
+  it('takes a cancelled task out of the queue without running it', async () => {
+    createPool();
+    const running = pool.run(spin, { ms: 300, steps: 1 }, none);
+    await vi.waitFor(() => expect(pool.stats.running).toBe(1));
+    const controller = new AbortController();
+    const queued = pool.run(spin, { ms: 5000, steps: 1 }, none, { signal: controller.signal });
+    controller.abort(new OffloadError(Status.CANCELLED, 'gone'));
+    await expect(queued.result()).rejects.toMatchObject({ code: Status.CANCELLED });
+    expect(pool.stats).toEqual({ running: 1, queued: 0 });
+    await running.result();
+  });
+
+  it('stops a busy cooperative task through its signal long before the grace period would end', async () => {
+    // With a 10 s grace, finishing within the 5 s test timeout means the task itself stopped.
+    createPool({ cancelGraceMs: 10_000 });
+    const controller = new AbortController();
+    const run = pool.run(spin, { ms: 20_000, steps: 1 }, none, { signal: controller.signal });
+    await vi.waitFor(() => expect(pool.stats.running).toBe(1));
+    controller.abort(new OffloadError(Status.DEADLINE_EXCEEDED, 'late'));
+    await expect(run.result()).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED, message: 'late' });
+    expect(pool.stats).toEqual({ running: 0, queued: 0 });
+  }, 5_000);
+
+  it('terminates a worker whose task ignores its signal after the grace period, then runs the next task', async () => {
+    createPool({ cancelGraceMs: 100, taskFiles: [spin.file, stubborn.file] });
+    const controller = new AbortController();
+    const run = pool.run(stubborn, { ms: 20_000 }, none, { signal: controller.signal });
+    const next = pool.run(spin, { ms: 1, steps: 1 }, none);
+    setTimeout(() => controller.abort(), 100);
+    await expect(run.result()).rejects.toMatchObject({ code: Status.CANCELLED });
+    await expect(next.result()).resolves.toMatchObject({ output: { ms: 1 } });
+  }, 5_000);
+
+  it('fails only the call whose task kills its worker, and the pool carries on', async () => {
+    createPool({ taskFiles: [spin.file, exit.file] });
+    await expect(pool.run(exit, {}, none).result()).rejects.toMatchObject({
+      code: Status.INTERNAL,
+      message: 'task fixture.exit failed: its worker stopped unexpectedly',
+    });
+    await expect(pool.run(spin, { ms: 1, steps: 1 }, none).result()).resolves.toMatchObject({ output: { ms: 1 } });
+  });
+});

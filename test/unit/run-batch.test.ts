@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { OffloadError, Status } from '../../src/errors.js';
+import type { RunBatchRequest, RunBatchResponse } from '../../src/gen/offload/v1/compute.js';
+import { TaskRun } from '../../src/pool/task-run.js';
+import { runBatch } from '../../src/server/run-batch.js';
+
+function item(id: string, task = 'ok'): RunBatchRequest {
+  return { id, task, input: null, data: Buffer.alloc(0) };
+}
+
+describe('runBatch', () => {
+  it('never reads more items than its window while earlier ones are unfinished', async () => {
+    let pulled = 0;
+    let maxAhead = 0;
+    let finished = 0;
+    const runs: TaskRun[] = [];
+    async function* requests(): AsyncGenerator<RunBatchRequest> {
+      for (let i = 0; i < 50; i++) {
+        pulled++;
+        maxAhead = Math.max(maxAhead, pulled - finished);
+        yield item(String(i));
+      }
+    }
+    const start = (): TaskRun => {
+      const run = new TaskRun(() => {});
+      runs.push(run);
+      // Each task finishes a little later, so items pile up if the reader is greedy.
+      setTimeout(() => {
+        finished++;
+        run.push({ type: 'result', output: null, data: undefined, queuedMs: 0, runMs: 0 });
+      }, 2);
+      return run;
+    };
+    const events: RunBatchResponse[] = [];
+    for await (const event of runBatch(requests(), { window: 3, signal: new AbortController().signal, start, onServerFault: () => {} })) {
+      events.push(event);
+    }
+    expect(events.filter((e) => e.result)).toHaveLength(50);
+    expect(maxAhead).toBeLessThanOrEqual(3);
+  });
+
+  it('turns a failing item into a failure event and carries on', async () => {
+    async function* requests(): AsyncGenerator<RunBatchRequest> {
+      yield item('a', 'missing');
+      yield item('b');
+    }
+    const start = (request: RunBatchRequest): TaskRun => {
+      if (request.task === 'missing') throw new OffloadError(Status.NOT_FOUND, 'unknown task "missing"');
+      const run = new TaskRun(() => {});
+      run.push({ type: 'result', output: 'done', data: undefined, queuedMs: 0, runMs: 0 });
+      return run;
+    };
+    const events: RunBatchResponse[] = [];
+    for await (const event of runBatch(requests(), { window: 2, signal: new AbortController().signal, start, onServerFault: () => {} })) {
+      events.push(event);
+    }
+    expect(events).toContainEqual({ id: 'a', failure: { code: Status.NOT_FOUND, message: 'unknown task "missing"' } });
+    expect(events.find((e) => e.id === 'b')?.result?.output).toBe('done');
+  });
+
+  it('reports unexpected item errors as INTERNAL without their text, and tells the server log', async () => {
+    const faults: unknown[] = [];
+    async function* requests(): AsyncGenerator<RunBatchRequest> {
+      yield item('a');
+    }
+    const start = (): TaskRun => {
+      throw new TypeError('secret internals');
+    };
+    const events: RunBatchResponse[] = [];
+    for await (const event of runBatch(requests(), { window: 1, signal: new AbortController().signal, start, onServerFault: (e) => faults.push(e) })) {
+      events.push(event);
+    }
+    expect(events).toEqual([{ id: 'a', failure: { code: Status.INTERNAL, message: 'internal error' } }]);
+    expect(faults).toHaveLength(1);
+  });
+});

@@ -1,0 +1,30 @@
+import { pathToFileURL } from 'node:url';
+import type { TaskDefinition } from './task.js';
+
+const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
+
+/** Imports a task module (once per worker; ESM caches it) and checks its shape. */
+export async function loadTask(file: string): Promise<TaskDefinition> {
+  const mod: { default?: unknown } = await import(pathToFileURL(file).href);
+  return checkTask(mod.default);
+}
+
+function checkTask(value: unknown): TaskDefinition {
+  if (typeof value !== 'object' || value === null) {
+    throw new Error('its default export is not a task: export default defineTask({ name, description, input, run })');
+  }
+  const task = value as Record<string, unknown>;
+  if (typeof task['name'] !== 'string' || !NAME.test(task['name'])) {
+    throw new Error('task name must be a string of letters, digits, "_", "-" or "." starting with a letter');
+  }
+  if (typeof task['description'] !== 'string') {
+    throw new Error(`task ${task['name']}: description must be a string`);
+  }
+  if (typeof task['input'] !== 'object' || task['input'] === null || Array.isArray(task['input'])) {
+    throw new Error(`task ${task['name']}: input must be a JSON Schema object`);
+  }
+  if (typeof task['run'] !== 'function') {
+    throw new Error(`task ${task['name']}: run must be a function`);
+  }
+  return value as TaskDefinition;
+}

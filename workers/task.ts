@@ -1,0 +1,72 @@
+/**
+ * The task authoring API. A task module default-exports `defineTask({...})`;
+ * offload loads it on the pool side only, so it may use any CPU it likes.
+ * Nothing here knows about gRPC: failures are named by canonical status names.
+ */
+
+/** Canonical status names a task may fail with (gRPC's, without the wire). */
+export type TaskErrorCode =
+  | 'CANCELLED'
+  | 'UNKNOWN'
+  | 'INVALID_ARGUMENT'
+  | 'DEADLINE_EXCEEDED'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'PERMISSION_DENIED'
+  | 'RESOURCE_EXHAUSTED'
+  | 'FAILED_PRECONDITION'
+  | 'ABORTED'
+  | 'OUT_OF_RANGE'
+  | 'UNIMPLEMENTED'
+  | 'INTERNAL'
+  | 'UNAVAILABLE'
+  | 'DATA_LOSS'
+  | 'UNAUTHENTICATED';
+
+/** Throw a TaskError to fail the call with a chosen code and a user-facing message. */
+export class TaskError extends Error {
+  override name = 'TaskError';
+  constructor(
+    readonly code: TaskErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface TaskContext {
+  /** The request's `data` bytes (empty when the caller sent none). */
+  readonly data: Uint8Array;
+  /**
+   * Reports progress: `fraction` in [0, 1] (clamped, and never allowed to go
+   * backwards), with an optional short message. Cheap enough to call often:
+   * reports are coalesced before they cross to the server.
+   */
+  progress(fraction: number, message?: string): void;
+  /**
+   * Aborted when the caller cancels, the deadline passes or the server shuts
+   * down. Reading `signal.aborted` also notices a cancel that arrived while
+   * the task kept the thread busy, so a CPU-bound loop can simply check it.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** A task returns a JSON value, or `{ output, data }` to return bytes as well. */
+export type TaskReturn = Json | { output?: Json; data: Uint8Array } | undefined;
+
+export interface TaskDefinition<Input = any> {
+  /** The name callers use; letters, digits, `_`, `-` and `.`. */
+  readonly name: string;
+  /** What the task does, shown by ListTasks. */
+  readonly description: string;
+  /** JSON Schema for the input; validated on the server before the task is queued. */
+  readonly input: Record<string, unknown>;
+  readonly run: (input: Input, ctx: TaskContext) => TaskReturn | Promise<TaskReturn>;
+}
+
+/** Declares a task; it only gives the definition its type. */
+export function defineTask<Input = any>(definition: TaskDefinition<Input>): TaskDefinition<Input> {
+  return definition;
+}
