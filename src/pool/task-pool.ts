@@ -115,9 +115,13 @@ export class TaskPool {
     port.on('message', onPortMessage);
 
     this.#admitted++;
-    const request: RunMessage = { kind: 'run', file: task.file, input, data, progress, port: workerPort, abortFlag };
+    // Cloning a view clones its whole backing buffer (a request's bytes sit
+    // inside the decoded message's buffer), so copy exactly the bytes once and
+    // transfer the copy instead.
+    const bytes = new Uint8Array(data);
+    const request: RunMessage = { kind: 'run', file: task.file, input, data: bytes, progress, port: workerPort, abortFlag };
     this.#piscina
-      .run(request, { transferList: [workerPort], signal: evict.signal })
+      .run(request, { transferList: [workerPort, bytes.buffer], signal: evict.signal })
       .then(
         (reply) => ({ reply: reply as RunReply, crash: undefined }),
         (crash: unknown) => ({ reply: undefined, crash }),

@@ -6,7 +6,10 @@ export type ComputeClient = Client<typeof ComputeServiceDefinition, { deadline?:
 
 /** A nice-grpc client on the generated definition, with deadlines that really apply. */
 export function connect(address: string): { client: ComputeClient; close: () => void } {
-  const channel = createChannel(address);
+  const channel = createChannel(address, undefined, {
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.max_send_message_length': 64 * 1024 * 1024,
+  });
   const client = createClientFactory().use(deadlineMiddleware).create(ComputeServiceDefinition, channel);
   return { client, close: () => channel.close() };
 }

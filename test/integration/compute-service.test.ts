@@ -123,6 +123,23 @@ describe('RunBatch', () => {
     expect(new Set(results.map((e) => e.id)).size).toBe(300);
   });
 
+  it('admits items only as capacity allows instead of queueing everything it is sent', async () => {
+    // Two workers and a queue of 32: a greedy reader would admit nearly all 40 items; the
+    // batch window is workers + min(workers, max-queue) = 4.
+    async function* items() {
+      for (let i = 0; i < 40; i++) yield { id: String(i), task: 'spin', input: { ms: 20, steps: 1 } };
+    }
+    let maxAdmitted = 0;
+    const sampler = setInterval(() => {
+      const { running, queued } = server.pool.stats;
+      maxAdmitted = Math.max(maxAdmitted, running + queued);
+    }, 2);
+    const results = (await collect(client.runBatch(items()))).filter((e) => e.result);
+    clearInterval(sampler);
+    expect(results).toHaveLength(40);
+    expect(maxAdmitted).toBeLessThanOrEqual(4);
+  });
+
   it('ends at once for an empty batch', async () => {
     expect(await collect(client.runBatch((async function* () {})()))).toEqual([]);
   });
