@@ -1,88 +1,76 @@
 import { Status } from 'nice-grpc';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ComputeServer } from '../../src/server/create-compute-server.js';
-import { connect, rejection, type ComputeClient } from '../helpers/client.js';
-import { startServer } from '../helpers/start-server.js';
+import { describe, expect, it, vi } from 'vitest';
+import { rejection } from '../helpers/client.js';
+import { useServerPerTest } from '../helpers/use-server.js';
 
-let server: ComputeServer;
-let client: ComputeClient;
-let close: () => void;
-
-async function start(flags: string[]): Promise<void> {
-  server = await startServer(flags);
-  ({ client, close } = connect(server.address));
-}
-afterEach(async () => {
-  close();
-  await server.close();
-});
+const t = useServerPerTest();
 
 describe('with one worker', () => {
   it('a client cancel stops the running task and the next task runs at once', async () => {
-    await start(['--workers', '1', '--cancel-grace-ms', '30000']);
+    await t.start(['--workers', '1', '--cancel-grace-ms', '30000']);
     const controller = new AbortController();
-    const long = client.run({ task: 'spin', input: { ms: 60000 } }, { signal: controller.signal });
-    await vi.waitFor(() => expect(server.pool.stats.running).toBe(1));
+    const long = t.client.run({ task: 'spin', input: { ms: 60000 } }, { signal: controller.signal });
+    await vi.waitFor(() => expect(t.server.pool.stats.running).toBe(1));
     controller.abort();
     await expect(long).rejects.toThrow();
-    const { result } = await client.run({ task: 'spin', input: { ms: 10 } });
+    const { result } = await t.client.run({ task: 'spin', input: { ms: 10 } });
     // The 30 s grace proves the cooperative path: nothing was terminated to free the worker.
     expect(result?.queuedMs).toBeLessThan(5000);
   });
 
   it('a deadline gives DEADLINE_EXCEEDED and frees the worker for the next task', async () => {
-    await start(['--workers', '1']);
-    const error = await rejection(client.run({ task: 'spin', input: { ms: 60000 } }, { deadline: 200 }));
+    await t.start(['--workers', '1']);
+    const error = await rejection(t.client.run({ task: 'spin', input: { ms: 60000 } }, { deadline: 200 }));
     expect(error.code).toBe(Status.DEADLINE_EXCEEDED);
-    await vi.waitFor(() => expect(server.pool.stats).toEqual({ running: 0, queued: 0 }));
-    const { result } = await client.run({ task: 'spin', input: { ms: 10 } });
+    await vi.waitFor(() => expect(t.server.pool.stats).toEqual({ running: 0, queued: 0 }));
+    const { result } = await t.client.run({ task: 'spin', input: { ms: 10 } });
     expect(result?.output).toEqual({ ms: 10 });
   });
 
   it('a task that ignores its signal loses its worker after --cancel-grace-ms, and a new worker takes the next task', async () => {
-    await start(['--workers', '1', '--cancel-grace-ms', '200']);
-    const error = await rejection(client.run({ task: 'fixture.stubborn', input: { ms: 60000 } }, { deadline: 200 }));
+    await t.start(['--workers', '1', '--cancel-grace-ms', '200']);
+    const error = await rejection(t.client.run({ task: 'fixture.stubborn', input: { ms: 60000 } }, { deadline: 200 }));
     expect(error.code).toBe(Status.DEADLINE_EXCEEDED);
-    const { result } = await client.run({ task: 'spin', input: { ms: 10 } }, { deadline: 10_000 });
+    const { result } = await t.client.run({ task: 'spin', input: { ms: 10 } }, { deadline: 10_000 });
     expect(result?.output).toEqual({ ms: 10 });
   });
 
   it('a cancelled queued task leaves the queue without running', async () => {
-    await start(['--workers', '1']);
-    const running = client.run({ task: 'spin', input: { ms: 500 } });
-    await vi.waitFor(() => expect(server.pool.stats.running).toBe(1));
+    await t.start(['--workers', '1']);
+    const running = t.client.run({ task: 'spin', input: { ms: 500 } });
+    await vi.waitFor(() => expect(t.server.pool.stats.running).toBe(1));
     const controller = new AbortController();
-    const queued = client.run({ task: 'fixture.stubborn', input: { ms: 60000 } }, { signal: controller.signal });
-    await vi.waitFor(() => expect(server.pool.stats.queued).toBe(1));
+    const queued = t.client.run({ task: 'fixture.stubborn', input: { ms: 60000 } }, { signal: controller.signal });
+    await vi.waitFor(() => expect(t.server.pool.stats.queued).toBe(1));
     controller.abort();
     await expect(queued).rejects.toThrow();
-    await vi.waitFor(() => expect(server.pool.stats.queued).toBe(0));
+    await vi.waitFor(() => expect(t.server.pool.stats.queued).toBe(0));
     await running;
     // Had the stubborn task run, this would wait a minute.
-    const { result } = await client.run({ task: 'spin', input: { ms: 10 } }, { deadline: 5000 });
+    const { result } = await t.client.run({ task: 'spin', input: { ms: 10 } }, { deadline: 5000 });
     expect(result?.output).toEqual({ ms: 10 });
   });
 
   it('a cancelled stream stops its task', async () => {
-    await start(['--workers', '1', '--cancel-grace-ms', '30000']);
+    await t.start(['--workers', '1', '--cancel-grace-ms', '30000']);
     const controller = new AbortController();
-    const stream = client.runStream({ task: 'spin', input: { ms: 60000, steps: 600 } }, { signal: controller.signal });
+    const stream = t.client.runStream({ task: 'spin', input: { ms: 60000, steps: 600 } }, { signal: controller.signal });
     await expect(
       (async () => {
         for await (const event of stream) if (event.progress) controller.abort();
       })(),
     ).rejects.toThrow();
-    await vi.waitFor(() => expect(server.pool.stats).toEqual({ running: 0, queued: 0 }));
+    await vi.waitFor(() => expect(t.server.pool.stats).toEqual({ running: 0, queued: 0 }));
   });
 });
 
 describe('admission control', () => {
   it('refuses a call with RESOURCE_EXHAUSTED at once when the queue is full', async () => {
-    await start(['--workers', '1', '--max-queue', '1']);
-    const running = client.run({ task: 'spin', input: { ms: 400 } });
-    const queued = client.run({ task: 'spin', input: { ms: 1 } });
-    await vi.waitFor(() => expect(server.pool.stats).toEqual({ running: 1, queued: 1 }));
-    const error = await rejection(client.run({ task: 'spin', input: { ms: 1 } }));
+    await t.start(['--workers', '1', '--max-queue', '1']);
+    const running = t.client.run({ task: 'spin', input: { ms: 400 } });
+    const queued = t.client.run({ task: 'spin', input: { ms: 1 } });
+    await vi.waitFor(() => expect(t.server.pool.stats).toEqual({ running: 1, queued: 1 }));
+    const error = await rejection(t.client.run({ task: 'spin', input: { ms: 1 } }));
     expect(error.code).toBe(Status.RESOURCE_EXHAUSTED);
     await Promise.all([running, queued]);
   });
@@ -90,12 +78,12 @@ describe('admission control', () => {
 
 describe('the event loop', () => {
   it('answers ListTasks while every worker is busy computing', async () => {
-    await start(['--workers', '2']);
+    await t.start(['--workers', '2']);
     let spinsDone = 0;
-    const spins = [1, 2].map(() => client.run({ task: 'spin', input: { ms: 1500 } }).then(() => spinsDone++));
-    await vi.waitFor(() => expect(server.pool.stats.running).toBe(2));
+    const spins = [1, 2].map(() => t.client.run({ task: 'spin', input: { ms: 1500 } }).then(() => spinsDone++));
+    await vi.waitFor(() => expect(t.server.pool.stats.running).toBe(2));
     for (let i = 0; i < 5; i++) {
-      const { tasks } = await client.listTasks({});
+      const { tasks } = await t.client.listTasks({});
       expect(tasks.length).toBeGreaterThan(0);
     }
     expect(spinsDone).toBe(0);

@@ -1,26 +1,14 @@
 import { createHash } from 'node:crypto';
 import { Status } from 'nice-grpc';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ComputeServer } from '../../src/server/create-compute-server.js';
-import { collect, connect, rejection, type ComputeClient } from '../helpers/client.js';
-import { startServer } from '../helpers/start-server.js';
+import { describe, expect, it } from 'vitest';
+import { collect, rejection } from '../helpers/client.js';
+import { useSharedServer } from '../helpers/use-server.js';
 
-let server: ComputeServer;
-let client: ComputeClient;
-let close: () => void;
-
-beforeAll(async () => {
-  server = await startServer();
-  ({ client, close } = connect(server.address));
-});
-afterAll(async () => {
-  close();
-  await server.close();
-});
+const t = useSharedServer();
 
 describe('ListTasks', () => {
   it('describes every bundled task with its input schema', async () => {
-    const { tasks } = await client.listTasks({});
+    const { tasks } = await t.client.listTasks({});
     const names = tasks.map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(['echo', 'primes', 'sha256', 'spin']));
     const spin = tasks.find((t) => t.name === 'spin')!;
@@ -32,13 +20,13 @@ describe('ListTasks', () => {
 describe('Run', () => {
   it('echoes input and data unchanged', async () => {
     const input = { a: [1, 'two', { three: true }], b: null };
-    const { result } = await client.run({ task: 'echo', input, data: Buffer.from('bytes') });
+    const { result } = await t.client.run({ task: 'echo', input, data: Buffer.from('bytes') });
     expect(result?.output).toEqual(input);
     expect(Buffer.from(result!.data).toString()).toBe('bytes');
   });
 
   it('counts primes and reports how long the task queued and ran', async () => {
-    const { result } = await client.run({ task: 'primes', input: { limit: 1_000_000 } });
+    const { result } = await t.client.run({ task: 'primes', input: { limit: 1_000_000 } });
     expect(result?.output).toEqual({ count: 78498 });
     expect(result?.runMs).toBeGreaterThan(0);
     expect(result?.queuedMs).toBeGreaterThanOrEqual(0);
@@ -46,33 +34,33 @@ describe('Run', () => {
 
   it('hashes data with sha256', async () => {
     const data = Buffer.alloc(3 * 1024 * 1024 + 7, 'x');
-    const { result } = await client.run({ task: 'sha256', data });
+    const { result } = await t.client.run({ task: 'sha256', data });
     expect(result?.output).toEqual({ hex: createHash('sha256').update(data).digest('hex') });
   });
 
   it('burns the CPU for the requested time', async () => {
-    const { result } = await client.run({ task: 'spin', input: { ms: 50 } });
+    const { result } = await t.client.run({ task: 'spin', input: { ms: 50 } });
     expect(result?.output).toEqual({ ms: 50 });
     expect(result?.runMs).toBeGreaterThanOrEqual(50);
   });
 
   it('answers NOT_FOUND for an unknown task', async () => {
-    const error = await rejection(client.run({ task: 'nope' }));
+    const error = await rejection(t.client.run({ task: 'nope' }));
     expect(error.code).toBe(Status.NOT_FOUND);
     expect(error.details).toContain('unknown task "nope"');
   });
 
   it('answers INVALID_ARGUMENT naming the field for input that fails the schema', async () => {
-    const error = await rejection(client.run({ task: 'spin', input: { ms: 60001 } }));
+    const error = await rejection(t.client.run({ task: 'spin', input: { ms: 60001 } }));
     expect(error).toMatchObject({ code: Status.INVALID_ARGUMENT, details: 'input.ms must be <= 60000' });
-    const missing = await rejection(client.run({ task: 'primes', input: {} }));
+    const missing = await rejection(t.client.run({ task: 'primes', input: {} }));
     expect(missing).toMatchObject({ code: Status.INVALID_ARGUMENT, details: 'input.limit is required' });
   });
 });
 
 describe('RunStream', () => {
   it('sends Started, nondecreasing Progress and exactly one result, last', async () => {
-    const events = await collect(client.runStream({ task: 'spin', input: { ms: 200, steps: 20 } }));
+    const events = await collect(t.client.runStream({ task: 'spin', input: { ms: 200, steps: 20 } }));
     expect(events[0]?.started).toBeDefined();
     const fractions = events.filter((e) => e.progress).map((e) => e.progress!.fraction);
     expect(fractions.length).toBeGreaterThanOrEqual(5);
@@ -83,13 +71,13 @@ describe('RunStream', () => {
   });
 
   it('reports at least ten progress events while counting primes to a large limit', async () => {
-    const events = await collect(client.runStream({ task: 'primes', input: { limit: 50_000_000 } }));
+    const events = await collect(t.client.runStream({ task: 'primes', input: { limit: 50_000_000 } }));
     expect(events.filter((e) => e.progress).length).toBeGreaterThanOrEqual(10);
     expect(events.at(-1)?.result?.output).toEqual({ count: 3001134 });
   });
 
   it('fails the stream with the status of a bad request', async () => {
-    const error = await rejection(collect(client.runStream({ task: 'spin', input: { ms: 'soon' } })));
+    const error = await rejection(collect(t.client.runStream({ task: 'spin', input: { ms: 'soon' } })));
     expect(error).toMatchObject({ code: Status.INVALID_ARGUMENT, details: 'input.ms must be integer' });
   });
 });
@@ -103,7 +91,7 @@ describe('RunBatch', () => {
       yield { id: 'invalid', task: 'spin', input: { ms: -1 } };
       yield { id: 'echo', task: 'echo', input: 'hi' };
     }
-    const events = await collect(client.runBatch(items()));
+    const events = await collect(t.client.runBatch(items()));
     const terminal = new Map(events.filter((e) => e.result || e.failure).map((e) => [e.id, e]));
     expect(terminal.size).toBe(5);
     expect(terminal.get('spin')?.result?.output).toEqual({ ms: 30 });
@@ -118,7 +106,7 @@ describe('RunBatch', () => {
     async function* items() {
       for (let i = 0; i < 300; i++) yield { id: `item-${i}`, task: 'primes', input: { limit: 1000 + i } };
     }
-    const results = (await collect(client.runBatch(items()))).filter((e) => e.result);
+    const results = (await collect(t.client.runBatch(items()))).filter((e) => e.result);
     expect(results).toHaveLength(300);
     expect(new Set(results.map((e) => e.id)).size).toBe(300);
   });
@@ -131,16 +119,16 @@ describe('RunBatch', () => {
     }
     let maxAdmitted = 0;
     const sampler = setInterval(() => {
-      const { running, queued } = server.pool.stats;
+      const { running, queued } = t.server.pool.stats;
       maxAdmitted = Math.max(maxAdmitted, running + queued);
     }, 2);
-    const results = (await collect(client.runBatch(items()))).filter((e) => e.result);
+    const results = (await collect(t.client.runBatch(items()))).filter((e) => e.result);
     clearInterval(sampler);
     expect(results).toHaveLength(40);
     expect(maxAdmitted).toBeLessThanOrEqual(4);
   });
 
   it('ends at once for an empty batch', async () => {
-    expect(await collect(client.runBatch((async function* () {})()))).toEqual([]);
+    expect(await collect(t.client.runBatch((async function* () {})()))).toEqual([]);
   });
 });

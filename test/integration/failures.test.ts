@@ -1,57 +1,45 @@
 import { Status } from 'nice-grpc';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ComputeServer } from '../../src/server/create-compute-server.js';
-import { collect, connect, rejection, type ComputeClient } from '../helpers/client.js';
-import { startServer } from '../helpers/start-server.js';
+import { describe, expect, it } from 'vitest';
+import { collect, rejection } from '../helpers/client.js';
+import { useSharedServer } from '../helpers/use-server.js';
 
-let server: ComputeServer;
-let client: ComputeClient;
-let close: () => void;
-
-beforeAll(async () => {
-  server = await startServer();
-  ({ client, close } = connect(server.address));
-});
-afterAll(async () => {
-  close();
-  await server.close();
-});
+const t = useSharedServer();
 
 describe('a task that fails', () => {
   it('becomes INTERNAL "task <name> failed: <message>" with no stack on the wire', async () => {
-    const error = await rejection(client.run({ task: 'fixture.throws', input: { message: 'disk on fire' } }));
+    const error = await rejection(t.client.run({ task: 'fixture.throws', input: { message: 'disk on fire' } }));
     expect(error.code).toBe(Status.INTERNAL);
     expect(error.details).toBe('task fixture.throws failed: disk on fire');
   });
 
   it('chooses its own status by throwing a TaskError', async () => {
     const error = await rejection(
-      client.run({ task: 'fixture.task-error', input: { code: 'FAILED_PRECONDITION', message: 'not ready' } }),
+      t.client.run({ task: 'fixture.task-error', input: { code: 'FAILED_PRECONDITION', message: 'not ready' } }),
     );
     expect(error).toMatchObject({ code: Status.FAILED_PRECONDITION, details: 'not ready' });
   });
 
   it('fails the same way on a stream', async () => {
-    const error = await rejection(collect(client.runStream({ task: 'fixture.throws', input: {} })));
+    const error = await rejection(collect(t.client.runStream({ task: 'fixture.throws', input: {} })));
     expect(error).toMatchObject({ code: Status.INTERNAL, details: 'task fixture.throws failed: boom' });
   });
 
   it('fails with INTERNAL when its output is not JSON', async () => {
-    const error = await rejection(client.run({ task: 'fixture.bad-output' }));
+    const error = await rejection(t.client.run({ task: 'fixture.bad-output' }));
     expect(error.code).toBe(Status.INTERNAL);
     expect(error.details).toBe('task fixture.bad-output failed: output.fn is a function; a task must return JSON values');
   });
 
   it('fails only its own call when it kills its worker, and the pool replaces the worker', async () => {
     const [crash, healthy] = await Promise.allSettled([
-      client.run({ task: 'fixture.exit' }),
-      client.run({ task: 'spin', input: { ms: 100 } }),
+      t.client.run({ task: 'fixture.exit' }),
+      t.client.run({ task: 'spin', input: { ms: 100 } }),
     ]);
     expect(crash).toMatchObject({ status: 'rejected', reason: { code: Status.INTERNAL } });
     expect((crash as PromiseRejectedResult).reason.details).toBe('task fixture.exit failed: its worker stopped unexpectedly');
     expect(healthy.status).toBe('fulfilled');
     // Both workers are usable afterwards.
-    const after = await Promise.all([1, 2].map(() => client.run({ task: 'spin', input: { ms: 20 } })));
+    const after = await Promise.all([1, 2].map(() => t.client.run({ task: 'spin', input: { ms: 20 } })));
     expect(after.map((r) => r.result?.output)).toEqual([{ ms: 20 }, { ms: 20 }]);
   });
 });
