@@ -1,9 +1,22 @@
 /**
  * The server's configuration: command-line flags, each with an OFFLOAD_*
  * environment variable behind it (a flag wins), validated once and frozen.
+ * Files named by flags (TLS material, tokens) are read here too, so a bad
+ * path stops the start instead of the first call.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface TlsConfig {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
+  readonly clientCa: Buffer | undefined;
+}
 
 export interface Config {
   readonly host: string;
@@ -14,14 +27,35 @@ export interface Config {
   readonly cancelGraceMs: number;
   readonly maxMessageBytes: number;
   readonly logLevel: LogLevel;
+  readonly shutdownGraceMs: number;
+  readonly heartbeatMs: number;
+  readonly keepaliveMs: number;
+  readonly keepaliveTimeoutMs: number;
+  /** 0: connections live as long as clients keep them. */
+  readonly maxConnectionAgeMs: number;
+  readonly maxConnectionAgeGraceMs: number;
+  /** undefined: no metrics endpoint. */
+  readonly metricsPort: number | undefined;
+  /** 0: no server-wide limit. */
+  readonly maxRunMs: number;
+  /** 0: a task may wait in the queue as long as it takes. */
+  readonly maxQueueMs: number;
+  /** 0: V8's default heap limit. */
+  readonly workerMaxMemoryMb: number;
+  readonly tls: TlsConfig | undefined;
+  /** Accepted bearer tokens; empty: no authentication. Never log these. */
+  readonly authTokens: readonly string[];
 }
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** A configuration mistake; main prints the message and exits with code 2. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+interface Flag {
+  env: string;
+  help: string;
+  default: string;
 }
 
 /** Every flag, its environment variable and its help line: one table for parsing, help and the README. */
@@ -29,17 +63,31 @@ export const FLAGS = {
   host: { env: 'OFFLOAD_HOST', help: 'address to listen on', default: '127.0.0.1' },
   port: { env: 'OFFLOAD_PORT', help: 'port to listen on; 0 picks a free one', default: '50051' },
   workers: { env: 'OFFLOAD_WORKERS', help: 'worker threads', default: 'available parallelism' },
-  'max-queue': { env: 'OFFLOAD_MAX_QUEUE', help: 'tasks that may wait for a worker before calls are refused', default: '16 x workers' },
+  'max-queue': { env: 'OFFLOAD_MAX_QUEUE', help: 'tasks that may wait for a worker before calls get RESOURCE_EXHAUSTED', default: '16 x workers' },
   tasks: { env: 'OFFLOAD_TASKS', help: 'extra task directory (repeatable; comma-separated in the env)', default: 'none' },
   'cancel-grace-ms': { env: 'OFFLOAD_CANCEL_GRACE_MS', help: 'how long a cancelled task may run on before its worker is replaced', default: '500' },
   'max-message-bytes': { env: 'OFFLOAD_MAX_MESSAGE_BYTES', help: 'largest request or response message', default: '67108864' },
   'log-level': { env: 'OFFLOAD_LOG_LEVEL', help: LOG_LEVELS.join(', '), default: 'info' },
-} as const;
+  'shutdown-grace-ms': { env: 'OFFLOAD_SHUTDOWN_GRACE_MS', help: 'how long in-flight calls may take to finish after SIGTERM', default: '30000' },
+  'heartbeat-ms': { env: 'OFFLOAD_HEARTBEAT_MS', help: 'longest silence on a RunStream/RunBatch stream with work in flight', default: '15000' },
+  'keepalive-ms': { env: 'OFFLOAD_KEEPALIVE_MS', help: 'interval of HTTP/2 keepalive pings to clients', default: '30000' },
+  'keepalive-timeout-ms': { env: 'OFFLOAD_KEEPALIVE_TIMEOUT_MS', help: 'how long a ping may go unanswered before the connection is closed', default: '10000' },
+  'max-connection-age-ms': { env: 'OFFLOAD_MAX_CONNECTION_AGE_MS', help: 'close connections after this long so clients re-balance; 0: never', default: '0' },
+  'max-connection-age-grace-ms': { env: 'OFFLOAD_MAX_CONNECTION_AGE_GRACE_MS', help: 'time calls on an aged connection get to finish', default: '30000' },
+  'metrics-port': { env: 'OFFLOAD_METRICS_PORT', help: 'serve Prometheus metrics at http://HOST:PORT/metrics', default: 'off' },
+  'max-run-ms': { env: 'OFFLOAD_MAX_RUN_MS', help: 'longest any task may run (tasks may set a lower timeoutMs); 0: no limit', default: '600000' },
+  'max-queue-ms': { env: 'OFFLOAD_MAX_QUEUE_MS', help: 'longest a task may wait for a worker; 0: no limit', default: '30000' },
+  'worker-max-memory-mb': { env: 'OFFLOAD_WORKER_MAX_MEMORY_MB', help: "heap limit per worker; a task beyond it fails alone; 0: V8's default", default: '0' },
+  'tls-cert': { env: 'OFFLOAD_TLS_CERT', help: 'PEM certificate chain; serve TLS (needs --tls-key)', default: 'plaintext' },
+  'tls-key': { env: 'OFFLOAD_TLS_KEY', help: 'PEM private key for --tls-cert', default: 'none' },
+  'tls-client-ca': { env: 'OFFLOAD_TLS_CLIENT_CA', help: 'PEM CA bundle; require client certificates signed by it (mutual TLS)', default: 'none' },
+  'auth-token-file': { env: 'OFFLOAD_AUTH_TOKEN_FILE', help: 'file of bearer tokens, one per line; calls must send one', default: 'no auth' },
+} as const satisfies Record<string, Flag>;
 
 type FlagName = keyof typeof FLAGS;
 
 export const USAGE = `Usage: offload serve [flags]\n\nFlags (each also read from its environment variable):\n${Object.entries(FLAGS)
-  .map(([name, f]) => `  --${name.padEnd(20)} ${f.help} [${f.env}; default ${f.default}]`)
+  .map(([name, f]) => `  --${name.padEnd(28)} ${f.help} [${f.env}; default ${f.default}]`)
   .join('\n')}\n`;
 
 /** Parses and validates flags and environment; throws ConfigError with an exact message. */
@@ -76,14 +124,21 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     if (n > max) throw new ConfigError(`${given.source} must be at most ${max} (got "${given.value}")`);
     return n;
   };
+  const file = (name: FlagName): Buffer | undefined => {
+    const given = raw(name);
+    if (!given) return undefined;
+    try {
+      return readFileSync(given.value);
+    } catch (error) {
+      throw new ConfigError(`${given.source}: cannot read ${given.value} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  };
 
+  const HOUR = 3_600_000;
   const host = raw('host')?.value ?? '127.0.0.1';
+  if (host.trim() === '') throw new ConfigError(`${raw('host')?.source ?? '--host'} must not be empty`);
   const port = integer('port', 50051, 0, 65535);
   const workers = integer('workers', availableParallelism(), 1, 1024);
-  const maxQueue = integer('max-queue', 16 * workers, 0, 1_000_000);
-  const cancelGraceMs = integer('cancel-grace-ms', 500, 0, 3_600_000);
-  const maxMessageBytes = integer('max-message-bytes', 64 * 1024 * 1024, 1, 2 ** 31 - 1);
-  if (host.trim() === '') throw new ConfigError(`${raw('host')?.source ?? '--host'} must not be empty`);
   const logLevel = raw('log-level')?.value ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError(`${raw('log-level')!.source} must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
@@ -93,14 +148,67 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const taskDirs = flagDirs ?? envDirs ?? [];
   if (taskDirs.some((d) => d.trim() === '')) throw new ConfigError('--tasks must name a directory');
 
+  const metricsPort = raw('metrics-port') ? integer('metrics-port', 0, 0, 65535) : undefined;
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === port) {
+    throw new ConfigError('--metrics-port must differ from --port');
+  }
+
   return Object.freeze({
     host,
     port,
     workers,
-    maxQueue,
+    maxQueue: integer('max-queue', 16 * workers, 0, 1_000_000),
     taskDirs: Object.freeze([...taskDirs]),
-    cancelGraceMs,
-    maxMessageBytes,
+    cancelGraceMs: integer('cancel-grace-ms', 500, 0, HOUR),
+    maxMessageBytes: integer('max-message-bytes', 64 * 1024 * 1024, 1, 2 ** 31 - 1),
     logLevel: logLevel as LogLevel,
+    shutdownGraceMs: integer('shutdown-grace-ms', 30_000, 0, HOUR),
+    heartbeatMs: integer('heartbeat-ms', 15_000, 1, HOUR),
+    keepaliveMs: integer('keepalive-ms', 30_000, 1, 24 * HOUR),
+    keepaliveTimeoutMs: integer('keepalive-timeout-ms', 10_000, 1, HOUR),
+    maxConnectionAgeMs: integer('max-connection-age-ms', 0, 0, 24 * 30 * HOUR),
+    maxConnectionAgeGraceMs: integer('max-connection-age-grace-ms', 30_000, 0, 24 * HOUR),
+    metricsPort,
+    maxRunMs: integer('max-run-ms', 600_000, 0, 24 * HOUR),
+    maxQueueMs: integer('max-queue-ms', 30_000, 0, 24 * HOUR),
+    workerMaxMemoryMb: integer('worker-max-memory-mb', 0, 0, 1024 * 1024),
+    tls: loadTls(raw, file),
+    authTokens: Object.freeze(loadTokens(raw, file)),
   });
+}
+
+type Raw = (name: FlagName) => { value: string; source: string } | undefined;
+type ReadFile = (name: FlagName) => Buffer | undefined;
+
+function loadTls(raw: Raw, file: ReadFile): TlsConfig | undefined {
+  const cert = file('tls-cert');
+  const key = file('tls-key');
+  const clientCa = file('tls-client-ca');
+  if (!cert && !key && !clientCa) return undefined;
+  if (!cert || !key) throw new ConfigError('--tls-cert and --tls-key must be given together');
+  if (!cert.toString().includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError(`${raw('tls-cert')!.source}: ${raw('tls-cert')!.value} is not a PEM certificate`);
+  }
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString())) {
+    throw new ConfigError(`${raw('tls-key')!.source}: ${raw('tls-key')!.value} is not a PEM private key`);
+  }
+  if (clientCa && !clientCa.toString().includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError(`${raw('tls-client-ca')!.source}: ${raw('tls-client-ca')!.value} is not a PEM certificate`);
+  }
+  return Object.freeze({ cert, key, clientCa });
+}
+
+function loadTokens(raw: Raw, file: ReadFile): string[] {
+  const contents = file('auth-token-file');
+  if (!contents) return [];
+  const tokens = contents
+    .toString('utf8')
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  if (tokens.length === 0) throw new ConfigError(`${raw('auth-token-file')!.source}: ${raw('auth-token-file')!.value} holds no tokens`);
+  if (tokens.some((t) => /\s/.test(t))) {
+    throw new ConfigError(`${raw('auth-token-file')!.source}: a token may not contain spaces (one token per line)`);
+  }
+  return tokens;
 }

@@ -23,6 +23,10 @@ function checkTask(value: unknown): TaskDefinition {
   if (typeof task['input'] !== 'object' || task['input'] === null || Array.isArray(task['input'])) {
     throw new Error(`task ${task['name']}: input must be a JSON Schema object`);
   }
+  const timeoutMs = task['timeoutMs'];
+  if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && (timeoutMs as number) > 0)) {
+    throw new Error(`task ${task['name']}: timeoutMs must be a positive integer of milliseconds`);
+  }
   if (typeof task['run'] !== 'function') {
     throw new Error(`task ${task['name']}: run must be a function`);
   }

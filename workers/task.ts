@@ -63,6 +63,8 @@ export interface TaskDefinition<Input = any> {
   readonly description: string;
   /** JSON Schema for the input; validated on the server before the task is queued. */
   readonly input: Record<string, unknown>;
+  /** Longest this task may run, in ms; the server's --max-run-ms caps it. Beyond it the call fails with DEADLINE_EXCEEDED. */
+  readonly timeoutMs?: number;
   readonly run: (input: Input, ctx: TaskContext) => TaskReturn | Promise<TaskReturn>;
 }
 

@@ -8,6 +8,8 @@ export interface RegisteredTask {
   /** Absolute path of the module the workers import. */
   readonly file: string;
   readonly inputSchema: Record<string, unknown>;
+  /** The task's own run-time limit, if it sets one. */
+  readonly timeoutMs: number | undefined;
   /** Returns the input with defaults applied, or throws INVALID_ARGUMENT. */
   readonly validate: InputValidator;
 }

@@ -24,8 +24,24 @@ export interface TaskPoolOptions {
   workers: number;
   maxQueue: number;
   cancelGraceMs: number;
+  /** Longest a task may wait for a worker before it fails with RESOURCE_EXHAUSTED; 0: no limit. */
+  maxQueueMs?: number;
+  /** Heap limit per worker in MB; 0 or undefined: V8's default. */
+  workerMaxMemoryMb?: number;
   /** Every task module the workers may import (decides whether they need a TS loader). */
   taskFiles: readonly string[];
+  /** Told about every run that ends, for metrics. */
+  onSettled?: (settled: SettledRun) => void;
+  /** Told when a worker died or was terminated and piscina replaced it. */
+  onWorkerRestart?: () => void;
+}
+
+export interface SettledRun {
+  task: string;
+  code: Status;
+  /** undefined when the task never left the queue. */
+  queuedMs: number | undefined;
+  runMs: number | undefined;
 }
 
 export interface RunOptions {
@@ -33,6 +49,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Whether to carry progress across threads (a unary Run does not need it). */
   progress?: boolean;
+  /** Longest the task may run once started; 0 or undefined: no limit. */
+  runLimitMs?: number;
 }
 
 export interface PoolStats {
@@ -42,19 +60,24 @@ export interface PoolStats {
 
 export class TaskPool {
   readonly #piscina: Piscina<WorkerRequest, RunReply | DescribedTask[]>;
+  readonly #options: TaskPoolOptions;
   readonly #capacity: number;
-  readonly #cancelGraceMs: number;
   #admitted = 0;
   #running = 0;
+  #closing = false;
 
   constructor(options: TaskPoolOptions) {
+    this.#options = options;
     this.#capacity = options.workers + options.maxQueue;
-    this.#cancelGraceMs = options.cancelGraceMs;
     this.#piscina = new Piscina({
       ...workerModule(options.taskFiles),
       minThreads: options.workers,
       maxThreads: options.workers,
       idleTimeout: Number.MAX_SAFE_INTEGER,
+      ...(options.workerMaxMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMaxMemoryMb } } : {}),
+    });
+    this.#piscina.on('workerDestroy', () => {
+      if (!this.#closing) options.onWorkerRestart?.();
     });
   }
 
@@ -75,7 +98,8 @@ export class TaskPool {
     if (this.#admitted >= this.#capacity) {
       throw new OffloadError(Status.RESOURCE_EXHAUSTED, `the task queue is full (${this.stats.queued} waiting); retry later`);
     }
-    const { signal, progress = true } = options;
+    const { signal, progress = true, runLimitMs = 0 } = options;
+    const { maxQueueMs = 0, cancelGraceMs } = this.#options;
     if (signal?.aborted) throw abortError(signal);
 
     const submittedAt = performance.now();
@@ -85,10 +109,12 @@ export class TaskPool {
     let startedAt: number | undefined;
     let cancelReason: OffloadError | undefined;
     let graceTimer: NodeJS.Timeout | undefined;
+    let limitTimer: NodeJS.Timeout | undefined;
 
     const cancel = (reason: OffloadError): void => {
       if (cancelReason || run.settled) return;
       cancelReason = reason;
+      clearTimeout(limitTimer);
       if (startedAt === undefined) {
         // Still queued: piscina takes it out of the queue.
         evict.abort(reason);
@@ -97,16 +123,29 @@ export class TaskPool {
       Atomics.store(abortFlag, ABORT_FLAG_INDEX, 1);
       port.postMessage({ type: 'abort' } satisfies ControlMessage);
       // A task that ignores its signal loses its worker; piscina starts a new one.
-      graceTimer = setTimeout(() => evict.abort(reason), this.#cancelGraceMs);
+      graceTimer = setTimeout(() => evict.abort(reason), cancelGraceMs);
     };
     const run = new TaskRun(cancel);
     const onAbort = (): void => cancel(abortError(signal!));
     signal?.addEventListener('abort', onAbort, { once: true });
+    if (maxQueueMs > 0) {
+      limitTimer = setTimeout(
+        () => cancel(new OffloadError(Status.RESOURCE_EXHAUSTED, `task ${task.name} waited ${maxQueueMs} ms for a worker; the server is overloaded, retry later`)),
+        maxQueueMs,
+      );
+    }
 
     const onPortMessage = (message: PortMessage): void => {
       if (message.type === 'started') {
         startedAt = performance.now();
         this.#running++;
+        clearTimeout(limitTimer);
+        if (runLimitMs > 0 && !cancelReason) {
+          limitTimer = setTimeout(
+            () => cancel(new OffloadError(Status.DEADLINE_EXCEEDED, `task ${task.name} exceeded its run time limit of ${runLimitMs} ms`)),
+            runLimitMs,
+          );
+        }
         run.push({ type: 'started', queuedMs: startedAt - submittedAt });
       } else {
         run.push(message);
@@ -131,21 +170,41 @@ export class TaskPool {
         for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) onPortMessage(m.message as PortMessage);
         port.close();
         clearTimeout(graceTimer);
+        clearTimeout(limitTimer);
         signal?.removeEventListener('abort', onAbort);
         this.#admitted--;
         if (startedAt !== undefined) this.#running--;
-        const queuedMs = (startedAt ?? performance.now()) - submittedAt;
+        const queuedMs = startedAt === undefined ? undefined : startedAt - submittedAt;
         if (cancelReason) run.fail(cancelReason);
-        else if (reply?.ok) run.push({ type: 'result', output: reply.output, data: reply.data, queuedMs, runMs: reply.runMs });
+        else if (reply?.ok) run.push({ type: 'result', output: reply.output, data: reply.data, queuedMs: queuedMs ?? 0, runMs: reply.runMs });
         else if (reply) run.fail(taskFailure(task.name, reply.code, reply.message, reply.detail));
-        else run.fail(workerCrash(task.name, crash));
+        else run.fail(this.#workerCrash(task.name, crash));
+        this.#options.onSettled?.({
+          task: task.name,
+          code: run.error?.code ?? Status.OK,
+          queuedMs,
+          runMs: reply?.runMs ?? (startedAt === undefined ? undefined : performance.now() - startedAt),
+        });
       });
     return run;
   }
 
   /** Stops every worker; running tasks are abandoned. */
   async close(): Promise<void> {
+    this.#closing = true;
     await this.#piscina.close({ force: true });
+  }
+
+  #workerCrash(name: string, crash: unknown): OffloadError {
+    const detail = crash instanceof Error ? (crash.stack ?? crash.message) : String(crash);
+    if ((crash as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      return new OffloadError(
+        Status.RESOURCE_EXHAUSTED,
+        `task ${name} exceeded the worker memory limit of ${this.#options.workerMaxMemoryMb} MB`,
+        detail,
+      );
+    }
+    return new OffloadError(Status.INTERNAL, `task ${name} failed: its worker stopped unexpectedly`, detail);
   }
 }
 
@@ -157,9 +216,4 @@ function taskFailure(name: string, codeName: string | undefined, message: string
   const code = statusFromName(codeName);
   if (code !== undefined) return new OffloadError(code, message);
   return new OffloadError(Status.INTERNAL, `task ${name} failed: ${message}`, detail);
-}
-
-function workerCrash(name: string, crash: unknown): OffloadError {
-  const detail = crash instanceof Error ? (crash.stack ?? crash.message) : String(crash);
-  return new OffloadError(Status.INTERNAL, `task ${name} failed: its worker stopped unexpectedly`, detail);
 }

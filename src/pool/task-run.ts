@@ -25,6 +25,11 @@ export class TaskRun implements AsyncIterable<TaskEvent> {
     this.#cancel = cancel;
   }
 
+  /** The run's failure, once it has failed. */
+  get error(): OffloadError | undefined {
+    return this.#end && 'error' in this.#end ? this.#end.error : undefined;
+  }
+
   /** Whether the run has settled (its result or error is known). */
   get settled(): boolean {
     return this.#end !== undefined;

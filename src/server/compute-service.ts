@@ -5,9 +5,11 @@
  */
 import type { CallContext } from 'nice-grpc';
 import type { TaskCatalog } from '../catalog/task-catalog.js';
+import { OffloadError, Status } from '../errors.js';
 import type {
   ComputeServiceImplementation,
   ListTasksResponse,
+  Progress,
   RunBatchRequest,
   RunBatchResponse,
   RunRequest,
@@ -17,60 +19,94 @@ import type {
 } from '../gen/offload/v1/compute.js';
 import type { TaskPool } from '../pool/task-pool.js';
 import type { TaskRun } from '../pool/task-run.js';
+import type { RecordContext } from './call-record.js';
 import { linkCallSignal } from './call-signal.js';
 import { runBatch } from './run-batch.js';
 import { toEventFields, toTaskResult } from './to-wire.js';
+import { withHeartbeat } from './with-heartbeat.js';
 
 export interface ComputeServiceDeps {
   catalog: TaskCatalog;
   pool: TaskPool;
   /** Aborts every call's tasks when the server gives up on them (end of shutdown grace). */
   serverSignal: AbortSignal;
+  /** True once shutdown has begun: new work, batch items included, is refused. */
+  isDraining: () => boolean;
   /** Items of one RunBatch call in flight at once. */
   batchWindow: number;
-  /** Where failures that are the server's fault are reported. */
-  onServerFault: (error: unknown) => void;
+  /** Longest silence on a stream while work is in flight. */
+  heartbeatMs: number;
+  /** Server-wide run-time limit; 0: none. */
+  maxRunMs: number;
+  /** Where batch items that failed by the server's fault are reported. */
+  onServerFault: (id: string, error: OffloadError) => void;
 }
 
-export function createComputeService(deps: ComputeServiceDeps): ComputeServiceImplementation {
-  const { catalog, pool, serverSignal } = deps;
+type Context = CallContext & RecordContext;
 
-  /** Validates and admits one task; throws NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED. */
+export function createComputeService(deps: ComputeServiceDeps): ComputeServiceImplementation<RecordContext> {
+  const { catalog, pool, serverSignal, heartbeatMs } = deps;
+
+  /** Validates and admits one task; throws UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED. */
   const startTask = (request: { task: string; input: unknown; data: Uint8Array }, signal: AbortSignal, progress: boolean): TaskRun => {
+    if (deps.isDraining()) throw new OffloadError(Status.UNAVAILABLE, 'server shutting down');
     const task = catalog.get(request.task);
     const input = task.validate(request.input);
-    return pool.run(task, input, request.data, { signal, progress });
+    const limits = [task.timeoutMs ?? 0, deps.maxRunMs].filter((ms) => ms > 0);
+    return pool.run(task, input, request.data, { signal, progress, runLimitMs: limits.length ? Math.min(...limits) : 0 });
   };
 
   return {
-    async run(request: RunRequest, context: CallContext): Promise<RunResponse> {
+    async run(request: RunRequest, context: Context): Promise<RunResponse> {
       const call = linkCallSignal(context.signal, serverSignal);
       try {
         const result = await startTask(request, call.signal, false).result();
+        Object.assign(context.record, { queuedMs: result.queuedMs, runMs: result.runMs });
         return { result: toTaskResult(result) };
       } finally {
         call.dispose();
       }
     },
 
-    async *runStream(request: RunStreamRequest, context: CallContext): AsyncIterable<RunStreamResponse> {
+    async *runStream(request: RunStreamRequest, context: Context): AsyncIterable<RunStreamResponse> {
       const call = linkCallSignal(context.signal, serverSignal);
+      let latest: Progress = { fraction: 0, message: '' };
       try {
-        for await (const event of startTask(request, call.signal, true)) yield toEventFields(event);
+        const events = withHeartbeat(startTask(request, call.signal, true), heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
+        for await (const event of events) {
+          if (event.type === 'progress') latest = { fraction: event.fraction, message: event.message };
+          if (event.type === 'result') Object.assign(context.record, { queuedMs: event.queuedMs, runMs: event.runMs });
+          yield toEventFields(event);
+        }
       } finally {
         call.dispose();
       }
     },
 
-    async *runBatch(requests: AsyncIterable<RunBatchRequest>, context: CallContext): AsyncIterable<RunBatchResponse> {
+    async *runBatch(requests: AsyncIterable<RunBatchRequest>, context: Context): AsyncIterable<RunBatchResponse> {
       const call = linkCallSignal(context.signal, serverSignal);
+      // The latest progress of every item in flight, for heartbeats.
+      const inFlight = new Map<string, Progress>();
+      context.record.items = 0;
       try {
-        yield* runBatch(requests, {
+        const events = runBatch(requests, {
           window: deps.batchWindow,
-          signal: call.signal,
-          start: (item) => startTask(item, call.signal, true),
+          start: (item) => {
+            context.record.items!++;
+            return startTask(item, call.signal, true);
+          },
           onServerFault: deps.onServerFault,
         });
+        const heartbeat = (): RunBatchResponse | undefined => {
+          const first = inFlight.entries().next();
+          return first.done ? undefined : { id: first.value[0], progress: first.value[1] };
+        };
+        for await (const event of withHeartbeat(events, heartbeatMs, heartbeat)) {
+          if (event.started) inFlight.set(event.id, { fraction: 0, message: '' });
+          else if (event.progress) inFlight.set(event.id, event.progress);
+          else inFlight.delete(event.id);
+          yield event;
+        }
       } finally {
         call.dispose();
       }

@@ -1,8 +1,9 @@
 /**
  * Assembles a running offload server: task discovery on the pool, the
- * catalogue, the gRPC server with its middleware, and an orderly close.
+ * catalogue, the gRPC server with health, reflection and middleware, metrics,
+ * and the ordered shutdown that lets in-flight calls finish.
  */
-import { createServer } from 'nice-grpc';
+import { createServer, type CallContext, type ServerMiddlewareCall } from 'nice-grpc';
 import { findTaskFiles } from '../catalog/find-task-files.js';
 import { TaskCatalog } from '../catalog/task-catalog.js';
 import type { Config } from '../config.js';
@@ -11,17 +12,34 @@ import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
 import { silentLogger, type Logger } from '../log.js';
 import { TaskPool } from '../pool/task-pool.js';
 import { bundledTasksDir } from '../pool/worker-entry.js';
+import { createAuthMiddleware } from './auth-middleware.js';
+import { createCallLogMiddleware } from './call-log-middleware.js';
 import { createComputeService } from './compute-service.js';
-import { createErrorMiddleware, logServerFault } from './error-middleware.js';
+import { createDrain } from './drain.js';
+import { errorMiddleware } from './error-middleware.js';
+import { addHealth } from './health.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { startMetricsServer, type MetricsServer } from './metrics-server.js';
+import { addReflection } from './reflection.js';
+import { createServerCredentials } from './server-credentials.js';
 
 export interface ComputeServer {
   readonly host: string;
   readonly port: number;
   /** "host:port", ready for a client's target. */
   readonly address: string;
+  /** The metrics endpoint's port, when --metrics-port was given. */
+  readonly metricsPort: number | undefined;
   readonly catalog: TaskCatalog;
   readonly pool: TaskPool;
-  /** Cancels what still runs, stops listening and closes the pool. */
+  readonly metrics: Metrics;
+  /**
+   * Drains: health NOT_SERVING, new calls refused with UNAVAILABLE, in-flight
+   * calls get the shutdown grace to finish, the rest are aborted with
+   * UNAVAILABLE, then the server and the pool close. Safe to call twice.
+   */
+  shutdown(): Promise<void>;
+  /** Stops at once: cancels everything, closes the server and the pool. */
   close(): Promise<void>;
 }
 
@@ -31,47 +49,106 @@ export interface ServerOptions {
 
 export async function createComputeServer(config: Config, options: ServerOptions = {}): Promise<ComputeServer> {
   const log = options.logger ?? silentLogger;
+  const metrics = createMetrics();
   const files = [await findTaskFiles(bundledTasksDir), ...(await Promise.all(config.taskDirs.map(findTaskFiles)))].flat();
   const pool = new TaskPool({
     workers: config.workers,
     maxQueue: config.maxQueue,
+    maxQueueMs: config.maxQueueMs,
     cancelGraceMs: config.cancelGraceMs,
+    workerMaxMemoryMb: config.workerMaxMemoryMb,
     taskFiles: files,
+    onSettled: metrics.taskSettled,
+    onWorkerRestart: () => {
+      metrics.workerRestarted();
+      log.warn('a worker stopped and was replaced');
+    },
   });
+  metrics.watchPool(() => pool.stats);
   const stopping = new AbortController();
+  const drain = createDrain();
+  let metricsServer: MetricsServer | undefined;
   try {
     const catalog = new TaskCatalog(await pool.describe(files));
     const server = createServer({
       'grpc.max_receive_message_length': config.maxMessageBytes,
       'grpc.max_send_message_length': config.maxMessageBytes,
-    }).use(createErrorMiddleware(log));
+      'grpc.keepalive_time_ms': config.keepaliveMs,
+      'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+      'grpc.keepalive_permit_without_calls': 1,
+      ...(config.maxConnectionAgeMs > 0
+        ? { 'grpc.max_connection_age_ms': config.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': config.maxConnectionAgeGraceMs }
+        : {}),
+    })
+      .use(createCallLogMiddleware(log, metrics))
+      .use(config.authTokens.length > 0 ? createAuthMiddleware(config.authTokens) : passThrough)
+      .use(drain.middleware)
+      .use(errorMiddleware);
     server.add(
       ComputeServiceDefinition,
       createComputeService({
         catalog,
         pool,
         serverSignal: stopping.signal,
+        isDraining: () => drain.draining,
         batchWindow: config.workers + Math.min(config.workers, config.maxQueue),
-        onServerFault: (error) => logServerFault(log, '/offload.v1.ComputeService/RunBatch', OffloadError.from(error)),
+        heartbeatMs: config.heartbeatMs,
+        maxRunMs: config.maxRunMs,
+        onServerFault: (id, error) => log.error({ method: '/offload.v1.ComputeService/RunBatch', id, detail: error.detail }, error.message),
       }),
     );
-    const host = config.host;
-    const port = await server.listen(`${host.includes(':') ? `[${host}]` : host}:${config.port}`);
-    const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const health = addHealth(server);
+    addReflection(server);
+
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const port = await server.listen(`${host}:${config.port}`, createServerCredentials(config.tls));
+    if (config.metricsPort !== undefined) metricsServer = await startMetricsServer(metrics.registry, config.host, config.metricsPort);
+    health.serving();
+
+    let shuttingDown: Promise<void> | undefined;
+    const shutdown = async (): Promise<void> => {
+      log.info({ phase: 'not-serving' }, 'shutdown: health is NOT_SERVING and new calls get UNAVAILABLE');
+      health.notServing();
+      drain.start();
+      log.info({ phase: 'draining', calls: drain.active, grace_ms: config.shutdownGraceMs }, `shutdown: waiting up to ${config.shutdownGraceMs} ms for ${drain.active} calls`);
+      if (!(await drain.waitIdle(config.shutdownGraceMs))) {
+        log.warn({ phase: 'aborting', calls: drain.active }, `shutdown: grace over, aborting ${drain.active} calls with UNAVAILABLE`);
+        stopping.abort(new OffloadError(Status.UNAVAILABLE, 'server shutting down'));
+        // Queued tasks leave at once; running ones stop or lose their worker within the cancel grace.
+        await drain.waitIdle(config.cancelGraceMs + 1000);
+      }
+      log.info({ phase: 'closing' }, 'shutdown: closing the server and the worker pool');
+      server.forceShutdown();
+      await Promise.all([pool.close(), metricsServer?.close()]);
+      log.info({ phase: 'stopped' }, 'shutdown: stopped');
+    };
+
     return {
-      host,
+      host: config.host,
       port,
-      address,
+      address: `${host}:${port}`,
+      metricsPort: metricsServer?.port,
       catalog,
       pool,
+      metrics,
+      shutdown: () => (shuttingDown ??= shutdown()),
       async close() {
+        health.notServing();
+        drain.start();
         stopping.abort(new OffloadError(Status.UNAVAILABLE, 'server shutting down'));
         server.forceShutdown();
-        await pool.close();
+        await Promise.all([pool.close(), metricsServer?.close()]);
       },
     };
   } catch (error) {
-    await pool.close();
+    await Promise.all([pool.close(), metricsServer?.close()]);
     throw error;
   }
+}
+
+async function* passThrough<Request, Response>(
+  call: ServerMiddlewareCall<Request, Response>,
+  context: CallContext,
+): AsyncGenerator<Response, Response | void, undefined> {
+  return yield* call.next(call.request, context);
 }

@@ -13,10 +13,10 @@ import { toEventFields } from './to-wire.js';
 
 export interface RunBatchOptions {
   window: number;
-  signal: AbortSignal;
   /** Validates and admits one item; throws OffloadError when it cannot run. */
   start: (item: RunBatchRequest) => TaskRun;
-  onServerFault: (error: unknown) => void;
+  /** Told about item failures that are the server's fault (INTERNAL), for the log. */
+  onServerFault: (id: string, error: OffloadError) => void;
 }
 
 export async function* runBatch(requests: AsyncIterable<RunBatchRequest>, options: RunBatchOptions): AsyncGenerator<RunBatchResponse> {
@@ -30,7 +30,7 @@ export async function* runBatch(requests: AsyncIterable<RunBatchRequest>, option
       for await (const event of start(item)) await out.push({ id: item.id, ...toEventFields(event) });
     } catch (thrown) {
       const error = OffloadError.from(thrown);
-      if (error.isServerFault) onServerFault(error);
+      if (error.isServerFault) onServerFault(item.id, error);
       await out.push({ id: item.id, failure: { code: error.code, message: error.message } });
     } finally {
       inFlight--;

@@ -32,7 +32,7 @@ describe('runBatch', () => {
       return run;
     };
     const events: RunBatchResponse[] = [];
-    for await (const event of runBatch(requests(), { window: 3, signal: new AbortController().signal, start, onServerFault: () => {} })) {
+    for await (const event of runBatch(requests(), { window: 3, start, onServerFault: () => {} })) {
       events.push(event);
     }
     expect(events.filter((e) => e.result)).toHaveLength(50);
@@ -51,7 +51,7 @@ describe('runBatch', () => {
       return run;
     };
     const events: RunBatchResponse[] = [];
-    for await (const event of runBatch(requests(), { window: 2, signal: new AbortController().signal, start, onServerFault: () => {} })) {
+    for await (const event of runBatch(requests(), { window: 2, start, onServerFault: () => {} })) {
       events.push(event);
     }
     expect(events).toContainEqual({ id: 'a', failure: { code: Status.NOT_FOUND, message: 'unknown task "missing"' } });
@@ -67,7 +67,7 @@ describe('runBatch', () => {
       throw new TypeError('secret internals');
     };
     const events: RunBatchResponse[] = [];
-    for await (const event of runBatch(requests(), { window: 1, signal: new AbortController().signal, start, onServerFault: (e) => faults.push(e) })) {
+    for await (const event of runBatch(requests(), { window: 1, start, onServerFault: (_id, e) => faults.push(e) })) {
       events.push(event);
     }
     expect(events).toEqual([{ id: 'a', failure: { code: Status.INTERNAL, message: 'internal error' } }]);

@@ -1,0 +1,57 @@
+import { ServerError, Status, type CallContext, type ServerMiddlewareCall } from 'nice-grpc';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../log.js';
+import type { CallRecord, RecordContext } from './call-record.js';
+import type { Metrics } from './metrics.js';
+
+/** Health and reflection are chatty and carry no work: they log at debug. */
+const QUIET = /^\/grpc\.(health|reflection)\./;
+
+/**
+ * The outermost middleware: gives each call a record, and when the call
+ * finishes writes one log line (method, task, code, queued_ms, run_ms, peer)
+ * and the RPC metrics. Metadata is never logged, so tokens stay out of logs.
+ */
+export function createCallLogMiddleware(log: Logger, metrics: Metrics) {
+  return async function* callLogMiddleware<Request, Response>(
+    call: ServerMiddlewareCall<Request, Response, RecordContext>,
+    context: CallContext,
+  ): AsyncGenerator<Response, Response | void, undefined> {
+    const startedAt = performance.now();
+    const record: CallRecord = {};
+    const task = (call.request as { task?: unknown } | undefined)?.task;
+    if (typeof task === 'string') record.task = task;
+    let code = Status.OK;
+    let message: string | undefined;
+    try {
+      return yield* call.next(call.request, { ...context, record });
+    } catch (error) {
+      if (error instanceof ServerError) [code, message] = [error.code, error.details];
+      else [code, message] = [Status.CANCELLED, 'cancelled by the client'];
+      throw error;
+    } finally {
+      const seconds = (performance.now() - startedAt) / 1000;
+      const path = call.method.path;
+      metrics.rpcFinished(path, code, seconds);
+      const line = {
+        method: path,
+        task: record.task,
+        items: record.items,
+        code: Status[code],
+        queued_ms: round(record.queuedMs),
+        run_ms: round(record.runMs),
+        duration_ms: round(seconds * 1000),
+        peer: context.peer,
+        message,
+        detail: record.detail,
+      };
+      if (record.detail) log.error(line, 'call failed');
+      else if (QUIET.test(path)) log.debug(line, 'call');
+      else log.info(line, 'call');
+    }
+  };
+}
+
+function round(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : Math.round(ms * 1000) / 1000;
+}

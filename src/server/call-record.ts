@@ -1,0 +1,18 @@
+/**
+ * What a handler learns about its call that the call log and metrics want:
+ * filled in by the compute service, read by the call-log middleware.
+ */
+export interface CallRecord {
+  task?: string;
+  queuedMs?: number;
+  runMs?: number;
+  /** RunBatch: items received. */
+  items?: number;
+  /** For server faults: the full error (stack included); logged, never sent. */
+  detail?: string;
+}
+
+/** The CallContext extension that carries the record. */
+export interface RecordContext {
+  record: CallRecord;
+}

@@ -1,0 +1,93 @@
+/**
+ * offload's Prometheus metrics, all in one registry (default Node metrics
+ * included, event-loop lag among them) so /metrics serves everything.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Status } from '../errors.js';
+import type { PoolStats, SettledRun } from '../pool/task-pool.js';
+
+const TASK_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const RPC_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300];
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Wires the pool's gauges; called once the pool exists. */
+  watchPool(stats: () => PoolStats): void;
+  taskSettled(run: SettledRun): void;
+  workerRestarted(): void;
+  rpcFinished(method: string, code: Status, seconds: number): void;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let stats: () => PoolStats = () => ({ running: 0, queued: 0 });
+
+  new Gauge({
+    name: 'offload_queue_depth',
+    help: 'Tasks admitted and waiting for a worker.',
+    registers: [registry],
+    collect() {
+      this.set(stats().queued);
+    },
+  });
+  new Gauge({
+    name: 'offload_tasks_running',
+    help: 'Tasks running on a worker now.',
+    registers: [registry],
+    collect() {
+      this.set(stats().running);
+    },
+  });
+  const duration = new Histogram({
+    name: 'offload_task_duration_seconds',
+    help: 'Time tasks ran on a worker, by task and outcome (a gRPC status name).',
+    labelNames: ['task', 'outcome'],
+    buckets: TASK_BUCKETS,
+    registers: [registry],
+  });
+  const queued = new Histogram({
+    name: 'offload_task_queue_seconds',
+    help: 'Time tasks waited for a worker, by task.',
+    labelNames: ['task'],
+    buckets: TASK_BUCKETS,
+    registers: [registry],
+  });
+  const restarts = new Counter({
+    name: 'offload_worker_restarts_total',
+    help: 'Workers that died or were terminated (a task ignoring cancellation, a crash, the memory cap) and were replaced.',
+    registers: [registry],
+  });
+  const rpcs = new Counter({
+    name: 'offload_rpc_requests_total',
+    help: 'Finished RPCs by method and gRPC status code.',
+    labelNames: ['method', 'code'],
+    registers: [registry],
+  });
+  const rpcSeconds = new Histogram({
+    name: 'offload_rpc_duration_seconds',
+    help: 'RPC latency by method and gRPC status code.',
+    labelNames: ['method', 'code'],
+    buckets: RPC_BUCKETS,
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    watchPool(source) {
+      stats = source;
+    },
+    taskSettled(run) {
+      if (run.queuedMs !== undefined) queued.observe({ task: run.task }, run.queuedMs / 1000);
+      if (run.runMs !== undefined) duration.observe({ task: run.task, outcome: Status[run.code] }, run.runMs / 1000);
+    },
+    workerRestarted() {
+      restarts.inc();
+    },
+    rpcFinished(method, code, seconds) {
+      const labels = { method, code: Status[code] };
+      rpcs.inc(labels);
+      rpcSeconds.observe(labels, seconds);
+    },
+  };
+}
