@@ -3,6 +3,7 @@
  * catalogue, the gRPC server with health, reflection and middleware, metrics,
  * and the ordered shutdown that lets in-flight calls finish.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type CallContext, type ServerMiddlewareCall } from 'nice-grpc';
 import { findTaskFiles } from '../catalog/find-task-files.js';
 import { TaskCatalog } from '../catalog/task-catalog.js';
@@ -22,6 +23,9 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { addReflection } from './reflection.js';
 import { createServerCredentials } from './server-credentials.js';
+
+/** How long closing connections may take to flush the last responses. */
+const FLUSH_MS = 2000;
 
 export interface ComputeServer {
   readonly host: string;
@@ -118,6 +122,9 @@ export async function createComputeServer(config: Config, options: ServerOptions
         await drain.waitIdle(config.cancelGraceMs + 1000);
       }
       log.info({ phase: 'closing' }, 'shutdown: closing the server and the worker pool');
+      // Let finished calls flush their last messages and status; only streams
+      // that never end on their own (health Watch) are cut after the bound.
+      await Promise.race([server.shutdown().catch(() => {}), sleep(FLUSH_MS)]);
       server.forceShutdown();
       await Promise.all([pool.close(), metricsServer?.close()]);
       log.info({ phase: 'stopped' }, 'shutdown: stopped');

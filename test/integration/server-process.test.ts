@@ -1,9 +1,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createChannel, createClient } from 'nice-grpc';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { ComputeServiceDefinition } from '../../src/gen/offload/v1/compute.js';
+import { createChannel, createClient, Status } from 'nice-grpc';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { ComputeServiceDefinition, type RunStreamResponse } from '../../src/gen/offload/v1/compute.js';
 import { repoRoot } from '../helpers/start-server.js';
 
 const exec = promisify(execFile);
@@ -24,8 +24,16 @@ async function runToExit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{
   }
 }
 
-/** Starts a server process and resolves with it and its address once it prints its ready line. */
-function startProcess(command: string[]): Promise<{ child: ChildProcess; address: string; line: string }> {
+interface ServerProcess {
+  child: ChildProcess;
+  address: string;
+  line: string;
+  /** Everything the process has printed to stdout so far. */
+  output: () => string;
+}
+
+/** Starts a server process and resolves once it prints its ready line. */
+function startProcess(command: string[]): Promise<ServerProcess> {
   const child = spawn(process.execPath, command, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -34,7 +42,7 @@ function startProcess(command: string[]): Promise<{ child: ChildProcess; address
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /listening on (\S+:\d+)/.exec(out);
-      if (match) resolve({ child, address: match[1]!, line: out.split('\n').find((l) => l.includes('listening on'))! });
+      if (match) resolve({ child, address: match[1]!, line: out.split('\n').find((l) => l.includes('listening on'))!, output: () => out });
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code} before it was ready: ${err}`)));
   });
@@ -100,5 +108,47 @@ describe('the compiled server (what npm start runs)', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     }
+  });
+
+  it('on SIGTERM lets a stream in flight finish, refuses new calls with UNAVAILABLE and exits 0', async () => {
+    const server = await startProcess(['dist/src/main.js', '--port', '0', '--workers', '2', '--shutdown-grace-ms', '10000']);
+    const channel = createChannel(server.address);
+    const client = createClient(ComputeServiceDefinition, channel);
+    try {
+      const events: RunStreamResponse[] = [];
+      const stream = (async () => {
+        for await (const event of client.runStream({ task: 'spin', input: { ms: 1500, steps: 15 } })) events.push(event);
+      })();
+      await vi.waitFor(() => expect(events.some((e) => e.progress)).toBe(true));
+      const exited = exitCode(server.child);
+      server.child.kill('SIGTERM');
+      await vi.waitFor(() => expect(server.output()).toContain('shutdown: health is NOT_SERVING'));
+      await expect(client.run({ task: 'echo', input: 1 })).rejects.toMatchObject({ code: Status.UNAVAILABLE });
+      await stream;
+      expect(events.at(-1)?.result?.output).toEqual({ ms: 1500 });
+      expect(await exited).toBe(0);
+      for (const phase of ['not-serving', 'draining', 'closing', 'stopped']) expect(server.output()).toContain(`"phase":"${phase}"`);
+    } finally {
+      channel.close();
+      server.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits at once on a second signal', async () => {
+    const server = await startProcess(['dist/src/main.js', '--port', '0', '--workers', '1', '--shutdown-grace-ms', '60000']);
+    const channel = createChannel(server.address);
+    const client = createClient(ComputeServiceDefinition, channel);
+    let progressed = false;
+    const call = (async () => {
+      for await (const event of client.runStream({ task: 'spin', input: { ms: 30000, steps: 3000 } })) if (event.progress) progressed = true;
+    })().catch((error: unknown) => error);
+    await vi.waitFor(() => expect(progressed).toBe(true));
+    const exited = exitCode(server.child);
+    server.child.kill('SIGTERM');
+    await vi.waitFor(() => expect(server.output()).toContain('"phase":"draining"'));
+    server.child.kill('SIGTERM');
+    expect(await exited).toBe(1);
+    await call;
+    channel.close();
   });
 });
