@@ -1,0 +1,31 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { createComputeServer, type ComputeServer } from '../../src/server/create-compute-server.js';
+import { captureLogger } from '../helpers/capture-logger.js';
+import { collect, connect } from '../helpers/client.js';
+
+let server: ComputeServer | undefined;
+afterEach(async () => server?.close());
+
+describe('--max-connection-age-ms', () => {
+  it('moves clients to new connections while a stream on the old one finishes within the grace', async () => {
+    const log = captureLogger();
+    const config = loadConfig(['--port', '0', '--workers', '2', '--max-connection-age-ms', '300', '--max-connection-age-grace-ms', '5000'], {});
+    server = await createComputeServer(config, { logger: log.logger });
+    const { client, close } = connect(server.address);
+    try {
+      await client.run({ task: 'echo', input: 'first' });
+      // Outlives the connection's age: the server sends GOAWAY but lets it finish.
+      const events = await collect(client.runStream({ task: 'spin', input: { ms: 800, steps: 4 } }));
+      expect(events.at(-1)?.result?.output).toEqual({ ms: 800 });
+      await sleep(100);
+      await client.run({ task: 'echo', input: 'later' });
+      const peers = log.lines.filter((l) => l['method'] === '/offload.v1.ComputeService/Run').map((l) => l['peer']);
+      expect(peers).toHaveLength(2);
+      expect(peers[0]).not.toBe(peers[1]);
+    } finally {
+      close();
+    }
+  });
+});
