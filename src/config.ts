@@ -4,6 +4,7 @@
  * Files named by flags (TLS material, tokens) are read here too, so a bad
  * path stops the start instead of the first call.
  */
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -186,16 +187,41 @@ function loadTls(raw: Raw, file: ReadFile): TlsConfig | undefined {
   const clientCa = file('tls-client-ca');
   if (!cert && !key && !clientCa) return undefined;
   if (!cert || !key) throw new ConfigError('--tls-cert and --tls-key must be given together');
-  if (!cert.toString().includes('-----BEGIN CERTIFICATE-----')) {
-    throw new ConfigError(`${raw('tls-cert')!.source}: ${raw('tls-cert')!.value} is not a PEM certificate`);
-  }
+  const named = (name: FlagName): string => `${raw(name)!.source}: ${raw(name)!.value}`;
+  // Parse everything here: grpc-js would otherwise fail at listen with a bare
+  // OpenSSL error (exit 1), or, for a broken client CA, start and refuse every client.
+  const leaf = parseCertificates(cert)?.[0];
+  if (!leaf) throw new ConfigError(`${named('tls-cert')} is not a PEM certificate`);
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString())) {
-    throw new ConfigError(`${raw('tls-key')!.source}: ${raw('tls-key')!.value} is not a PEM private key`);
+    throw new ConfigError(`${named('tls-key')} is not a PEM private key`);
   }
-  if (clientCa && !clientCa.toString().includes('-----BEGIN CERTIFICATE-----')) {
-    throw new ConfigError(`${raw('tls-client-ca')!.source}: ${raw('tls-client-ca')!.value} is not a PEM certificate`);
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|^Proc-Type: *4, *ENCRYPTED/m.test(key.toString())) {
+    throw new ConfigError(`${named('tls-key')} is encrypted; offload needs an unencrypted private key`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new ConfigError(`${named('tls-key')} is not a PEM private key`);
+  }
+  if (!leaf.checkPrivateKey(privateKey)) {
+    throw new ConfigError(`${named('tls-key')} is not the private key of the certificate in ${raw('tls-cert')!.value}`);
+  }
+  if (clientCa && !parseCertificates(clientCa)) {
+    throw new ConfigError(`${named('tls-client-ca')} is not a PEM certificate`);
   }
   return Object.freeze({ cert, key, clientCa });
+}
+
+/** Every certificate in a PEM bundle, in order; undefined when there is none or one does not parse. */
+function parseCertificates(pem: Buffer): X509Certificate[] | undefined {
+  const blocks = pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g);
+  if (!blocks) return undefined;
+  try {
+    return blocks.map((block) => new X509Certificate(block));
+  } catch {
+    return undefined;
+  }
 }
 
 function loadTokens(raw: Raw, file: ReadFile): string[] {
@@ -209,6 +235,10 @@ function loadTokens(raw: Raw, file: ReadFile): string[] {
   if (tokens.length === 0) throw new ConfigError(`${raw('auth-token-file')!.source}: ${raw('auth-token-file')!.value} holds no tokens`);
   if (tokens.some((t) => /\s/.test(t))) {
     throw new ConfigError(`${raw('auth-token-file')!.source}: a token may not contain spaces (one token per line)`);
+  }
+  // gRPC metadata values are visible ASCII: any other token could never be sent.
+  if (tokens.some((t) => !/^[\x21-\x7e]+$/.test(t))) {
+    throw new ConfigError(`${raw('auth-token-file')!.source}: a token may only contain printable ASCII characters`);
   }
   return tokens;
 }

@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { createPrivateKey } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { createTestCertificates, type TestCertificates } from '../helpers/certificates.js';
 
 describe('loadConfig', () => {
   it('uses the documented defaults when nothing is given', () => {
@@ -46,5 +50,156 @@ describe('loadConfig', () => {
 
   it('rejects unknown flags', () => {
     expect(() => loadConfig(['--wrokers', '2'], {})).toThrow(ConfigError);
+  });
+});
+
+describe('loadConfig: TLS files', () => {
+  let certs: TestCertificates;
+  /** Writes `contents` to a file in the temporary directory; returns its path. */
+  const write = async (name: string, contents: string | Buffer): Promise<string> => {
+    const path = join(certs.dir, name);
+    await writeFile(path, contents);
+    return path;
+  };
+  const fails = (argv: string[], message: string, env: NodeJS.ProcessEnv = {}): void => {
+    expect(() => loadConfig(argv, env)).toThrow(new ConfigError(message));
+  };
+  beforeAll(async () => {
+    certs = await createTestCertificates();
+  });
+  afterAll(async () => certs?.cleanup());
+
+  it('serves plaintext when no TLS flag is given', () => {
+    expect(loadConfig([], {}).tls).toBeUndefined();
+  });
+
+  it('reads the certificate and key, and the client CA for mutual TLS', () => {
+    const tls = loadConfig(['--tls-cert', certs.server.cert.path, '--tls-key', certs.server.key.path], {}).tls;
+    expect(tls).toEqual({ cert: certs.server.cert.pem, key: certs.server.key.pem, clientCa: undefined });
+    expect(Object.isFrozen(tls)).toBe(true);
+    const env = { OFFLOAD_TLS_CERT: certs.server.cert.path, OFFLOAD_TLS_KEY: certs.server.key.path, OFFLOAD_TLS_CLIENT_CA: certs.ca.cert.path };
+    expect(loadConfig([], env).tls?.clientCa).toEqual(certs.ca.cert.pem);
+  });
+
+  it('accepts a certificate chain and a CA bundle', async () => {
+    const chain = await write('chain.pem', Buffer.concat([certs.server.cert.pem, certs.ca.cert.pem]));
+    const bundle = await write('bundle.pem', Buffer.concat([certs.ca.cert.pem, certs.untrustedCa.cert.pem]));
+    const tls = loadConfig(['--tls-cert', chain, '--tls-key', certs.server.key.path, '--tls-client-ca', bundle], {}).tls;
+    expect(tls?.clientCa?.toString()).toMatch(/(BEGIN CERTIFICATE[^]*){2}/);
+  });
+
+  it('rejects --tls-cert without --tls-key, and the other way round', () => {
+    fails(['--tls-cert', certs.server.cert.path], '--tls-cert and --tls-key must be given together');
+    fails(['--tls-key', certs.server.key.path], '--tls-cert and --tls-key must be given together');
+    fails(['--tls-client-ca', certs.ca.cert.path], '--tls-cert and --tls-key must be given together');
+  });
+
+  it('rejects a file it cannot read, naming the flag or variable and the reason', async () => {
+    const missing = join(certs.dir, 'missing.pem');
+    fails(['--tls-cert', missing, '--tls-key', certs.server.key.path], `--tls-cert: cannot read ${missing} (ENOENT)`);
+    fails(['--tls-cert', certs.server.cert.path], `OFFLOAD_TLS_KEY: cannot read ${missing} (ENOENT)`, { OFFLOAD_TLS_KEY: missing });
+    const directory = join(certs.dir, 'a-directory');
+    await mkdir(directory);
+    fails(
+      ['--tls-cert', certs.server.cert.path, '--tls-key', certs.server.key.path, '--tls-client-ca', directory],
+      `--tls-client-ca: cannot read ${directory} (EISDIR)`,
+    );
+  });
+
+  it('rejects a certificate file that holds no PEM certificate', async () => {
+    const text = await write('not-a-cert.pem', 'hello, I am not a certificate\n');
+    fails(['--tls-cert', text, '--tls-key', certs.server.key.path], `--tls-cert: ${text} is not a PEM certificate`);
+    fails(['--tls-cert', certs.server.key.path, '--tls-key', certs.server.key.path], `--tls-cert: ${certs.server.key.path} is not a PEM certificate`);
+    const der = await write('cert.der', Buffer.from(certs.server.cert.pem.toString().replace(/-----[A-Z ]+-----|\s/g, ''), 'base64'));
+    fails(['--tls-key', certs.server.key.path], `OFFLOAD_TLS_CERT: ${der} is not a PEM certificate`, { OFFLOAD_TLS_CERT: der });
+  });
+
+  it('rejects a PEM certificate whose contents do not parse', async () => {
+    const broken = await write('broken.pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+    fails(['--tls-cert', broken, '--tls-key', certs.server.key.path], `--tls-cert: ${broken} is not a PEM certificate`);
+    fails(
+      ['--tls-cert', certs.server.cert.path, '--tls-key', certs.server.key.path, '--tls-client-ca', broken],
+      `--tls-client-ca: ${broken} is not a PEM certificate`,
+    );
+    const halfBroken = await write('half-broken.pem', Buffer.concat([certs.ca.cert.pem, Buffer.from('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')]));
+    fails(
+      ['--tls-cert', certs.server.cert.path, '--tls-key', certs.server.key.path, '--tls-client-ca', halfBroken],
+      `--tls-client-ca: ${halfBroken} is not a PEM certificate`,
+    );
+  });
+
+  it('rejects a key file that holds no usable PEM private key', async () => {
+    fails(['--tls-cert', certs.server.cert.path, '--tls-key', certs.server.cert.path], `--tls-key: ${certs.server.cert.path} is not a PEM private key`);
+    const broken = await write('broken.key', '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
+    fails(['--tls-cert', certs.server.cert.path, '--tls-key', broken], `--tls-key: ${broken} is not a PEM private key`);
+  });
+
+  it('rejects an encrypted private key', async () => {
+    const encrypted = createPrivateKey(certs.server.key.pem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' });
+    const path = await write('encrypted.key', encrypted);
+    fails(['--tls-cert', certs.server.cert.path, '--tls-key', path], `--tls-key: ${path} is encrypted; offload needs an unencrypted private key`);
+    const traditional = createPrivateKey(certs.server.key.pem).export({ type: 'sec1', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' });
+    const old = await write('encrypted-sec1.key', traditional);
+    fails(['--tls-cert', certs.server.cert.path, '--tls-key', old], `--tls-key: ${old} is encrypted; offload needs an unencrypted private key`);
+  });
+
+  it('rejects a key that does not belong to the certificate', () => {
+    fails(
+      ['--tls-cert', certs.server.cert.path, '--tls-key', certs.client.key.path],
+      `--tls-key: ${certs.client.key.path} is not the private key of the certificate in ${certs.server.cert.path}`,
+    );
+  });
+});
+
+describe('loadConfig: the token file', () => {
+  let certs: TestCertificates;
+  const tokenFile = async (name: string, contents: string | Buffer): Promise<string> => {
+    const path = join(certs.dir, name);
+    await writeFile(path, contents);
+    return path;
+  };
+  beforeAll(async () => {
+    certs = await createTestCertificates();
+  });
+  afterAll(async () => certs?.cleanup());
+
+  it('means no authentication when not given', () => {
+    expect(loadConfig([], {}).authTokens).toEqual([]);
+  });
+
+  it('reads one token per line, skipping blank lines and # comments, with CRLF and a byte-order mark', async () => {
+    const path = await tokenFile('tokens', '\ufeff# ops tokens\r\n\r\n  first-token  \r\nsecond.token_2\n   # indented comment\n\nthird~token/=+\n');
+    const config = loadConfig(['--auth-token-file', path], {});
+    expect(config.authTokens).toEqual(['first-token', 'second.token_2', 'third~token/=+']);
+    expect(Object.isFrozen(config.authTokens)).toBe(true);
+    expect(loadConfig([], { OFFLOAD_AUTH_TOKEN_FILE: path }).authTokens).toHaveLength(3);
+  });
+
+  it('rejects an empty token file, or one with only comments and blank lines', async () => {
+    const empty = await tokenFile('empty', '');
+    expect(() => loadConfig(['--auth-token-file', empty], {})).toThrow(new ConfigError(`--auth-token-file: ${empty} holds no tokens`));
+    const comments = await tokenFile('comments', '# nothing here yet\n\n   \n#another\n');
+    expect(() => loadConfig([], { OFFLOAD_AUTH_TOKEN_FILE: comments })).toThrow(
+      new ConfigError(`OFFLOAD_AUTH_TOKEN_FILE: ${comments} holds no tokens`),
+    );
+  });
+
+  it('rejects a token file it cannot read', () => {
+    const missing = join(certs.dir, 'no-such-tokens');
+    expect(() => loadConfig(['--auth-token-file', missing], {})).toThrow(new ConfigError(`--auth-token-file: cannot read ${missing} (ENOENT)`));
+  });
+
+  it('rejects a line with two tokens on it', async () => {
+    const path = await tokenFile('spaces', 'one two\n');
+    expect(() => loadConfig(['--auth-token-file', path], {})).toThrow(
+      new ConfigError('--auth-token-file: a token may not contain spaces (one token per line)'),
+    );
+  });
+
+  it('rejects a token no gRPC client could send', async () => {
+    const path = await tokenFile('unicode', 'ok-token\ntöken\n');
+    expect(() => loadConfig(['--auth-token-file', path], {})).toThrow(
+      new ConfigError('--auth-token-file: a token may only contain printable ASCII characters'),
+    );
   });
 });
