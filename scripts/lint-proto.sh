@@ -13,7 +13,8 @@ fi
 
 fresh=$(mktemp -d)
 trap 'rm -rf "$fresh"' EXIT
-npx buf generate --output "$fresh"
+mkdir -p "$fresh/src/gen"
+bash scripts/generate.sh "$fresh"
 if ! diff -r "$fresh/src/gen" src/gen >/dev/null; then
   diff -r "$fresh/src/gen" src/gen | head -20 >&2
   echo "lint:proto: src/gen is stale; run npm run generate and commit the result" >&2

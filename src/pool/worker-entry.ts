@@ -1,16 +1,11 @@
-import { extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const ownExtension = extname(fileURLToPath(import.meta.url));
-
-/** The package root: two levels up from source, three from dist/. */
-const packageRoot = fileURLToPath(new URL(ownExtension === '.ts' ? '../../' : '../../../', import.meta.url));
+import { packageFile, sourceExtension } from '../package-paths.js';
 
 /**
  * The worker entry next to this build: workers/worker.ts when offload runs
  * from source (tests, tsx), dist/workers/worker.js when it runs compiled.
  */
-export const workerEntry = fileURLToPath(new URL(`../../workers/worker${ownExtension}`, import.meta.url));
+export const workerEntry = fileURLToPath(new URL(`../../workers/worker${sourceExtension}`, import.meta.url));
 
 /** Where the bundled task modules are, in the same form as the worker entry. */
 export const bundledTasksDir = fileURLToPath(new URL('../../workers/tasks', import.meta.url));
@@ -28,7 +23,7 @@ export function isTypeScript(file: string): boolean {
 export function workerModule(taskFiles: readonly string[]): { filename: string; workerData?: { entry: string } } {
   if (![workerEntry, ...taskFiles].some(isTypeScript)) return { filename: workerEntry };
   return {
-    filename: join(packageRoot, 'src/pool/ts-worker.mjs'),
+    filename: packageFile('src/pool/ts-worker.mjs'),
     workerData: { entry: pathToFileURL(workerEntry).href },
   };
 }

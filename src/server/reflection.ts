@@ -2,7 +2,7 @@ import type { Server } from 'nice-grpc';
 import { HealthDefinition } from 'nice-grpc-server-health';
 import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
 import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
-import { buildDescriptorSet } from './descriptor-set.js';
+import { loadDescriptorSet } from './descriptor-set.js';
 
 const V1 = 'grpc.reflection.v1.ServerReflection';
 const V1ALPHA = 'grpc.reflection.v1alpha.ServerReflection';
@@ -13,7 +13,7 @@ const V1ALPHA = 'grpc.reflection.v1alpha.ServerReflection';
  * serves both paths). Every exposed service is describable, reflection too.
  */
 export function addReflection(server: Server): void {
-  const implementation = ServerReflection(buildDescriptorSet(), [
+  const implementation = ServerReflection(loadDescriptorSet(), [
     ComputeServiceDefinition.fullName,
     HealthDefinition.fullName,
     V1,
