@@ -1,0 +1,11 @@
+/**
+ * offload as a library: the client, the server, and the error type they share.
+ * Task authors import from 'offload/task'.
+ */
+export { createComputeClient } from './client/create-compute-client.js';
+export type { CallOptionsIn, ComputeClient, ComputeClientOptions, RetryOptions } from './client/create-compute-client.js';
+export type { TlsOptions, Pem } from './client/channel-credentials.js';
+export type { BatchEvent, BatchItem, Json, RunEvent, TaskInfo, TaskResult } from './client/events.js';
+export { OffloadError, Status } from './errors.js';
+export { loadConfig, ConfigError, type Config } from './config.js';
+export { createComputeServer, type ComputeServer, type ServerOptions } from './server/create-compute-server.js';

@@ -1,0 +1,161 @@
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createComputeClient, OffloadError, Status, type BatchEvent, type ComputeClient } from '../../src/index.js';
+import type { ComputeServer } from '../../src/server/create-compute-server.js';
+import { createTestCertificates, type TestCertificates } from '../helpers/certificates.js';
+import { startServer } from '../helpers/start-server.js';
+
+const opened: { close(): void | Promise<void> }[] = [];
+afterEach(async () => {
+  for (const thing of opened.splice(0).reverse()) await thing.close();
+});
+async function server(flags: string[] = []): Promise<ComputeServer> {
+  const started = await startServer(flags);
+  opened.push(started);
+  return started;
+}
+function client(...args: Parameters<typeof createComputeClient>): ComputeClient {
+  const created = createComputeClient(...args);
+  opened.push(created);
+  return created;
+}
+async function failure(promise: Promise<unknown>): Promise<OffloadError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(OffloadError);
+  return error as OffloadError;
+}
+
+describe('createComputeClient', () => {
+  it('runs a task and returns its output, or its output, bytes and timings', async () => {
+    const c = client((await server()).address);
+    expect(await c.run('primes', { limit: 100 })).toEqual({ count: 25 });
+    const result = await c.runForResult('echo', { a: 1 }, { data: new Uint8Array([1, 2, 3]) });
+    expect(result.output).toEqual({ a: 1 });
+    expect([...result.data]).toEqual([1, 2, 3]);
+    expect(result.runMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('streams typed events: started, progress, then the result', async () => {
+    const c = client((await server()).address);
+    const types: string[] = [];
+    for await (const event of c.runStream('spin', { ms: 50, steps: 5 })) types.push(event.type);
+    expect(types[0]).toBe('started');
+    expect(types.filter((t) => t === 'progress').length).toBeGreaterThanOrEqual(1);
+    expect(types.at(-1)).toBe('result');
+  });
+
+  it('runs a batch fed by an async generator and tags events with item ids', async () => {
+    const c = client((await server()).address);
+    async function* items() {
+      for (let i = 0; i < 20; i++) {
+        yield { id: `p${i}`, task: 'primes', input: { limit: 100 + i } };
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      yield { id: 'bad', task: 'nope' };
+    }
+    const events: BatchEvent[] = [];
+    for await (const event of c.runBatch(items())) events.push(event);
+    expect(events.filter((e) => e.type === 'result')).toHaveLength(20);
+    expect(events.find((e) => e.id === 'bad')).toMatchObject({ type: 'failure', code: Status.NOT_FOUND });
+  });
+
+  it('lists tasks with their schemas', async () => {
+    const tasks = await client((await server()).address).listTasks();
+    expect(tasks.find((t) => t.name === 'spin')?.inputSchema).toMatchObject({ required: ['ms'] });
+  });
+
+  it('throws one error type carrying the status code', async () => {
+    const c = client((await server()).address);
+    expect(await failure(c.run('nope'))).toMatchObject({ code: Status.NOT_FOUND });
+    expect(await failure(c.run('spin', { ms: -5 }))).toMatchObject({ code: Status.INVALID_ARGUMENT, message: 'input.ms must be >= 0' });
+    const stream = (async () => {
+      for await (const _ of c.runStream('nope')) void _;
+    })();
+    expect(await failure(stream)).toMatchObject({ code: Status.NOT_FOUND });
+  });
+
+  it('applies a deadline, and the server frees the worker', async () => {
+    const s = await server(['--workers', '1']);
+    const c = client(s.address);
+    expect(await failure(c.run('spin', { ms: 30000 }, { deadline: 200 }))).toMatchObject({ code: Status.DEADLINE_EXCEEDED });
+    await vi.waitFor(() => expect(s.pool.stats).toEqual({ running: 0, queued: 0 }));
+    const withDefault = client(s.address, { deadlineMs: 200 });
+    expect(await failure(withDefault.run('spin', { ms: 30000 }))).toMatchObject({ code: Status.DEADLINE_EXCEEDED });
+    expect(await c.run('spin', { ms: 1 })).toEqual({ ms: 1 });
+  });
+
+  it('cancels through an AbortSignal, and the task stops on the server', async () => {
+    const s = await server(['--workers', '1', '--cancel-grace-ms', '30000']);
+    const c = client(s.address);
+    const controller = new AbortController();
+    const call = c.run('spin', { ms: 30000 }, { signal: controller.signal });
+    await vi.waitFor(() => expect(s.pool.stats.running).toBe(1));
+    controller.abort();
+    expect(await failure(call)).toMatchObject({ code: Status.CANCELLED });
+    await vi.waitFor(() => expect(s.pool.stats.running).toBe(0));
+  });
+
+  it('retries RESOURCE_EXHAUSTED with backoff, unless retries are off', async () => {
+    const s = await server(['--workers', '1', '--max-queue', '0']);
+    const busy = client(s.address).run('spin', { ms: 400 });
+    await vi.waitFor(() => expect(s.pool.stats.running).toBe(1));
+    expect(await failure(client(s.address, { retry: false }).run('spin', { ms: 1 }))).toMatchObject({ code: Status.RESOURCE_EXHAUSTED });
+    expect(await client(s.address, { retry: { baseDelayMs: 50, maxRetries: 10 } }).run('spin', { ms: 1 })).toEqual({ ms: 1 });
+    await busy;
+  });
+
+  it('retries UNAVAILABLE until a server comes up', async () => {
+    const port = await freePort();
+    const c = client(`127.0.0.1:${port}`, { retry: { baseDelayMs: 100, maxRetries: 8 } });
+    const call = c.run('echo', 'hello');
+    await new Promise((r) => setTimeout(r, 300));
+    await server(['--port', String(port)]);
+    expect(await call).toBe('hello');
+  });
+
+  it('balances calls round-robin over several replicas', async () => {
+    const [a, b] = [await server(), await server()];
+    const c = client(`ipv4:127.0.0.1:${a!.port},127.0.0.1:${b!.port}`);
+    for (let i = 0; i < 10; i++) await c.run('echo', i);
+    for (const s of [a!, b!]) {
+      const counted = await s.metrics.registry.getSingleMetric('offload_rpc_requests_total')!.get();
+      const runs = counted.values.find((v) => v.labels['method'] === '/offload.v1.ComputeService/Run')?.value ?? 0;
+      expect(runs).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  describe('with TLS and a token', () => {
+    let certs: TestCertificates;
+    let tokenFile: string;
+    beforeAll(async () => {
+      certs = await createTestCertificates();
+      tokenFile = join(await mkdtemp(join(tmpdir(), 'offload-token-')), 'tokens');
+      await writeFile(tokenFile, 'sesame\n');
+    });
+    afterAll(async () => certs.cleanup());
+
+    it('calls a TLS server that requires a bearer token', async () => {
+      const s = await server(['--tls-cert', certs.server.cert.path, '--tls-key', certs.server.key.path, '--auth-token-file', tokenFile]);
+      const address = `localhost:${s.port}`;
+      expect(await client(address, { tls: { ca: certs.ca.cert.path }, token: 'sesame' }).run('echo', 1)).toBe(1);
+      expect(await failure(client(address, { tls: { ca: certs.ca.cert.pem } }).run('echo', 1))).toMatchObject({
+        code: Status.UNAUTHENTICATED,
+      });
+    });
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createNetServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
