@@ -2,7 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createChannel, createClient, Status } from 'nice-grpc';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ComputeServiceDefinition, type RunStreamResponse } from '../../src/gen/offload/v1/compute.js';
 import { repoRoot } from '../helpers/start-server.js';
 
@@ -89,11 +89,8 @@ describe('starting the server', () => {
   });
 });
 
+// dist/ is built once for the whole run by test/global-setup.ts.
 describe('the compiled server (what npm start runs)', () => {
-  beforeAll(async () => {
-    await exec('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: repoRoot, timeout: 120_000 });
-  }, 150_000);
-
   it('prints its ready line, serves the bundled tasks without a TypeScript loader and exits 0 on SIGTERM', async () => {
     const { child, address, line } = await startProcess(['dist/src/main.js', '--port', '0', '--workers', '2']);
     try {

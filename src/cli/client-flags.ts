@@ -1,0 +1,81 @@
+/**
+ * Flags every client command shares: where the server is and how to reach it.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ComputeClientOptions } from '../client/create-compute-client.js';
+import { CliError } from './cli-error.js';
+
+export const CLIENT_OPTIONS = {
+  address: { type: 'string' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  tls: { type: 'boolean' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+export const CLIENT_USAGE = `Connection flags:
+  --address HOST:PORT   server or replicas (ipv4:A,B or dns:NAME) [OFFLOAD_ADDRESS; default 127.0.0.1:50051]
+  --token TOKEN         bearer token [OFFLOAD_TOKEN]
+  --token-file FILE     read the bearer token from FILE (its first line)
+  --tls                 use TLS with the system's roots
+  --tls-ca FILE         use TLS trusting this CA
+  --tls-cert FILE       client certificate, for mutual TLS (with --tls-key)
+  --tls-key FILE        client key`;
+
+/** Parsed flags: strings for string options, booleans for boolean ones. */
+export type Values = Record<string, string | boolean | undefined>;
+
+/** Parses argv with the shared flags plus the command's own; a bad flag is a usage error. */
+export function parseCommandArgs(argv: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Values; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: { ...CLIENT_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    return { values: values as Values, positionals };
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+}
+
+/** A string flag's value (parseArgs has already checked its type). */
+export function stringFlag(values: Values, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function clientTarget(values: Values, env: NodeJS.ProcessEnv = process.env): { address: string; options: ComputeClientOptions } {
+  const flag = (name: string): string | undefined => stringFlag(values, name);
+  const address = flag('address') ?? env['OFFLOAD_ADDRESS'] ?? '127.0.0.1:50051';
+  const tokenFile = flag('token-file');
+  const token = flag('token') ?? (tokenFile ? firstLine(tokenFile) : env['OFFLOAD_TOKEN']);
+  const [ca, cert, key] = [flag('tls-ca'), flag('tls-cert'), flag('tls-key')];
+  if (cert && !key) throw new CliError('--tls-cert needs --tls-key');
+  const tls = values['tls'] === true || ca || cert ? strip({ ca: ca && read(ca), cert: cert && read(cert), key: key && read(key) }) : undefined;
+  return { address, options: { ...(token ? { token } : {}), ...(tls ? { tls } : {}) } };
+}
+
+/** "30s", "500ms", "2m", "1h"; a bare number is seconds. */
+export function parseDuration(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new CliError(`${flag} must be a duration such as 500ms, 30s or 2m (got "${text}")`);
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's'] ?? 1000;
+  return Number(match[1]) * scale;
+}
+
+function read(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new CliError(`cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+}
+
+function firstLine(file: string): string {
+  return read(file).toString('utf8').split(/\r?\n/)[0]!.trim();
+}
+
+function strip<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined && v !== '')) as T;
+}

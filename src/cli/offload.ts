@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+/**
+ * The `offload` command: `serve` runs the server; `tasks`, `run` and
+ * `health` are clients. Failed calls print "offload: STATUS: message" and
+ * exit 1; usage errors exit 2; Ctrl-C during `run` exits 130.
+ */
+import { ClientError } from 'nice-grpc';
+import { OffloadError, Status } from '../errors.js';
+import { CliError } from './cli-error.js';
+import { healthCommand } from './health-command.js';
+import { runCommand } from './run-command.js';
+import { serve } from './serve.js';
+import { tasksCommand } from './tasks-command.js';
+
+const USAGE = `Usage: offload <command> [flags]
+
+Commands:
+  serve    run the server (offload serve --help for its flags)
+  tasks    list the tasks a server runs
+  run      run a task, with a live progress bar (offload run --help)
+  health   ask a server whether it is serving
+
+Environment: OFFLOAD_ADDRESS, OFFLOAD_TOKEN for the client commands.
+`;
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  tasks: tasksCommand,
+  run: runCommand,
+  health: healthCommand,
+};
+
+async function main([command, ...argv]: string[]): Promise<number> {
+  if (command === 'serve') {
+    await serve(argv);
+    return -1; // the server decides when the process ends
+  }
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  const handler = COMMANDS[command];
+  if (!handler) throw new CliError(`unknown command "${command}"\n\n${USAGE}`);
+  return handler(argv);
+}
+
+function report(error: unknown): number {
+  if (error instanceof CliError) {
+    process.stderr.write(`offload: ${error.message}\n`);
+    return error.exitCode;
+  }
+  const failure =
+    error instanceof ClientError
+      ? new OffloadError(error.code, error.details)
+      : error instanceof Error && error.name === 'AbortError'
+        ? new OffloadError(Status.DEADLINE_EXCEEDED, 'no answer in time')
+        : OffloadError.from(error);
+  process.stderr.write(`offload: ${Status[failure.code]}: ${failure.detail && failure.message === 'internal error' ? failure.detail : failure.message}\n`);
+  return 1;
+}
+
+const code = await main(process.argv.slice(2)).catch(report);
+if (code >= 0) process.exitCode = code;

@@ -1,0 +1,59 @@
+/**
+ * `offload serve`: runs the server until SIGTERM or SIGINT. Bad
+ * configuration or task modules exit with code 2 and one exact message.
+ */
+import { ConfigError, loadConfig, USAGE, type Config } from '../config.js';
+import { TaskLoadError } from '../catalog/task-catalog.js';
+import { createLogger } from '../log.js';
+import { createComputeServer } from '../server/create-compute-server.js';
+
+export async function serve(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(argv);
+  } catch (error) {
+    return fail(error);
+  }
+  const log = createLogger(config.logLevel);
+  const server = await createComputeServer(config, { logger: log }).catch(fail);
+  if (!server) return;
+  log.info(
+    { host: server.host, port: server.port, workers: config.workers, maxQueue: config.maxQueue, tasks: server.catalog.names },
+    `offload listening on ${server.address} with ${config.workers} workers; tasks: ${server.catalog.names.join(', ')}`,
+  );
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutdown: starting');
+    server.shutdown().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+function fail(error: unknown): undefined {
+  if (error instanceof ConfigError || error instanceof TaskLoadError) {
+    process.stderr.write(`offload: ${error.message}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`offload: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  }
+  return undefined;
+}
+

@@ -1,0 +1,155 @@
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { ComputeServer } from '../../src/server/create-compute-server.js';
+import { repoRoot, startServer } from '../helpers/start-server.js';
+
+// The real binary, compiled by test/global-setup.ts.
+const BIN = join(repoRoot, 'dist/src/cli/offload.js');
+const exec = promisify(execFile);
+
+let server: ComputeServer;
+let dir: string;
+
+beforeAll(async () => {
+  server = await startServer(['--workers', '2']);
+  dir = await mkdtemp(join(tmpdir(), 'offload-cli-'));
+});
+afterAll(async () => server.close());
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function offload(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], {
+      env: { ...process.env, OFFLOAD_ADDRESS: server.address, ...env },
+      timeout: 30_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('offload tasks', () => {
+  it('prints a table of tasks with their input fields', async () => {
+    const { code, stdout } = await offload(['tasks']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^TASK\s+INPUT\s+DESCRIPTION/);
+    expect(stdout).toMatch(/spin\s+ms: integer 0\.\.60000, steps\?: integer 1\.\.10000 = 10\s+Keeps one CPU core busy/);
+  });
+});
+
+describe('offload run', () => {
+  it('prints one JSON event per line when stdout is not a terminal', async () => {
+    const { code, stdout } = await offload(['run', 'spin', '--input', '{"ms":200,"steps":4}']);
+    expect(code).toBe(0);
+    const events = jsonLines(stdout);
+    expect(events[0]).toMatchObject({ type: 'started' });
+    const fractions = events.filter((e) => e['type'] === 'progress').map((e) => e['fraction'] as number);
+    expect(fractions).toEqual([0.25, 0.5, 0.75, 1]);
+    expect(events.at(-1)).toMatchObject({ type: 'result', output: { ms: 200 }, dataBytes: 0 });
+  });
+
+  it('reads input from @file, sends --data-file and writes result bytes to --out', async () => {
+    const input = join(dir, 'input.json');
+    const payload = join(dir, 'payload.bin');
+    const out = join(dir, 'out.bin');
+    await writeFile(input, '{"note":"from a file"}');
+    await writeFile(payload, Buffer.from('offload me'));
+    const hashed = await offload(['run', 'sha256', '--data-file', payload, '--json']);
+    expect(jsonLines(hashed.stdout).at(-1)).toMatchObject({ output: { hex: createHash('sha256').update('offload me').digest('hex') } });
+    const echoed = await offload(['run', 'echo', '--input', `@${input}`, '--data-file', payload, '--out', out, '--json']);
+    expect(jsonLines(echoed.stdout).at(-1)).toMatchObject({ output: { note: 'from a file' }, dataBytes: 10 });
+    expect((await readFile(out)).toString()).toBe('offload me');
+  });
+
+  it('shows a live progress bar on a terminal, then the output', async () => {
+    // `script` gives the command a pseudo-terminal, as a user's shell would.
+    const command = `${process.execPath} ${BIN} run spin --input '{"ms":600,"steps":6}'`;
+    const { stdout } = await exec('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, OFFLOAD_ADDRESS: server.address } });
+    const frames = stdout.split('\r');
+    expect(frames.some((f) => /spin \[#+-*\]\s+50%\s+step 3 of 6\s+\d+\.\ds/.test(f))).toBe(true);
+    expect(stdout).toContain('"ms": 600');
+    expect(stdout).toMatch(/done in \d+\.\d ms/);
+  });
+
+  it('prints the status and message of a failed call to stderr and exits 1', async () => {
+    const missing = await offload(['run', 'nope']);
+    expect(missing).toMatchObject({ code: 1, stdout: '' });
+    expect(missing.stderr).toBe('offload: NOT_FOUND: unknown task "nope"; ListTasks shows the tasks this server runs\n');
+    const invalid = await offload(['run', 'spin', '--input', '{"ms":70000}']);
+    expect(invalid).toMatchObject({ code: 1, stderr: 'offload: INVALID_ARGUMENT: input.ms must be <= 60000\n' });
+  });
+
+  it('exits 2 on bad usage', async () => {
+    expect(await offload(['run'])).toMatchObject({ code: 2 });
+    expect((await offload(['run', 'spin', '--input', '{ms:1}'])).stderr).toMatch(/^offload: --input is not valid JSON/);
+    expect((await offload(['run', 'spin', '--deadline', 'soon'])).stderr).toMatch(/^offload: --deadline must be a duration/);
+    expect(await offload(['frobnicate'])).toMatchObject({ code: 2 });
+  });
+
+  it('gives up at --deadline with DEADLINE_EXCEEDED', async () => {
+    const { code, stderr } = await offload(['run', 'spin', '--input', '{"ms":30000}', '--deadline', '300ms']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^offload: DEADLINE_EXCEEDED/);
+    await vi.waitFor(() => expect(server.pool.stats.running).toBe(0));
+  });
+
+  it('cancels the task on the server and exits 130 on Ctrl-C', async () => {
+    const child = spawn(process.execPath, [BIN, 'run', 'spin', '--input', '{"ms":30000,"steps":3000}', '--json'], {
+      env: { ...process.env, OFFLOAD_ADDRESS: server.address },
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await vi.waitFor(() => expect(out).toContain('"type":"progress"'));
+    expect(server.pool.stats.running).toBe(1);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    await vi.waitFor(() => expect(server.pool.stats.running).toBe(0), { timeout: 2000 });
+  });
+});
+
+describe('offload health', () => {
+  it('prints SERVING and exits 0', async () => {
+    expect(await offload(['health'])).toMatchObject({ code: 0, stdout: 'SERVING\n' });
+  });
+
+  it('exits 1 with UNAVAILABLE when nothing listens', async () => {
+    const { code, stderr } = await offload(['health', '--address', '127.0.0.1:1']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^offload: UNAVAILABLE/);
+  });
+});
+
+describe('with a token', () => {
+  it('sends --token or OFFLOAD_TOKEN, and reports UNAUTHENTICATED without one', async () => {
+    const tokens = join(dir, 'tokens');
+    await writeFile(tokens, 'open-sesame\n');
+    const guarded = await startServer(['--auth-token-file', tokens]);
+    try {
+      const env = { OFFLOAD_ADDRESS: guarded.address };
+      expect((await offload(['run', 'echo', '--input', '1', '--token', 'open-sesame'], env)).code).toBe(0);
+      expect((await offload(['tasks'], { ...env, OFFLOAD_TOKEN: 'open-sesame' })).code).toBe(0);
+      const refused = await offload(['run', 'echo', '--input', '1'], env);
+      expect(refused).toMatchObject({ code: 1 });
+      expect(refused.stderr).toMatch(/^offload: UNAUTHENTICATED/);
+    } finally {
+      await guarded.close();
+    }
+  });
+});
