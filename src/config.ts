@@ -43,6 +43,9 @@ export interface Config {
   readonly maxQueueMs: number;
   /** 0: V8's default heap limit. */
   readonly workerMaxMemoryMb: number;
+  /** Worker crashes in a row that suspend a task; 0: never suspend. */
+  readonly crashLimit: number;
+  readonly crashCooldownMs: number;
   readonly tls: TlsConfig | undefined;
   /** Accepted bearer tokens; empty: no authentication. Never log these. */
   readonly authTokens: readonly string[];
@@ -79,6 +82,8 @@ export const FLAGS = {
   'max-run-ms': { env: 'OFFLOAD_MAX_RUN_MS', help: 'longest any task may run (tasks may set a lower timeoutMs); 0: no limit', default: '600000' },
   'max-queue-ms': { env: 'OFFLOAD_MAX_QUEUE_MS', help: 'longest a task may wait for a worker; 0: no limit', default: '30000' },
   'worker-max-memory-mb': { env: 'OFFLOAD_WORKER_MAX_MEMORY_MB', help: "heap limit per worker; a task beyond it fails alone; 0: V8's default", default: '0' },
+  'crash-limit': { env: 'OFFLOAD_CRASH_LIMIT', help: 'worker crashes in a row after which a task is refused for a while; 0: never', default: '5' },
+  'crash-cooldown-ms': { env: 'OFFLOAD_CRASH_COOLDOWN_MS', help: 'how long a task that keeps crashing is refused', default: '30000' },
   'tls-cert': { env: 'OFFLOAD_TLS_CERT', help: 'PEM certificate chain; serve TLS (needs --tls-key)', default: 'plaintext' },
   'tls-key': { env: 'OFFLOAD_TLS_KEY', help: 'PEM private key for --tls-cert', default: 'none' },
   'tls-client-ca': { env: 'OFFLOAD_TLS_CLIENT_CA', help: 'PEM CA bundle; require client certificates signed by it (mutual TLS)', default: 'none' },
@@ -173,6 +178,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     maxRunMs: integer('max-run-ms', 600_000, 0, 24 * HOUR),
     maxQueueMs: integer('max-queue-ms', 30_000, 0, 24 * HOUR),
     workerMaxMemoryMb: integer('worker-max-memory-mb', 0, 0, 1024 * 1024),
+    crashLimit: integer('crash-limit', 5, 0, 1_000_000),
+    crashCooldownMs: integer('crash-cooldown-ms', 30_000, 0, 24 * HOUR),
     tls: loadTls(raw, file),
     authTokens: Object.freeze(loadTokens(raw, file)),
   });

@@ -17,6 +17,7 @@ import {
   type RunReply,
   type WorkerRequest,
 } from './messages.js';
+import { CrashBreaker } from './crash-breaker.js';
 import { TaskRun } from './task-run.js';
 import { workerModule } from './worker-entry.js';
 
@@ -28,6 +29,10 @@ export interface TaskPoolOptions {
   maxQueueMs?: number;
   /** Heap limit per worker in MB; 0 or undefined: V8's default. */
   workerMaxMemoryMb?: number;
+  /** Worker crashes in a row after which a task is suspended; 0 or undefined: never. */
+  crashLimit?: number;
+  /** How long a suspended task is refused. */
+  crashCooldownMs?: number;
   /** Every task module the workers may import (decides whether they need a TS loader). */
   taskFiles: readonly string[];
   /** Told about every run that ends, for metrics. */
@@ -62,6 +67,7 @@ export class TaskPool {
   readonly #piscina: Piscina<WorkerRequest, RunReply | DescribedTask[]>;
   readonly #options: TaskPoolOptions;
   readonly #capacity: number;
+  readonly #breaker: CrashBreaker;
   #admitted = 0;
   #running = 0;
   #closing = false;
@@ -69,6 +75,7 @@ export class TaskPool {
   constructor(options: TaskPoolOptions) {
     this.#options = options;
     this.#capacity = options.workers + options.maxQueue;
+    this.#breaker = new CrashBreaker(options.crashLimit ?? 0, options.crashCooldownMs ?? 0);
     this.#piscina = new Piscina({
       ...workerModule(options.taskFiles),
       minThreads: options.workers,
@@ -95,6 +102,7 @@ export class TaskPool {
    * worker is busy and the queue is full.
    */
   run(task: { name: string; file: string }, input: unknown, data: Uint8Array, options: RunOptions = {}): TaskRun {
+    this.#breaker.check(task.name);
     if (this.#admitted >= this.#capacity) {
       throw new OffloadError(Status.RESOURCE_EXHAUSTED, `the task queue is full (${this.stats.queued} waiting); retry later`);
     }
@@ -179,6 +187,8 @@ export class TaskPool {
         else if (reply?.ok) run.push({ type: 'result', output: reply.output, data: reply.data, queuedMs: queuedMs ?? 0, runMs: reply.runMs });
         else if (reply) run.fail(taskFailure(task.name, reply.code, reply.message, reply.detail));
         else run.fail(this.#workerCrash(task.name, crash));
+        // Our own grace-period termination is not the task crashing.
+        this.#breaker.record(task.name, !cancelReason && !reply);
         this.#options.onSettled?.({
           task: task.name,
           code: run.error?.code ?? Status.OK,

@@ -61,6 +61,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
     maxQueueMs: config.maxQueueMs,
     cancelGraceMs: config.cancelGraceMs,
     workerMaxMemoryMb: config.workerMaxMemoryMb,
+    crashLimit: config.crashLimit,
+    crashCooldownMs: config.crashCooldownMs,
     taskFiles: files,
     onSettled: metrics.taskSettled,
     onWorkerRestart: () => {

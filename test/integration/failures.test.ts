@@ -1,7 +1,7 @@
 import { Status } from 'nice-grpc';
 import { describe, expect, it } from 'vitest';
 import { collect, rejection } from '../helpers/client.js';
-import { useSharedServer } from '../helpers/use-server.js';
+import { useServerPerTest, useSharedServer } from '../helpers/use-server.js';
 
 const t = useSharedServer();
 
@@ -41,5 +41,18 @@ describe('a task that fails', () => {
     // Both workers are usable afterwards.
     const after = await Promise.all([1, 2].map(() => t.client.run({ task: 'spin', input: { ms: 20 } })));
     expect(after.map((r) => r.result?.output)).toEqual([{ ms: 20 }, { ms: 20 }]);
+  });
+});
+
+describe('a task that keeps crashing its worker', () => {
+  const crashy = useServerPerTest();
+
+  it('is refused with FAILED_PRECONDITION after --crash-limit crashes in a row, while other tasks run', async () => {
+    await crashy.start(['--crash-limit', '2', '--crash-cooldown-ms', '60000']);
+    for (let i = 0; i < 2; i++) expect((await rejection(crashy.client.run({ task: 'fixture.exit' }))).code).toBe(Status.INTERNAL);
+    const refused = await rejection(crashy.client.run({ task: 'fixture.exit' }));
+    expect(refused.code).toBe(Status.FAILED_PRECONDITION);
+    expect(refused.details).toMatch(/^task fixture.exit is suspended for \d+ s: it crashed its worker 2 times in a row$/);
+    expect((await crashy.client.run({ task: 'spin', input: { ms: 5 } })).result?.output).toEqual({ ms: 5 });
   });
 });

@@ -1,0 +1,43 @@
+import { OffloadError, Status } from '../errors.js';
+
+/**
+ * Suspends a task whose runs keep killing their worker. Each crash costs a
+ * worker restart (a new thread, module imports) and the calls queued behind
+ * it, so after `limit` crashes in a row the task is refused at once with
+ * FAILED_PRECONDITION for `cooldownMs`. Then one run is let through: success
+ * closes the breaker, another crash opens it again. 0 disables the breaker.
+ */
+export class CrashBreaker {
+  readonly #limit: number;
+  readonly #cooldownMs: number;
+  readonly #tasks = new Map<string, { crashes: number; openUntil: number }>();
+
+  constructor(limit: number, cooldownMs: number) {
+    this.#limit = limit;
+    this.#cooldownMs = cooldownMs;
+  }
+
+  /** Throws FAILED_PRECONDITION while the task is suspended. */
+  check(task: string, now = Date.now()): void {
+    const state = this.#tasks.get(task);
+    if (!state || state.openUntil <= now) return;
+    const seconds = Math.ceil((state.openUntil - now) / 1000);
+    throw new OffloadError(
+      Status.FAILED_PRECONDITION,
+      `task ${task} is suspended for ${seconds} s: it crashed its worker ${state.crashes} times in a row`,
+    );
+  }
+
+  /** A run of the task ended; `crashed` when its worker died under it. */
+  record(task: string, crashed: boolean, now = Date.now()): void {
+    if (this.#limit === 0) return;
+    if (!crashed) {
+      this.#tasks.delete(task);
+      return;
+    }
+    const state = this.#tasks.get(task) ?? { crashes: 0, openUntil: 0 };
+    state.crashes++;
+    if (state.crashes >= this.#limit) state.openUntil = now + this.#cooldownMs;
+    this.#tasks.set(task, state);
+  }
+}
