@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs when they are missing:
-# Python's grpcio and protobuf plus protoc for the polyglot client test.
+# Python's grpcio and protobuf plus protoc for the polyglot client test, and
+# nginx for the load-balancer test (test/deploy/), which runs /usr/sbin/nginx.
 set -euo pipefail
 
 missing=()
 /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null || missing+=(python3-grpcio python3-protobuf)
 command -v protoc >/dev/null 2>&1 && [ -f /usr/include/google/protobuf/struct.proto ] || missing+=(protobuf-compiler libprotobuf-dev)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -1,4 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createChannel, createClient, Status } from 'nice-grpc';
@@ -125,6 +127,24 @@ describe('the compiled server (what npm start runs)', () => {
       expect(events.at(-1)?.result?.output).toEqual({ ms: 1500 });
       expect(await exited).toBe(0);
       for (const phase of ['not-serving', 'draining', 'closing', 'stopped']) expect(server.output()).toContain(`"phase":"${phase}"`);
+    } finally {
+      channel.close();
+      server.child.kill('SIGKILL');
+    }
+  });
+
+  it('loads a user\'s TypeScript task from a directory outside any package', async () => {
+    // No package.json around it: tsx treats the file as CommonJS, as it would in a user's repository.
+    const dir = await mkdtemp(join(tmpdir(), 'offload-user-tasks-'));
+    await writeFile(
+      join(dir, 'double.ts'),
+      "export default { name: 'double', description: 'Doubles n.', input: { type: 'object', properties: { n: { type: 'number' } } }, run: ({ n }: { n: number }) => ({ n: n * 2 }) };\n",
+    );
+    const server = await startProcess(['dist/src/main.js', '--port', '0', '--workers', '1', '--tasks', dir]);
+    const channel = createChannel(server.address);
+    try {
+      const { result } = await createClient(ComputeServiceDefinition, channel).run({ task: 'double', input: { n: 21 } });
+      expect(result?.output).toEqual({ n: 42 });
     } finally {
       channel.close();
       server.child.kill('SIGKILL');

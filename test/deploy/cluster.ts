@@ -1,0 +1,201 @@
+/**
+ * Replicas of the compiled server as child processes, and nginx (Debian's
+ * /usr/sbin/nginx) in front of them running deploy/nginx.conf with loopback
+ * ports and a private prefix. For test/deploy/nginx-balancer.test.ts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { repoRoot } from '../helpers/start-server.js';
+
+export const nginxBinary = '/usr/sbin/nginx';
+export const deployNginxConf = join(repoRoot, 'deploy/nginx.conf');
+
+export interface Replica {
+  child: ChildProcess;
+  port: number;
+  metricsPort: number;
+  /** Everything the process has printed so far. */
+  output: () => string;
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+  /** Tasks running on its workers now, from its /metrics. */
+  running: () => Promise<number>;
+}
+
+/** A free loopback port (the kernel's pick, released at once; the race is harmless here). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Starts `node dist/src/main.js --port 0 ...` and resolves once it prints its ready line. */
+export async function startReplica(flags: string[] = []): Promise<Replica> {
+  const metricsPort = await freePort();
+  const child = spawn(process.execPath, ['dist/src/main.js', '--port', '0', '--metrics-port', String(metricsPort), ...flags], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const onData = (): void => {
+      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (match) {
+        child.stdout!.off('data', onData);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout!.on('data', onData);
+    void exited.then((code) => reject(new Error(`replica exited with ${code} before it was ready:\n${out}`)));
+  });
+  return {
+    child,
+    port,
+    metricsPort,
+    output: () => out,
+    exited,
+    async running() {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      return Number(/^offload_tasks_running (\d+)/m.exec(text)?.[1] ?? NaN);
+    },
+  };
+}
+
+export interface NginxTestOptions {
+  /** The prefix directory: pid, logs and every *_temp_path go there. */
+  dir: string;
+  /** Loopback port nginx listens on. */
+  port: number;
+  /** Loopback ports of the replicas, replacing the upstream's server lines. */
+  upstreams: number[];
+  /** Directives whose value the test changes, e.g. { grpc_read_timeout: '2s' }. */
+  overrides?: Record<string, string>;
+}
+
+/**
+ * deploy/nginx.conf made runnable by an unprivileged test: the same upstream,
+ * timeouts, retries and keepalive, with loopback addresses, `daemon off;` and
+ * every path under `dir`. Throws when the file no longer has the shape this
+ * relies on, so the test never silently runs some other configuration.
+ */
+export function nginxTestConfig(source: string, { dir, port, upstreams, overrides = {} }: NginxTestOptions): string {
+  let conf = source;
+  const replaceOnce = (pattern: RegExp, replacement: (...groups: string[]) => string, what: string): void => {
+    const matches = conf.match(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`));
+    if (matches?.length !== 1) throw new Error(`deploy/nginx.conf: expected exactly one ${what}, found ${matches?.length ?? 0}`);
+    conf = conf.replace(pattern, (_match, ...groups: string[]) => replacement(...groups));
+  };
+
+  // The upstream's server lines: one per test replica, with the same parameters.
+  replaceOnce(
+    /(upstream offload \{[\s\S]*?)((?:^[ \t]*server[ \t]+\S+:\d+[^;\n]*;[ \t]*\n)+)/m,
+    (head, lines) => {
+      const first = /^([ \t]*)server[ \t]+\S+:\d+([^;\n]*);/m.exec(lines!)!;
+      if (lines!.trim().split('\n').length < 2) throw new Error('deploy/nginx.conf: the upstream should list several replicas');
+      return head! + upstreams.map((p) => `${first[1]}server 127.0.0.1:${p}${first[2]};\n`).join('');
+    },
+    'run of upstream server lines',
+  );
+  replaceOnce(/^([ \t]*)listen[ \t]+[^;\n]*\bhttp2;/m, (indent) => `${indent}listen 127.0.0.1:${port} http2;`, 'listen ... http2 line');
+  replaceOnce(/^([ \t]*)access_log[ \t]+\S+[ \t]+grpc;/m, (indent) => `${indent}access_log ${dir}/access.log grpc;`, 'access_log ... grpc line');
+  for (const [directive, value] of Object.entries(overrides)) {
+    replaceOnce(new RegExp(`^([ \\t]*)${directive}[ \\t]+[^;\\n]+;`, 'm'), (indent) => `${indent}${directive} ${value};`, `${directive} directive`);
+  }
+  replaceOnce(
+    /^http \{\n/m,
+    () =>
+      'http {\n' +
+      ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((name) => `    ${name}_temp_path ${dir}/${name}_temp;\n`).join(''),
+    '"http {" line',
+  );
+  return `daemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log info;\n\n${conf}`;
+}
+
+export interface Nginx {
+  child: ChildProcess;
+  port: number;
+  dir: string;
+  /** The access log so far: one line per call (format `grpc` in deploy/nginx.conf). */
+  accessLog: () => string;
+  errorLog: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Runs nginx with deploy/nginx.conf in front of `upstreams` and resolves once it accepts connections. */
+export async function startNginx(upstreams: number[], overrides?: Record<string, string>): Promise<Nginx> {
+  if (!existsSync(nginxBinary)) throw new Error(`${nginxBinary} is missing: install it with scripts/ensure-system-deps.sh (Debian package nginx)`);
+  const dir = mkdtempSync(join(tmpdir(), 'offload-nginx-'));
+  // Worker processes run as nobody when the test runs as root; they must reach the prefix.
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  const conf = nginxTestConfig(readFileSync(deployNginxConf, 'utf8'), { dir, port, upstreams, overrides });
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const child = spawn(nginxBinary, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const read = (file: string) => (): string => {
+    try {
+      return readFileSync(join(dir, file), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const nginx: Nginx = {
+    child,
+    port,
+    dir,
+    accessLog: read('access.log'),
+    errorLog: read('error.log'),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        // SIGTERM lets the master stop its workers; SIGKILL would orphan them.
+        child.kill('SIGTERM');
+        if ((await Promise.race([exited.then(() => 'exited'), sleep(5000)])) !== 'exited') child.kill('SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  for (let attempt = 0; ; attempt++) {
+    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${out}\n${nginx.errorLog()}\n${conf}`);
+    if (await canConnect(port)) return nginx;
+    if (attempt > 100) {
+      await nginx.stop();
+      throw new Error(`nginx did not listen on ${port}:\n${out}\n${nginx.errorLog()}`);
+    }
+    await sleep(50);
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** SIGKILLs every replica still running. */
+export async function killAll(replicas: readonly Replica[]): Promise<void> {
+  await Promise.all(
+    replicas.map(async (replica) => {
+      if (replica.child.exitCode === null && replica.child.signalCode === null) replica.child.kill('SIGKILL');
+      await replica.exited;
+    }),
+  );
+}

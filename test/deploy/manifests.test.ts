@@ -1,0 +1,318 @@
+/**
+ * The deployment files under deploy/ keep the properties their comments
+ * promise. No Docker engine or cluster is needed: the Dockerfile and the
+ * manifests are read as text (Kubernetes YAML with a small parser, checked
+ * against PyYAML where Debian's python3-yaml is installed), cross-checked
+ * against offload's own configuration, and the image's health probe runs
+ * against a real server.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FLAGS, loadConfig } from '../../src/config.js';
+import type { ComputeServer } from '../../src/server/create-compute-server.js';
+import { connect } from '../helpers/client.js';
+import { repoRoot, startServer } from '../helpers/start-server.js';
+import { freePort } from './cluster.js';
+import { parseYamlDocuments, type YamlValue } from './yaml-subset.js';
+
+const exec = promisify(execFile);
+const read = (path: string): string => readFileSync(join(repoRoot, path), 'utf8');
+const defaults = loadConfig([], {});
+
+// ---- Dockerfile -------------------------------------------------------------
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+
+/** Instructions per stage (line continuations joined, comments dropped). */
+function dockerStages(source: string): { from: string; name?: string; instructions: Instruction[] }[] {
+  const joined = source
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n')
+    .replace(/\\\n/g, ' ');
+  const stages: { from: string; name?: string; instructions: Instruction[] }[] = [];
+  for (const line of joined.split('\n')) {
+    const match = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
+    if (!match) continue;
+    const keyword = match[1]!.toUpperCase();
+    const args = match[2]!.trim();
+    if (keyword === 'FROM') {
+      const from = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?/i.exec(args)!;
+      stages.push({ from: from[1]!, name: from[2], instructions: [] });
+    } else {
+      stages.at(-1)?.instructions.push({ keyword, args });
+    }
+  }
+  return stages;
+}
+
+/** The files offload reads at run time relative to its package root: every packageFile('...') in src/. */
+function runtimePackageFiles(): string[] {
+  const files = new Set<string>();
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(join(repoRoot, dir), { withFileTypes: true })) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory()) walk(path);
+      else if (path.endsWith('.ts')) for (const m of read(path).matchAll(/packageFile\('([^']+)'\)/g)) files.add(m[1]!);
+    }
+  };
+  walk('src');
+  return [...files].sort();
+}
+
+describe('deploy/Dockerfile', () => {
+  const stages = dockerStages(read('deploy/Dockerfile'));
+  const build = stages[0]!;
+  const runtime = stages.at(-1)!;
+  const runs = (stage: typeof build): string[] => stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+  const copies = (stage: typeof build): string[] => stage.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args);
+
+  it('builds in one stage and runs from a separate, slim Node 20 stage', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    expect(build.name).toBeTruthy();
+    expect(runs(build).some((r) => /\bnpm ci\b/.test(r) && !r.includes('--omit=dev'))).toBe(true);
+    expect(runs(build).some((r) => /\bnpm run build\b/.test(r))).toBe(true);
+    expect(runtime.from).toMatch(/^node:20(\.\d+)*-(bookworm-)?slim$/);
+  });
+
+  it('installs only production dependencies in the runtime stage and copies no node_modules from the build', () => {
+    const installs = runs(runtime).filter((r) => /\bnpm (ci|install|i)\b/.test(r));
+    expect(installs.length).toBeGreaterThan(0);
+    for (const install of installs) expect(install).toContain('--omit=dev');
+    expect(copies(runtime).filter((c) => c.includes('node_modules'))).toEqual([]);
+    // The runtime needs none of the dev tools: typescript must not be a production dependency.
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
+    expect(Object.keys(pkg.dependencies)).not.toContain('typescript');
+  });
+
+  it('copies the compiled server and every file offload reads at run time relative to its package root', () => {
+    expect(copies(runtime)).toContainEqual(expect.stringMatching(new RegExp(`^--from=${build.name} /app/dist \\./dist$`)));
+    const files = runtimePackageFiles();
+    expect(files).toEqual(expect.arrayContaining(['src/gen/descriptor-set.binpb', 'src/pool/ts-worker.mjs']));
+    for (const file of files) expect(copies(runtime)).toContainEqual(expect.stringMatching(new RegExp(`^(\\S+ )?${file} \\./${file}$`)));
+  });
+
+  it('runs as a non-root user', () => {
+    const users = runtime.instructions.filter((i) => i.keyword === 'USER').map((i) => i.args);
+    expect(users.length).toBeGreaterThan(0);
+    expect(users.at(-1)).not.toMatch(/^(root|0)(:|$)/);
+    const index = (keyword: string) => runtime.instructions.findIndex((i) => i.keyword === keyword);
+    expect(index('USER')).toBeLessThan(index('CMD'));
+  });
+
+  it('exposes the gRPC port, checks gRPC health with a probe it ships, and starts the compiled server on all interfaces', () => {
+    const exposed = runtime.instructions.filter((i) => i.keyword === 'EXPOSE').flatMap((i) => i.args.split(/\s+/));
+    expect(exposed).toContain(FLAGS.port.default);
+    const healthcheck = runtime.instructions.find((i) => i.keyword === 'HEALTHCHECK');
+    expect(healthcheck?.args).toMatch(/CMD \["node", "deploy\/healthcheck\.mjs"\]$/);
+    expect(copies(runtime)).toContain('deploy/healthcheck.mjs ./deploy/healthcheck.mjs');
+    const cmd = runtime.instructions.filter((i) => i.keyword === 'CMD').at(-1);
+    expect(JSON.parse(cmd!.args)).toEqual(['node', 'dist/src/main.js', '--host', '0.0.0.0']);
+  });
+});
+
+// ---- deploy/healthcheck.mjs ---------------------------------------------------
+
+describe('deploy/healthcheck.mjs (the image HEALTHCHECK)', () => {
+  let server: ComputeServer;
+  beforeAll(async () => void (server = await startServer(['--workers', '1'])));
+  afterAll(async () => server?.close());
+
+  const probe = async (...args: string[]): Promise<{ code: number; stdout: string }> => {
+    try {
+      const { stdout } = await exec(process.execPath, ['deploy/healthcheck.mjs', ...args], { cwd: repoRoot, timeout: 15_000 });
+      return { code: 0, stdout };
+    } catch (error) {
+      const failure = error as { code: number; stdout: string };
+      return { code: failure.code, stdout: failure.stdout };
+    }
+  };
+
+  it('imports only runtime dependencies, which `npm ci --omit=dev` installs', () => {
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
+    const imports = [...read('deploy/healthcheck.mjs').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]!);
+    expect(imports.length).toBeGreaterThan(0);
+    for (const specifier of imports.filter((s) => !s.startsWith('node:'))) expect(Object.keys(pkg.dependencies)).toContain(specifier);
+  });
+
+  it('exits 0 when offload is SERVING, reading the port from OFFLOAD_PORT', async () => {
+    const { stdout } = await exec(process.execPath, ['deploy/healthcheck.mjs'], {
+      cwd: repoRoot,
+      env: { ...process.env, OFFLOAD_PORT: String(server.port) },
+      timeout: 15_000,
+    });
+    expect(stdout.trim()).toBe(`127.0.0.1:${server.port}: SERVING`);
+  });
+
+  it('exits 1 when nothing listens', async () => {
+    expect((await probe(`127.0.0.1:${await freePort()}`)).code).toBe(1);
+  });
+
+  it('exits 1 while offload drains after SIGTERM (health NOT_SERVING)', async () => {
+    const draining = await startServer(['--workers', '1']);
+    const { client, close } = connect(draining.address);
+    try {
+      const stream = (async () => {
+        for await (const event of client.runStream({ task: 'spin', input: { ms: 3000, steps: 30 } })) if (event.result) return event;
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const stopped = draining.shutdown();
+      expect(await probe(draining.address)).toEqual({ code: 1, stdout: `${draining.address}: NOT_SERVING\n` });
+      await stream;
+      await stopped;
+    } finally {
+      close();
+      await draining.close();
+    }
+  });
+});
+
+// ---- deploy/kubernetes.yaml ---------------------------------------------------
+
+type Obj = { [key: string]: YamlValue };
+const obj = (value: YamlValue | undefined): Obj => {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`expected a mapping, got ${JSON.stringify(value)}`);
+  return value;
+};
+const list = (value: YamlValue | undefined): YamlValue[] => {
+  if (!Array.isArray(value)) throw new Error(`expected a list, got ${JSON.stringify(value)}`);
+  return value;
+};
+
+describe('deploy/kubernetes.yaml', () => {
+  const source = read('deploy/kubernetes.yaml');
+  const documents = parseYamlDocuments(source).map(obj);
+  const byKind = (kind: string): Obj[] => documents.filter((d) => d.kind === kind);
+  const deployment = byKind('Deployment')[0]!;
+  const pod = obj(obj(obj(deployment.spec).template).spec);
+  const container = obj(list(pod.containers)[0]);
+  const env = Object.fromEntries(list(container.env).map((e) => [obj(e).name as string, String(obj(e).value)]));
+  // What offload itself makes of the container's settings (throws on any bad value).
+  const offload = () => loadConfig(['--host', '0.0.0.0'], env);
+
+  it.skipIf(spawnSync('/usr/bin/python3', ['-c', 'import yaml']).status !== 0)('parses the same as PyYAML', () => {
+    const python = spawnSync('/usr/bin/python3', ['-c', 'import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))'], {
+      input: source,
+      encoding: 'utf8',
+    });
+    expect(python.status).toBe(0);
+    expect(documents).toEqual(JSON.parse(python.stdout));
+  });
+
+  it('runs three replicas of a Deployment whose OFFLOAD_* settings are all valid offload configuration', () => {
+    expect(byKind('Deployment')).toHaveLength(1);
+    expect(obj(deployment.spec).replicas).toBe(3);
+    for (const name of Object.keys(env)) expect(Object.values(FLAGS).map((f) => f.env)).toContain(name);
+    expect(offload).not.toThrow();
+    expect(offload().port).toBe(50051);
+  });
+
+  it('probes readiness and liveness with Kubernetes native gRPC probes (grpc.health.v1) on the served port', () => {
+    for (const probe of [obj(container.readinessProbe), obj(container.livenessProbe)]) {
+      expect(Object.keys(probe).filter((k) => ['grpc', 'httpGet', 'tcpSocket', 'exec'].includes(k))).toEqual(['grpc']);
+      expect(obj(probe.grpc).port).toBe(offload().port);
+      expect(['', 'offload.v1.ComputeService', undefined]).toContain(obj(probe.grpc).service);
+    }
+  });
+
+  it('gives the pod more time to stop than preStop pause plus the shutdown grace', () => {
+    const preStop = list(obj(obj(obj(container.lifecycle).preStop).exec).command);
+    expect(preStop[0]).toBe('sleep');
+    const pauseSeconds = Number(preStop[1]);
+    expect(pauseSeconds).toBeGreaterThan(0);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(pauseSeconds + offload().shutdownGraceMs / 1000);
+  });
+
+  it('never lets the liveness probe restart a pod in the middle of its drain (health is NOT_SERVING then)', () => {
+    const liveness = obj(container.livenessProbe);
+    const secondsToRestart = Number(liveness.periodSeconds ?? 10) * Number(liveness.failureThreshold ?? 3);
+    expect(secondsToRestart).toBeGreaterThan(Number(pod.terminationGracePeriodSeconds));
+  });
+
+  it('requests one CPU per worker thread', () => {
+    const cpu = String(obj(obj(container.resources).requests).cpu);
+    const cores = cpu.endsWith('m') ? Number(cpu.slice(0, -1)) / 1000 : Number(cpu);
+    expect(cores).toBe(offload().workers);
+  });
+
+  it('has a ClusterIP Service and a headless Service (clusterIP None) that select the Deployment pods on the gRPC port', () => {
+    const labels = obj(obj(obj(obj(deployment.spec).template).metadata).labels);
+    const services = byKind('Service');
+    const clusterIp = services.find((s) => obj(s.spec).clusterIP === undefined && [undefined, 'ClusterIP'].includes(obj(s.spec).type as string));
+    const headless = services.find((s) => obj(s.spec).clusterIP === 'None');
+    expect(clusterIp).toBeDefined();
+    expect(obj(headless?.metadata).name).toBe('offload-headless');
+    for (const service of [clusterIp!, headless!]) {
+      expect(labels).toMatchObject(obj(obj(service.spec).selector));
+      expect(list(obj(service.spec).ports).map((p) => obj(p).port)).toContain(offload().port);
+    }
+    expect(source).toContain('dns:///offload-headless.default.svc.cluster.local:50051');
+  });
+});
+
+// ---- deploy/nginx.conf --------------------------------------------------------
+
+/** nginx time (`90`, `500ms`, `30s`, `5m`, `1h`) in ms. */
+function nginxMs(value: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(value);
+  if (!match) throw new Error(`not an nginx time: ${value}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? 's']!;
+  return Number(match[1]) * unit;
+}
+
+/** nginx size (`512`, `8k`, `64m`, `1g`) in bytes. */
+function nginxBytes(value: string): number {
+  const match = /^(\d+)([kKmMgG])?$/.exec(value);
+  if (!match) throw new Error(`not an nginx size: ${value}`);
+  return Number(match[1]) * 1024 ** ' kmg'.indexOf((match[2] ?? ' ').toLowerCase());
+}
+
+describe('deploy/nginx.conf', () => {
+  const conf = read('deploy/nginx.conf')
+    .split('\n')
+    .map((line) => line.replace(/#.*$/, ''))
+    .join('\n');
+  /** Every value of a directive. */
+  const directive = (name: string): string[] => [...conf.matchAll(new RegExp(`^\\s*${name}\\s+([^;]+);`, 'gm'))].map((m) => m[1]!.trim());
+  const one = (name: string): string => {
+    const values = directive(name);
+    expect(values, name).toHaveLength(1);
+    return values[0]!;
+  };
+
+  it('serves HTTP/2 the nginx 1.22 way and passes gRPC to an upstream of several replicas', () => {
+    expect(one('listen')).toMatch(/\bhttp2$/);
+    expect(directive('http2')).toEqual([]);
+    const upstream = /upstream (\S+) \{([\s\S]*?)\n\s*\}/.exec(conf);
+    expect(upstream).not.toBeNull();
+    expect(one('grpc_pass')).toBe(`grpc://${upstream![1]}`);
+    expect([...upstream![2]!.matchAll(/^\s*server\s+\S+/gm)].length).toBeGreaterThanOrEqual(2);
+    expect(Number(/^\s*keepalive\s+(\d+);/m.exec(upstream![2]!)?.[1])).toBeGreaterThan(0);
+  });
+
+  it('waits longer for a reply than any unary call may run (a unary Run sends nothing until it ends)', () => {
+    expect(nginxMs(one('grpc_read_timeout'))).toBeGreaterThan(defaults.maxRunMs);
+  });
+
+  it('keeps idle timeouts for writing well above offload heartbeats', () => {
+    for (const name of ['grpc_send_timeout', 'client_body_timeout', 'send_timeout']) {
+      expect(nginxMs(one(name)), name).toBeGreaterThanOrEqual(Math.max(60_000, 4 * defaults.heartbeatMs));
+    }
+  });
+
+  it('moves a call to the next replica when its replica cannot be reached, with a bounded number of tries', () => {
+    expect(one('grpc_next_upstream').split(/\s+/)).toEqual(expect.arrayContaining(['error', 'timeout']));
+    expect(Number(one('grpc_next_upstream_tries'))).toBeGreaterThanOrEqual(2);
+    expect(nginxMs(one('grpc_connect_timeout'))).toBeLessThan(10_000);
+  });
+
+  it('accepts requests as large as offload does', () => {
+    expect(nginxBytes(one('client_max_body_size'))).toBeGreaterThanOrEqual(defaults.maxMessageBytes);
+  });
+});
