@@ -4,9 +4,10 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ComputeServer } from '../../src/server/create-compute-server.js';
 import { repoRoot, startServer } from '../helpers/start-server.js';
+import { eventually } from '../helpers/eventually.js';
 
 // The real binary, compiled by test/global-setup.ts.
 const BIN = join(repoRoot, 'dist/src/cli/offload.js');
@@ -106,7 +107,7 @@ describe('offload run', () => {
     const { code, stderr } = await offload(['run', 'spin', '--input', '{"ms":30000}', '--deadline', '300ms']);
     expect(code).toBe(1);
     expect(stderr).toMatch(/^offload: DEADLINE_EXCEEDED/);
-    await vi.waitFor(() => expect(server.pool.stats.running).toBe(0));
+    await eventually(() => expect(server.pool.stats.running).toBe(0));
   });
 
   it('cancels the task on the server and exits 130 on Ctrl-C', async () => {
@@ -116,11 +117,11 @@ describe('offload run', () => {
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    await vi.waitFor(() => expect(out).toContain('"type":"progress"'));
+    await eventually(() => expect(out).toContain('"type":"progress"'));
     expect(server.pool.stats.running).toBe(1);
     child.kill('SIGINT');
     expect(await exited).toBe(130);
-    await vi.waitFor(() => expect(server.pool.stats.running).toBe(0), { timeout: 2000 });
+    await eventually(() => expect(server.pool.stats.running).toBe(0));
   });
 });
 

@@ -2,11 +2,12 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createComputeClient, OffloadError, Status, type BatchEvent, type ComputeClient } from '../../src/index.js';
 import type { ComputeServer } from '../../src/server/create-compute-server.js';
 import { createTestCertificates, type TestCertificates } from '../helpers/certificates.js';
 import { startServer } from '../helpers/start-server.js';
+import { eventually } from '../helpers/eventually.js';
 
 const opened: { close(): void | Promise<void> }[] = [];
 afterEach(async () => {
@@ -84,7 +85,7 @@ describe('createComputeClient', () => {
     const s = await server(['--workers', '1']);
     const c = client(s.address);
     expect(await failure(c.run('spin', { ms: 30000 }, { deadline: 200 }))).toMatchObject({ code: Status.DEADLINE_EXCEEDED });
-    await vi.waitFor(() => expect(s.pool.stats).toEqual({ running: 0, queued: 0 }));
+    await eventually(() => expect(s.pool.stats).toEqual({ running: 0, queued: 0 }));
     const withDefault = client(s.address, { deadlineMs: 200 });
     expect(await failure(withDefault.run('spin', { ms: 30000 }))).toMatchObject({ code: Status.DEADLINE_EXCEEDED });
     expect(await c.run('spin', { ms: 1 })).toEqual({ ms: 1 });
@@ -95,16 +96,16 @@ describe('createComputeClient', () => {
     const c = client(s.address);
     const controller = new AbortController();
     const call = c.run('spin', { ms: 30000 }, { signal: controller.signal });
-    await vi.waitFor(() => expect(s.pool.stats.running).toBe(1));
+    await eventually(() => expect(s.pool.stats.running).toBe(1));
     controller.abort();
     expect(await failure(call)).toMatchObject({ code: Status.CANCELLED });
-    await vi.waitFor(() => expect(s.pool.stats.running).toBe(0));
+    await eventually(() => expect(s.pool.stats.running).toBe(0));
   });
 
   it('retries RESOURCE_EXHAUSTED with backoff, unless retries are off', async () => {
     const s = await server(['--workers', '1', '--max-queue', '0']);
     const busy = client(s.address).run('spin', { ms: 400 });
-    await vi.waitFor(() => expect(s.pool.stats.running).toBe(1));
+    await eventually(() => expect(s.pool.stats.running).toBe(1));
     expect(await failure(client(s.address, { retry: false }).run('spin', { ms: 1 }))).toMatchObject({ code: Status.RESOURCE_EXHAUSTED });
     expect(await client(s.address, { retry: { baseDelayMs: 50, maxRetries: 10 } }).run('spin', { ms: 1 })).toEqual({ ms: 1 });
     await busy;

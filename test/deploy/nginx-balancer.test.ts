@@ -9,10 +9,11 @@
  * worker) and signals that one. So nginx's own handling is what is tested.
  */
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createComputeClient, OffloadError, Status, type ComputeClient, type RunEvent } from '../../src/index.js';
 import { buildIfStale } from './build.js';
 import { killAll, startNginx, startReplica, type Nginx, type Replica } from './cluster.js';
+import { eventually } from '../helpers/eventually.js';
 
 /** One worker each, so a replica runs one task at a time and the test can tell which one runs it. */
 const REPLICA_FLAGS = ['--workers', '1', '--max-queue', '32', '--shutdown-grace-ms', '10000'];
@@ -46,14 +47,13 @@ function useCluster(count: number, options: { flags?: string[]; overrides?: Reco
 
 /** The one live replica that is running a task now (each replica has one worker). */
 async function replicaRunningTask(replicas: readonly Replica[]): Promise<Replica> {
-  return vi.waitFor(
+  return eventually(
     async () => {
       const live = replicas.filter((r) => r.child.exitCode === null && r.child.signalCode === null);
       const running = (await Promise.all(live.map(async (r) => ((await r.running()) > 0 ? [r] : [])))).flat();
       if (running.length !== 1) throw new Error(`${running.length} replicas are running a task`);
       return running[0]!;
     },
-    { timeout: 5000, interval: 20 },
   );
 }
 
@@ -175,10 +175,10 @@ describe('offload behind nginx when the replica serving a call goes away', () =>
   it('lets a RunStream finish on a replica drained with SIGTERM, while new calls nginx still sends there get UNAVAILABLE "server shutting down"', async () => {
     const events: RunEvent[] = [];
     const stream = consume(client.runStream('spin', { ms: 2000, steps: 20 }), events);
-    await vi.waitFor(() => expect(events.some((e) => e.type === 'progress')).toBe(true));
+    await eventually(() => expect(events.some((e) => e.type === 'progress')).toBe(true));
     drained = await replicaRunningTask(cluster.replicas);
     drained.child.kill('SIGTERM');
-    await vi.waitFor(() => expect(drained.output()).toContain('"phase":"draining"'));
+    await eventually(() => expect(drained.output()).toContain('"phase":"draining"'));
 
     // nginx cannot see health NOT_SERVING: it keeps routing its share of new calls to the draining replica.
     const withoutRetry = [];
@@ -208,7 +208,7 @@ describe('offload behind nginx when the replica serving a call goes away', () =>
   it('fails a RunStream whose replica is killed with SIGKILL with INTERNAL "Received RST_STREAM with code 2"', async () => {
     const events: RunEvent[] = [];
     const stream = consume(client.runStream('spin', { ms: 3000, steps: 30 }), events);
-    await vi.waitFor(() => expect(events.some((e) => e.type === 'progress')).toBe(true));
+    await eventually(() => expect(events.some((e) => e.type === 'progress')).toBe(true));
     const replica = await replicaRunningTask(cluster.replicas);
     replica.child.kill('SIGKILL');
 

@@ -1,7 +1,8 @@
 import { Status } from 'nice-grpc';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rejection } from '../helpers/client.js';
 import { useServerPerTest } from '../helpers/use-server.js';
+import { eventually } from '../helpers/eventually.js';
 
 const t = useServerPerTest();
 
@@ -10,7 +11,7 @@ describe('with one worker', () => {
     await t.start(['--workers', '1', '--cancel-grace-ms', '30000']);
     const controller = new AbortController();
     const long = t.client.run({ task: 'spin', input: { ms: 60000 } }, { signal: controller.signal });
-    await vi.waitFor(() => expect(t.server.pool.stats.running).toBe(1));
+    await eventually(() => expect(t.server.pool.stats.running).toBe(1));
     controller.abort();
     await expect(long).rejects.toThrow();
     const { result } = await t.client.run({ task: 'spin', input: { ms: 10 } });
@@ -22,7 +23,7 @@ describe('with one worker', () => {
     await t.start(['--workers', '1']);
     const error = await rejection(t.client.run({ task: 'spin', input: { ms: 60000 } }, { deadline: 200 }));
     expect(error.code).toBe(Status.DEADLINE_EXCEEDED);
-    await vi.waitFor(() => expect(t.server.pool.stats).toEqual({ running: 0, queued: 0 }));
+    await eventually(() => expect(t.server.pool.stats).toEqual({ running: 0, queued: 0 }));
     const { result } = await t.client.run({ task: 'spin', input: { ms: 10 } });
     expect(result?.output).toEqual({ ms: 10 });
   });
@@ -38,13 +39,13 @@ describe('with one worker', () => {
   it('a cancelled queued task leaves the queue without running', async () => {
     await t.start(['--workers', '1']);
     const running = t.client.run({ task: 'spin', input: { ms: 500 } });
-    await vi.waitFor(() => expect(t.server.pool.stats.running).toBe(1));
+    await eventually(() => expect(t.server.pool.stats.running).toBe(1));
     const controller = new AbortController();
     const queued = t.client.run({ task: 'fixture.stubborn', input: { ms: 60000 } }, { signal: controller.signal });
-    await vi.waitFor(() => expect(t.server.pool.stats.queued).toBe(1));
+    await eventually(() => expect(t.server.pool.stats.queued).toBe(1));
     controller.abort();
     await expect(queued).rejects.toThrow();
-    await vi.waitFor(() => expect(t.server.pool.stats.queued).toBe(0));
+    await eventually(() => expect(t.server.pool.stats.queued).toBe(0));
     await running;
     // Had the stubborn task run, this would wait a minute.
     const { result } = await t.client.run({ task: 'spin', input: { ms: 10 } }, { deadline: 5000 });
@@ -60,7 +61,7 @@ describe('with one worker', () => {
         for await (const event of stream) if (event.progress) controller.abort();
       })(),
     ).rejects.toThrow();
-    await vi.waitFor(() => expect(t.server.pool.stats).toEqual({ running: 0, queued: 0 }));
+    await eventually(() => expect(t.server.pool.stats).toEqual({ running: 0, queued: 0 }));
   });
 });
 
@@ -69,7 +70,7 @@ describe('admission control', () => {
     await t.start(['--workers', '1', '--max-queue', '1']);
     const running = t.client.run({ task: 'spin', input: { ms: 400 } });
     const queued = t.client.run({ task: 'spin', input: { ms: 1 } });
-    await vi.waitFor(() => expect(t.server.pool.stats).toEqual({ running: 1, queued: 1 }));
+    await eventually(() => expect(t.server.pool.stats).toEqual({ running: 1, queued: 1 }));
     const error = await rejection(t.client.run({ task: 'spin', input: { ms: 1 } }));
     expect(error.code).toBe(Status.RESOURCE_EXHAUSTED);
     await Promise.all([running, queued]);
@@ -81,7 +82,7 @@ describe('the event loop', () => {
     await t.start(['--workers', '2']);
     let spinsDone = 0;
     const spins = [1, 2].map(() => t.client.run({ task: 'spin', input: { ms: 1500 } }).then(() => spinsDone++));
-    await vi.waitFor(() => expect(t.server.pool.stats.running).toBe(2));
+    await eventually(() => expect(t.server.pool.stats.running).toBe(2));
     for (let i = 0; i < 5; i++) {
       const { tasks } = await t.client.listTasks({});
       expect(tasks.length).toBeGreaterThan(0);

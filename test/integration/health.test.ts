@@ -7,10 +7,11 @@
 import { performance } from 'node:perf_hooks';
 import { createChannel, createClient, Status, type Channel, type Client } from 'nice-grpc';
 import { HealthDefinition } from 'nice-grpc-server-health';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ComputeServer } from '../../src/server/create-compute-server.js';
 import { collect, connect, rejection, type ComputeClient } from '../helpers/client.js';
 import { startServer } from '../helpers/start-server.js';
+import { eventually } from '../helpers/eventually.js';
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus, as on the wire. */
 const SERVING = 1;
@@ -50,7 +51,7 @@ async function start(flags: string[] = []): Promise<Running> {
 
 /** Resolves once the pool runs `count` tasks, i.e. the calls are really in flight. */
 async function running(server: ComputeServer, count = 1): Promise<void> {
-  await vi.waitFor(() => expect(server.pool.stats.running).toBe(count), { timeout: 10_000 });
+  await eventually(() => expect(server.pool.stats.running).toBe(count));
 }
 
 describe('Check', () => {
@@ -99,7 +100,7 @@ describe('during shutdown', () => {
         if (status === NOT_SERVING) return;
       }
     })();
-    await vi.waitFor(() => expect(seen).toEqual([SERVING]));
+    await eventually(() => expect(seen).toEqual([SERVING]));
 
     const stopped = t.shutdown();
     await watching;

@@ -1,7 +1,8 @@
 import { Status } from 'nice-grpc';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rejection } from '../helpers/client.js';
 import { useServerPerTest } from '../helpers/use-server.js';
+import { eventually } from '../helpers/eventually.js';
 
 const t = useServerPerTest();
 
@@ -24,7 +25,7 @@ describe('run-time limits', () => {
   it('fails a task that waits longer than --max-queue-ms with RESOURCE_EXHAUSTED', async () => {
     await t.start(['--workers', '1', '--max-queue-ms', '200']);
     const running = t.client.run({ task: 'spin', input: { ms: 1000 } });
-    await vi.waitFor(() => expect(t.server.pool.stats.running).toBe(1));
+    await eventually(() => expect(t.server.pool.stats.running).toBe(1));
     const error = await rejection(t.client.run({ task: 'spin', input: { ms: 10 } }));
     expect(error.code).toBe(Status.RESOURCE_EXHAUSTED);
     expect(error.details).toBe('task spin waited 200 ms for a worker; the server is overloaded, retry later');

@@ -1,9 +1,10 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createComputeServer, type ComputeServer } from '../../src/server/create-compute-server.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 import { collect, connect, rejection, type ComputeClient } from '../helpers/client.js';
 import { fixtureTasksDir } from '../helpers/start-server.js';
+import { eventually } from '../helpers/eventually.js';
 
 let server: ComputeServer;
 let client: ComputeClient;
@@ -56,7 +57,7 @@ describe('metrics', () => {
   it('moves under load: calls, task durations, queue depth and worker restarts', async () => {
     await start(['--metrics-port', '0', '--workers', '1']);
     const calls = Array.from({ length: 4 }, () => client.run({ task: 'spin', input: { ms: 100 } }));
-    await vi.waitFor(() => expect(server.pool.stats.queued).toBeGreaterThan(0));
+    await eventually(() => expect(server.pool.stats.queued).toBeGreaterThan(0));
     const busy = await scrape();
     expect(sample(busy, 'offload_tasks_running')).toBe(1);
     expect(sample(busy, 'offload_queue_depth')).toBeGreaterThan(0);

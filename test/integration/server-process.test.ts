@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createChannel, createClient, Status } from 'nice-grpc';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ComputeServiceDefinition, type RunStreamResponse } from '../../src/gen/offload/v1/compute.js';
 import { repoRoot } from '../helpers/start-server.js';
+import { eventually } from '../helpers/eventually.js';
 
 const exec = promisify(execFile);
 const badTasks = join(repoRoot, 'test/fixtures/bad-tasks');
@@ -118,10 +119,10 @@ describe('the compiled server (what npm start runs)', () => {
       const stream = (async () => {
         for await (const event of client.runStream({ task: 'spin', input: { ms: 1500, steps: 15 } })) events.push(event);
       })();
-      await vi.waitFor(() => expect(events.some((e) => e.progress)).toBe(true));
+      await eventually(() => expect(events.some((e) => e.progress)).toBe(true));
       const exited = exitCode(server.child);
       server.child.kill('SIGTERM');
-      await vi.waitFor(() => expect(server.output()).toContain('shutdown: health is NOT_SERVING'));
+      await eventually(() => expect(server.output()).toContain('shutdown: health is NOT_SERVING'));
       await expect(client.run({ task: 'echo', input: 1 })).rejects.toMatchObject({ code: Status.UNAVAILABLE });
       await stream;
       expect(events.at(-1)?.result?.output).toEqual({ ms: 1500 });
@@ -159,10 +160,10 @@ describe('the compiled server (what npm start runs)', () => {
     const call = (async () => {
       for await (const event of client.runStream({ task: 'spin', input: { ms: 30000, steps: 3000 } })) if (event.progress) progressed = true;
     })().catch((error: unknown) => error);
-    await vi.waitFor(() => expect(progressed).toBe(true));
+    await eventually(() => expect(progressed).toBe(true));
     const exited = exitCode(server.child);
     server.child.kill('SIGTERM');
-    await vi.waitFor(() => expect(server.output()).toContain('"phase":"draining"'));
+    await eventually(() => expect(server.output()).toContain('"phase":"draining"'));
     server.child.kill('SIGTERM');
     expect(await exited).toBe(1);
     await call;

@@ -1,10 +1,11 @@
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { OffloadError, Status } from '../../src/errors.js';
 import { TaskPool } from '../../src/pool/task-pool.js';
 import type { TaskEvent } from '../../src/pool/task-run.js';
 import { bundledTasksDir } from '../../src/pool/worker-entry.js';
 import { fixtureTasksDir } from '../helpers/start-server.js';
+import { eventually } from '../helpers/eventually.js';
 
 const spin = { name: 'spin', file: join(bundledTasksDir, 'spin.ts') };
 const stubborn = { name: 'fixture.stubborn', file: join(fixtureTasksDir, 'stubborn.ts') };
@@ -40,8 +41,8 @@ describe('TaskPool (the bridge)', () => {
 
   it('takes a cancelled task out of the queue without running it', async () => {
     createPool();
-    const running = pool.run(spin, { ms: 300, steps: 1 }, none);
-    await vi.waitFor(() => expect(pool.stats.running).toBe(1));
+    const running = pool.run(spin, { ms: 1500, steps: 1 }, none);
+    await eventually(() => expect(pool.stats.running).toBe(1));
     const controller = new AbortController();
     const queued = pool.run(spin, { ms: 5000, steps: 1 }, none, { signal: controller.signal });
     controller.abort(new OffloadError(Status.CANCELLED, 'gone'));
@@ -55,7 +56,7 @@ describe('TaskPool (the bridge)', () => {
     createPool({ cancelGraceMs: 10_000 });
     const controller = new AbortController();
     const run = pool.run(spin, { ms: 20_000, steps: 1 }, none, { signal: controller.signal });
-    await vi.waitFor(() => expect(pool.stats.running).toBe(1));
+    await eventually(() => expect(pool.stats.running).toBe(1));
     controller.abort(new OffloadError(Status.DEADLINE_EXCEEDED, 'late'));
     await expect(run.result()).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED, message: 'late' });
     expect(pool.stats).toEqual({ running: 0, queued: 0 });
