@@ -1,41 +1,39 @@
-import type { MessagePort } from 'node:worker_threads';
-import type { PortMessage } from '../src/pool/messages.js';
+import type { ProgressReport } from '../src/pool/messages.js';
 
 /** The least time between two progress messages from one task. */
 const MIN_INTERVAL_MS = 1;
 
 /**
- * Turns a task's `ctx.progress` calls into port messages: the fraction is
- * clamped to [0, 1] and never goes backwards, repeats are dropped, and a task
- * that reports in a tight loop sends at most one message per millisecond. The
- * latest report is never lost: `flush` sends it before the result.
+ * Turns a task's `ctx.progress` calls into events: the fraction is clamped to
+ * [0, 1] and never goes backwards, repeats are dropped, and a task that
+ * reports in a tight loop sends at most one event per millisecond. The
+ * latest report is never lost: `latest()` goes into the reply, because an
+ * event posted just before it may arrive after it.
  */
-export function createProgressReporter(port: MessagePort, enabled: boolean) {
+export function createProgressReporter(send: ((report: ProgressReport) => void) | undefined) {
   let sentFraction = -1;
   let sentMessage = '';
   let fraction = 0;
   let message = '';
+  let reported = false;
   let lastSentAt = 0;
-
-  const send = (): void => {
-    if (fraction === sentFraction && message === sentMessage) return;
-    sentFraction = fraction;
-    sentMessage = message;
-    lastSentAt = performance.now();
-    port.postMessage({ type: 'progress', fraction, message } satisfies PortMessage);
-  };
 
   return {
     progress(next: number, note?: string): void {
-      if (!enabled) return;
-      if (typeof next === 'number' && !Number.isNaN(next)) {
-        fraction = Math.max(fraction, Math.min(1, Math.max(0, next)));
-      }
+      if (!send) return;
+      if (typeof next === 'number' && !Number.isNaN(next)) fraction = Math.max(fraction, Math.min(1, Math.max(0, next)));
       if (note !== undefined) message = String(note).slice(0, 1024);
-      if (performance.now() - lastSentAt >= MIN_INTERVAL_MS) send();
+      reported = true;
+      if (fraction === sentFraction && message === sentMessage) return;
+      const now = performance.now();
+      if (now - lastSentAt < MIN_INTERVAL_MS) return;
+      lastSentAt = now;
+      sentFraction = fraction;
+      sentMessage = message;
+      send({ fraction, message });
     },
-    flush(): void {
-      if (enabled && sentFraction !== -1) send();
+    latest(): ProgressReport | undefined {
+      return reported ? { fraction, message } : undefined;
     },
   };
 }

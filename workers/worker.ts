@@ -3,15 +3,19 @@
  * runs one task per call and always resolves with a typed reply, so a task's
  * failure crosses back as data and piscina only rejects when a worker dies.
  */
+import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import type {
-  ControlMessage,
-  DescribedTask,
-  DescribeMessage,
-  PortMessage,
-  RunMessage,
-  RunReply,
-  WorkerRequest,
+import {
+  CONTROL_CHANNEL,
+  nowMicros,
+  type ControlMessage,
+  type DescribedTask,
+  type DescribeMessage,
+  type RunMessage,
+  type RunReply,
+  type TaskEventMessage,
+  type WorkerData,
+  type WorkerRequest,
 } from '../src/pool/messages.js';
 import { createCancelSignal } from './cancel-signal.js';
 import { checkOutput } from './check-output.js';
@@ -19,35 +23,51 @@ import { loadTask } from './load-task.js';
 import { createProgressReporter } from './progress-reporter.js';
 import { TaskError } from './task.js';
 
+const { slots } = workerData as WorkerData;
+
+/** The run on this worker now, so an abort message can reach a task that is waiting. */
+let current: { id: number; abort: () => void } | undefined;
+const control = new BroadcastChannel(CONTROL_CHANNEL);
+control.onmessage = (event) => {
+  const message = (event as { data: ControlMessage }).data;
+  const running = current;
+  if (message.type === 'abort' && running?.id === message.id) running.abort();
+};
+// The channel must not keep an idle worker alive.
+(control as unknown as { unref(): void }).unref();
+
 export default async function handle(request: WorkerRequest): Promise<RunReply | DescribedTask[]> {
   return request.kind === 'run' ? runTask(request) : describeTasks(request);
 }
 
-async function runTask({ file, input, data, progress, port, abortFlag }: RunMessage): Promise<RunReply> {
-  const { signal, abort } = createCancelSignal(abortFlag);
-  port.on('message', (message: ControlMessage) => {
-    if (message.type === 'abort') abort();
-  });
-  port.postMessage({ type: 'started' } satisfies PortMessage);
-  const reporter = createProgressReporter(port, progress);
-  const startedAt = performance.now();
+function post(message: TaskEventMessage): void {
+  parentPort!.postMessage(message);
+}
+
+async function runTask({ id, slot, file, input, data, progress }: RunMessage): Promise<RunReply> {
+  const startedAtMs = performance.timeOrigin + performance.now();
+  Atomics.store(slots.startedAt, slot, nowMicros());
+  const { signal, abort } = createCancelSignal(slots.abort, slot);
+  current = { id, abort };
+  if (progress) post({ offload: 'event', id, type: 'started' });
+  const reporter = createProgressReporter(progress ? (report) => post({ offload: 'event', id, type: 'progress', ...report }) : undefined);
+  const timing = () => ({ startedAt: startedAtMs, runMs: performance.timeOrigin + performance.now() - startedAtMs, lastProgress: reporter.latest() });
   try {
     const task = await loadTask(file);
-    const returned = await task.run(input, { data, signal, progress: reporter.progress });
+    const returned = await task.run(input, { data: data ?? new Uint8Array(0), signal, progress: reporter.progress });
     const { output, data: bytes } = splitReturn(returned);
     checkOutput(output);
-    reporter.flush();
-    return { ok: true, output, data: bytes, runMs: performance.now() - startedAt };
+    return { ok: true, output, data: bytes, ...timing() };
   } catch (error) {
     return {
       ok: false,
       code: error instanceof TaskError ? error.code : signal.aborted ? 'CANCELLED' : undefined,
       message: error instanceof Error ? error.message : String(error),
       detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
-      runMs: performance.now() - startedAt,
+      ...timing(),
     };
   } finally {
-    port.close();
+    current = undefined;
   }
 }
 

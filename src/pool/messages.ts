@@ -1,26 +1,48 @@
 /**
- * Every message that crosses the thread boundary between the loop side
- * (src/pool) and the pool side (workers/worker.ts). Both sides import these
- * types; nothing else may be posted across.
+ * Everything that crosses the thread boundary between the loop side
+ * (src/pool) and the pool side (workers/worker.ts), typed in one place.
+ *
+ * Per task there is no channel to set up: the task goes out as a piscina
+ * task (RunMessage) and its reply comes back as piscina's result (RunReply).
+ * Events travel on long-lived paths: a worker posts TaskEventMessage on its
+ * parentPort (piscina re-emits it as the pool's 'message' event); the loop
+ * side cancels through the shared slot arrays and, to wake a task that is
+ * waiting rather than computing, a ControlMessage on the control channel.
  */
-import type { MessagePort } from 'node:worker_threads';
+
+/** Name of the BroadcastChannel on which the loop side asks workers to abort. */
+export const CONTROL_CHANNEL = 'offload.control';
+
+/**
+ * Shared by the pool and every worker (piscina's workerData), one slot per
+ * admitted task. `abort[slot]` is set to 1 to cancel; `startedAt[slot]` holds
+ * when the task began on its worker, in microseconds since the epoch (0: not
+ * yet), which the loop side reads to tell queued from running.
+ */
+export interface SharedSlots {
+  abort: Int32Array;
+  startedAt: BigInt64Array;
+}
+
+export interface WorkerData {
+  /** Set when workers start through ts-worker.mjs: the real entry to import. */
+  entry?: string;
+  slots: SharedSlots;
+}
 
 /** Runs one task: the piscina task object for a run. */
 export interface RunMessage {
   kind: 'run';
+  /** Unique per run, for events and abort messages. */
+  id: number;
+  slot: number;
   /** Absolute path of the task module. */
   file: string;
   input: unknown;
-  data: Uint8Array;
-  /** Whether the caller listens to progress (Run does not). */
+  /** Transferred, not copied; undefined when the request had none. */
+  data: Uint8Array | undefined;
+  /** Whether the caller listens to started and progress events (Run does not). */
   progress: boolean;
-  /** Carries PortMessage to the loop side and ControlMessage to the worker. */
-  port: MessagePort;
-  /**
-   * A shared Int32 flag the loop side sets to 1 to cancel. A CPU-bound task
-   * never yields to receive a port message, so the worker polls this instead.
-   */
-  abortFlag: Int32Array;
 }
 
 /** Imports task modules and describes them: the piscina task object at start-up. */
@@ -36,32 +58,45 @@ export type DescribedTask =
   | { file: string; ok: true; name: string; description: string; input: Record<string, unknown>; timeoutMs: number | undefined }
   | { file: string; ok: false; error: string };
 
-export interface TaskFailureReply {
+export interface ProgressReport {
+  fraction: number;
+  message: string;
+}
+
+interface ReplyTiming {
+  /** When the task began, in ms since the epoch (with fractions). */
+  startedAt: number;
+  runMs: number;
+  /** The latest progress, which may not have been posted yet: events and replies travel apart. */
+  lastProgress: ProgressReport | undefined;
+}
+
+export interface TaskFailureReply extends ReplyTiming {
   ok: false;
   /** A canonical status name chosen by a TaskError, or undefined for any other throw. */
   code: string | undefined;
   message: string;
   /** Full error text for the server log; never sent to the client. */
   detail: string;
-  runMs: number;
 }
 
-export interface TaskSuccessReply {
+export interface TaskSuccessReply extends ReplyTiming {
   ok: true;
   output: unknown;
   data: Uint8Array | undefined;
-  runMs: number;
 }
 
 export type RunReply = TaskSuccessReply | TaskFailureReply;
 
-/** Worker to loop side, over the run's port. */
-export type PortMessage =
-  | { type: 'started' }
-  | { type: 'progress'; fraction: number; message: string };
+/** Worker to loop side, on the worker's parentPort; only for runs with `progress`. */
+export type TaskEventMessage =
+  | { offload: 'event'; id: number; type: 'started' }
+  | { offload: 'event'; id: number; type: 'progress'; fraction: number; message: string };
 
-/** Loop side to worker, over the run's port. */
-export type ControlMessage = { type: 'abort' };
+/** Loop side to workers, on CONTROL_CHANNEL. */
+export type ControlMessage = { type: 'abort'; id: number };
 
-/** Index of the cancel flag in RunMessage.abortFlag. */
-export const ABORT_FLAG_INDEX = 0;
+/** Now, as the slot arrays store it: microseconds since the epoch. */
+export function nowMicros(): bigint {
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
+}

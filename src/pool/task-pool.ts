@@ -1,20 +1,20 @@
 /**
  * The loop side of the bridge. It admits a task (or refuses it at once when
- * the queue is full), hands it to piscina, and turns the worker's port
- * messages and piscina's promise (the bridged future) into a TaskRun. It
- * never computes: everything CPU-heavy happens in workers/.
+ * the queue is full), hands it to piscina, and turns the worker's events and
+ * piscina's promise (the bridged future) into a TaskRun. It never computes:
+ * everything CPU-heavy happens in workers/.
  */
-import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { OffloadError, Status, statusFromName } from '../errors.js';
 import {
-  ABORT_FLAG_INDEX,
+  CONTROL_CHANNEL,
   type ControlMessage,
   type DescribedTask,
-  type PortMessage,
   type RunMessage,
   type RunReply,
+  type TaskEventMessage,
+  type WorkerData,
   type WorkerRequest,
 } from './messages.js';
 import { CrashBreaker } from './crash-breaker.js';
@@ -52,7 +52,9 @@ export interface SettledRun {
 export interface RunOptions {
   /** Aborting cancels the run; an OffloadError reason becomes the run's error. */
   signal?: AbortSignal;
-  /** Whether to carry progress across threads (a unary Run does not need it). */
+  /** A second signal with the same effect (the server's, at the end of a shutdown). */
+  serverSignal?: AbortSignal;
+  /** Whether to carry started and progress events across threads (a unary Run does not need them). */
   progress?: boolean;
   /** Longest the task may run once started; 0 or undefined: no limit. */
   runLimitMs?: number;
@@ -63,33 +65,69 @@ export interface PoolStats {
   queued: number;
 }
 
+/** How often limits (queue wait, run time) are checked: one timer for every run. */
+const SWEEP_MS = 20;
+
+interface InFlight {
+  readonly id: number;
+  readonly slot: number;
+  readonly task: string;
+  readonly run: TaskRun;
+  /** ms since the epoch. */
+  readonly submittedAt: number;
+  readonly runLimitMs: number;
+  readonly evict: AbortController;
+  /** Set from the started event, or read from the shared slot. */
+  startedAt: number | undefined;
+  lastProgress: { fraction: number; message: string } | undefined;
+  cancelReason: OffloadError | undefined;
+  graceTimer: NodeJS.Timeout | undefined;
+}
+
 export class TaskPool {
   readonly #piscina: Piscina<WorkerRequest, RunReply | DescribedTask[]>;
   readonly #options: TaskPoolOptions;
   readonly #capacity: number;
   readonly #breaker: CrashBreaker;
-  #admitted = 0;
-  #running = 0;
+  readonly #slots: WorkerData['slots'];
+  readonly #freeSlots: number[];
+  readonly #inFlight = new Map<number, InFlight>();
+  readonly #control = new BroadcastChannel(CONTROL_CHANNEL);
+  #nextId = 1;
+  #sweeper: NodeJS.Timeout | undefined;
   #closing = false;
 
   constructor(options: TaskPoolOptions) {
     this.#options = options;
     this.#capacity = options.workers + options.maxQueue;
     this.#breaker = new CrashBreaker(options.crashLimit ?? 0, options.crashCooldownMs ?? 0);
+    this.#slots = {
+      abort: new Int32Array(new SharedArrayBuffer(4 * this.#capacity)),
+      startedAt: new BigInt64Array(new SharedArrayBuffer(8 * this.#capacity)),
+    };
+    this.#freeSlots = Array.from({ length: this.#capacity }, (_, i) => this.#capacity - 1 - i);
+    const { filename, entry } = workerModule(options.taskFiles);
     this.#piscina = new Piscina({
-      ...workerModule(options.taskFiles),
+      filename,
+      workerData: { entry, slots: this.#slots } satisfies WorkerData,
       minThreads: options.workers,
       maxThreads: options.workers,
       idleTimeout: Number.MAX_SAFE_INTEGER,
       ...(options.workerMaxMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMaxMemoryMb } } : {}),
     });
+    this.#piscina.on('message', (message: TaskEventMessage) => {
+      if (message?.offload === 'event') this.#onEvent(message);
+    });
     this.#piscina.on('workerDestroy', () => {
       if (!this.#closing) options.onWorkerRestart?.();
     });
+    (this.#control as unknown as { unref(): void }).unref();
   }
 
   get stats(): PoolStats {
-    return { running: this.#running, queued: this.#admitted - this.#running };
+    let running = 0;
+    for (const flight of this.#inFlight.values()) if (this.#started(flight) !== undefined) running++;
+    return { running, queued: this.#inFlight.size - running };
   }
 
   /** Imports the task modules in a worker and reports what each turned out to be. */
@@ -103,106 +141,151 @@ export class TaskPool {
    */
   run(task: { name: string; file: string }, input: unknown, data: Uint8Array, options: RunOptions = {}): TaskRun {
     this.#breaker.check(task.name);
-    if (this.#admitted >= this.#capacity) {
+    const slot = this.#freeSlots.pop();
+    if (slot === undefined) {
       throw new OffloadError(Status.RESOURCE_EXHAUSTED, `the task queue is full (${this.stats.queued} waiting); retry later`);
     }
-    const { signal, progress = true, runLimitMs = 0 } = options;
-    const { maxQueueMs = 0, cancelGraceMs } = this.#options;
-    if (signal?.aborted) throw abortError(signal);
-
-    const submittedAt = performance.now();
-    const { port1: port, port2: workerPort } = new MessageChannel();
-    const abortFlag = new Int32Array(new SharedArrayBuffer(4));
-    const evict = new AbortController();
-    let startedAt: number | undefined;
-    let cancelReason: OffloadError | undefined;
-    let graceTimer: NodeJS.Timeout | undefined;
-    let limitTimer: NodeJS.Timeout | undefined;
-
-    const cancel = (reason: OffloadError): void => {
-      if (cancelReason || run.settled) return;
-      cancelReason = reason;
-      clearTimeout(limitTimer);
-      if (startedAt === undefined) {
-        // Still queued: piscina takes it out of the queue.
-        evict.abort(reason);
-        return;
+    const { signal, serverSignal, progress = true, runLimitMs = 0 } = options;
+    for (const s of [signal, serverSignal]) {
+      if (s?.aborted) {
+        this.#freeSlots.push(slot);
+        throw abortError(s);
       }
-      Atomics.store(abortFlag, ABORT_FLAG_INDEX, 1);
-      port.postMessage({ type: 'abort' } satisfies ControlMessage);
-      // A task that ignores its signal loses its worker; piscina starts a new one.
-      graceTimer = setTimeout(() => evict.abort(reason), cancelGraceMs);
-    };
-    const run = new TaskRun(cancel);
-    const onAbort = (): void => cancel(abortError(signal!));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    if (maxQueueMs > 0) {
-      limitTimer = setTimeout(
-        () => cancel(new OffloadError(Status.RESOURCE_EXHAUSTED, `task ${task.name} waited ${maxQueueMs} ms for a worker; the server is overloaded, retry later`)),
-        maxQueueMs,
-      );
     }
+    Atomics.store(this.#slots.abort, slot, 0);
+    Atomics.store(this.#slots.startedAt, slot, 0n);
 
-    const onPortMessage = (message: PortMessage): void => {
-      if (message.type === 'started') {
-        startedAt = performance.now();
-        this.#running++;
-        clearTimeout(limitTimer);
-        if (runLimitMs > 0 && !cancelReason) {
-          limitTimer = setTimeout(
-            () => cancel(new OffloadError(Status.DEADLINE_EXCEEDED, `task ${task.name} exceeded its run time limit of ${runLimitMs} ms`)),
-            runLimitMs,
-          );
-        }
-        run.push({ type: 'started', queuedMs: startedAt - submittedAt });
-      } else {
-        run.push(message);
-      }
+    const id = this.#nextId++;
+    const flight: InFlight = {
+      id,
+      slot,
+      task: task.name,
+      run: new TaskRun((reason) => this.#cancel(flight, reason)),
+      submittedAt: performance.timeOrigin + performance.now(),
+      runLimitMs,
+      evict: new AbortController(),
+      startedAt: undefined,
+      lastProgress: undefined,
+      cancelReason: undefined,
+      graceTimer: undefined,
     };
-    port.on('message', onPortMessage);
+    this.#inFlight.set(id, flight);
+    const onAbort = function (this: AbortSignal): void {
+      flight.run.cancel(abortError(this));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    serverSignal?.addEventListener('abort', onAbort, { once: true });
+    if (runLimitMs > 0 || this.#options.maxQueueMs) this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
 
-    this.#admitted++;
     // Cloning a view clones its whole backing buffer (a request's bytes sit
     // inside the decoded message's buffer), so copy exactly the bytes once and
     // transfer the copy instead.
-    const bytes = new Uint8Array(data);
-    const request: RunMessage = { kind: 'run', file: task.file, input, data: bytes, progress, port: workerPort, abortFlag };
+    const bytes = data.byteLength > 0 ? new Uint8Array(data) : undefined;
+    const request: RunMessage = { kind: 'run', id, slot, file: task.file, input, data: bytes, progress };
     this.#piscina
-      .run(request, { transferList: [workerPort, bytes.buffer], signal: evict.signal })
+      .run(request, { ...(bytes ? { transferList: [bytes.buffer] } : {}), signal: flight.evict.signal })
       .then(
-        (reply) => ({ reply: reply as RunReply, crash: undefined }),
-        (crash: unknown) => ({ reply: undefined, crash }),
+        (reply) => this.#settle(flight, reply as RunReply, undefined),
+        (crash: unknown) => this.#settle(flight, undefined, crash),
       )
-      .then(({ reply, crash }) => {
-        // Progress posted just before the reply may still sit in the port.
-        for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) onPortMessage(m.message as PortMessage);
-        port.close();
-        clearTimeout(graceTimer);
-        clearTimeout(limitTimer);
+      .finally(() => {
         signal?.removeEventListener('abort', onAbort);
-        this.#admitted--;
-        if (startedAt !== undefined) this.#running--;
-        const queuedMs = startedAt === undefined ? undefined : startedAt - submittedAt;
-        if (cancelReason) run.fail(cancelReason);
-        else if (reply?.ok) run.push({ type: 'result', output: reply.output, data: reply.data, queuedMs: queuedMs ?? 0, runMs: reply.runMs });
-        else if (reply) run.fail(taskFailure(task.name, reply.code, reply.message, reply.detail));
-        else run.fail(this.#workerCrash(task.name, crash));
-        // Our own grace-period termination is not the task crashing.
-        this.#breaker.record(task.name, !cancelReason && !reply);
-        this.#options.onSettled?.({
-          task: task.name,
-          code: run.error?.code ?? Status.OK,
-          queuedMs,
-          runMs: reply?.runMs ?? (startedAt === undefined ? undefined : performance.now() - startedAt),
-        });
+        serverSignal?.removeEventListener('abort', onAbort);
       });
-    return run;
+    return flight.run;
   }
 
   /** Stops every worker; running tasks are abandoned. */
   async close(): Promise<void> {
     this.#closing = true;
+    clearInterval(this.#sweeper);
+    this.#control.close();
     await this.#piscina.close({ force: true });
+  }
+
+  /** When the run began on its worker (ms since the epoch), or undefined while it waits. */
+  #started(flight: InFlight): number | undefined {
+    if (flight.startedAt === undefined) {
+      const micros = Atomics.load(this.#slots.startedAt, flight.slot);
+      if (micros !== 0n) flight.startedAt = Number(micros) / 1000;
+    }
+    return flight.startedAt;
+  }
+
+  #onEvent(message: TaskEventMessage): void {
+    const flight = this.#inFlight.get(message.id);
+    if (!flight) return; // a late event for a run that has ended
+    if (message.type === 'started') {
+      const startedAt = this.#started(flight) ?? performance.timeOrigin + performance.now();
+      flight.run.push({ type: 'started', queuedMs: startedAt - flight.submittedAt });
+    } else {
+      flight.lastProgress = { fraction: message.fraction, message: message.message };
+      flight.run.push({ type: 'progress', ...flight.lastProgress });
+    }
+  }
+
+  #cancel(flight: InFlight, reason: OffloadError): void {
+    if (flight.cancelReason || flight.run.settled) return;
+    flight.cancelReason = reason;
+    if (this.#started(flight) === undefined) {
+      // Still queued: piscina takes it out of the queue (or, if it has just
+      // reached a worker, terminates that worker).
+      flight.evict.abort(reason);
+      return;
+    }
+    Atomics.store(this.#slots.abort, flight.slot, 1);
+    this.#control.postMessage({ type: 'abort', id: flight.id } satisfies ControlMessage);
+    // A task that ignores its signal loses its worker; piscina starts a new one.
+    flight.graceTimer = setTimeout(() => flight.evict.abort(reason), this.#options.cancelGraceMs);
+  }
+
+  /** Applies --max-queue-ms and run-time limits to every run in flight. */
+  #sweep(): void {
+    if (this.#inFlight.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+      return;
+    }
+    const now = performance.timeOrigin + performance.now();
+    const maxQueueMs = this.#options.maxQueueMs ?? 0;
+    for (const flight of this.#inFlight.values()) {
+      if (flight.cancelReason) continue;
+      const startedAt = this.#started(flight);
+      if (startedAt === undefined && maxQueueMs > 0 && now - flight.submittedAt >= maxQueueMs) {
+        flight.run.cancel(new OffloadError(Status.RESOURCE_EXHAUSTED, `task ${flight.task} waited ${maxQueueMs} ms for a worker; the server is overloaded, retry later`));
+      } else if (startedAt !== undefined && flight.runLimitMs > 0 && now - startedAt >= flight.runLimitMs) {
+        flight.run.cancel(new OffloadError(Status.DEADLINE_EXCEEDED, `task ${flight.task} exceeded its run time limit of ${flight.runLimitMs} ms`));
+      }
+    }
+  }
+
+  #settle(flight: InFlight, reply: RunReply | undefined, crash: unknown): void {
+    clearTimeout(flight.graceTimer);
+    this.#inFlight.delete(flight.id);
+    this.#freeSlots.push(flight.slot);
+    const { run, task, cancelReason } = flight;
+    const startedAt = reply?.startedAt ?? this.#started(flight);
+    const queuedMs = startedAt === undefined ? undefined : Math.max(0, startedAt - flight.submittedAt);
+    if (reply && queuedMs !== undefined) {
+      // Events and the reply travel apart: catch up on what the reply knows.
+      run.push({ type: 'started', queuedMs });
+      const last = reply.lastProgress;
+      if (last && (last.fraction !== flight.lastProgress?.fraction || last.message !== flight.lastProgress.message)) {
+        run.push({ type: 'progress', ...last });
+      }
+    }
+    if (cancelReason) run.fail(cancelReason);
+    else if (reply?.ok) run.push({ type: 'result', output: reply.output, data: reply.data, queuedMs: queuedMs ?? 0, runMs: reply.runMs });
+    else if (reply) run.fail(taskFailure(task, reply.code, reply.message, reply.detail));
+    else run.fail(this.#workerCrash(task, crash));
+    // Our own grace-period termination is not the task crashing.
+    this.#breaker.record(task, !cancelReason && !reply);
+    this.#options.onSettled?.({
+      task,
+      code: run.error?.code ?? Status.OK,
+      queuedMs,
+      runMs: reply?.runMs ?? (startedAt === undefined ? undefined : performance.timeOrigin + performance.now() - startedAt),
+    });
   }
 
   #workerCrash(name: string, crash: unknown): OffloadError {
@@ -218,8 +301,10 @@ export class TaskPool {
   }
 }
 
+const CANCELLED = new OffloadError(Status.CANCELLED, 'the call was cancelled');
+
 function abortError(signal: AbortSignal): OffloadError {
-  return signal.reason instanceof OffloadError ? signal.reason : new OffloadError(Status.CANCELLED, 'the call was cancelled');
+  return signal.reason instanceof OffloadError ? signal.reason : CANCELLED;
 }
 
 function taskFailure(name: string, codeName: string | undefined, message: string, detail: string): OffloadError {

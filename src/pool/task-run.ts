@@ -19,6 +19,7 @@ export class TaskRun implements AsyncIterable<TaskEvent> {
   #end: { result: ResultEvent } | { error: OffloadError } | undefined;
   #wake: (() => void) | undefined;
   #iterated = false;
+  #sawStarted = false;
   readonly #cancel: (reason: OffloadError) => void;
 
   constructor(cancel: (reason: OffloadError) => void) {
@@ -38,8 +39,12 @@ export class TaskRun implements AsyncIterable<TaskEvent> {
   /** @internal The pool reports what happened. */
   push(event: TaskEvent): void {
     if (this.#end) return;
-    if (event.type === 'started') this.#started = event;
-    else if (event.type === 'progress') this.#progress = event;
+    if (event.type === 'started') {
+      // The pool may learn of the start twice (event and reply); say it once.
+      if (this.#sawStarted) return;
+      this.#sawStarted = true;
+      this.#started = event;
+    } else if (event.type === 'progress') this.#progress = event;
     else this.#end = { result: event };
     this.#notify();
   }

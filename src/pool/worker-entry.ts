@@ -16,14 +16,12 @@ export function isTypeScript(file: string): boolean {
 }
 
 /**
- * Piscina's filename and workerData. When any module the workers import is
- * TypeScript, a small JS entry registers tsx first (see ts-worker.mjs);
- * compiled offload with JS tasks loads the worker entry directly.
+ * Piscina's filename, and the real entry when it differs. When any module
+ * the workers import is TypeScript, a small JS entry registers tsx first
+ * (see ts-worker.mjs); compiled offload with JS tasks loads the worker entry
+ * directly.
  */
-export function workerModule(taskFiles: readonly string[]): { filename: string; workerData?: { entry: string } } {
-  if (![workerEntry, ...taskFiles].some(isTypeScript)) return { filename: workerEntry };
-  return {
-    filename: packageFile('src/pool/ts-worker.mjs'),
-    workerData: { entry: pathToFileURL(workerEntry).href },
-  };
+export function workerModule(taskFiles: readonly string[]): { filename: string; entry: string | undefined } {
+  if (![workerEntry, ...taskFiles].some(isTypeScript)) return { filename: workerEntry, entry: undefined };
+  return { filename: packageFile('src/pool/ts-worker.mjs'), entry: pathToFileURL(workerEntry).href };
 }

@@ -44,42 +44,36 @@ export interface ComputeServiceDeps {
 
 type Context = CallContext & RecordContext;
 
+const SHUTTING_DOWN = new OffloadError(Status.UNAVAILABLE, 'server shutting down');
+
 export function createComputeService(deps: ComputeServiceDeps): ComputeServiceImplementation<RecordContext> {
   const { catalog, pool, serverSignal, heartbeatMs } = deps;
 
   /** Validates and admits one task; throws UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED. */
   const startTask = (request: { task: string; input: unknown; data: Uint8Array }, signal: AbortSignal, progress: boolean): TaskRun => {
-    if (deps.isDraining()) throw new OffloadError(Status.UNAVAILABLE, 'server shutting down');
+    if (deps.isDraining()) throw SHUTTING_DOWN;
     const task = catalog.get(request.task);
     const input = task.validate(request.input);
-    const limits = [task.timeoutMs ?? 0, deps.maxRunMs].filter((ms) => ms > 0);
-    return pool.run(task, input, request.data, { signal, progress, runLimitMs: limits.length ? Math.min(...limits) : 0 });
+    const runLimitMs = task.timeoutMs && deps.maxRunMs ? Math.min(task.timeoutMs, deps.maxRunMs) : (task.timeoutMs ?? deps.maxRunMs);
+    return pool.run(task, input, request.data, { signal, serverSignal, progress, runLimitMs });
   };
 
   return {
     async run(request: RunRequest, context: Context): Promise<RunResponse> {
-      const call = linkCallSignal(context.signal, serverSignal);
-      try {
-        const result = await startTask(request, call.signal, false).result();
-        Object.assign(context.record, { queuedMs: result.queuedMs, runMs: result.runMs });
-        return { result: toTaskResult(result) };
-      } finally {
-        call.dispose();
-      }
+      const result = await startTask(request, context.signal, false).result();
+      context.record.queuedMs = result.queuedMs;
+      context.record.runMs = result.runMs;
+      return { result: toTaskResult(result) };
     },
 
     async *runStream(request: RunStreamRequest, context: Context): AsyncIterable<RunStreamResponse> {
-      const call = linkCallSignal(context.signal, serverSignal);
       let latest: Progress = { fraction: 0, message: '' };
-      try {
-        const events = withHeartbeat(startTask(request, call.signal, true), heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
-        for await (const event of events) {
-          if (event.type === 'progress') latest = { fraction: event.fraction, message: event.message };
-          if (event.type === 'result') Object.assign(context.record, { queuedMs: event.queuedMs, runMs: event.runMs });
-          yield toEventFields(event);
-        }
-      } finally {
-        call.dispose();
+      // The run cancels itself if this generator stops early (the client went away).
+      const events = withHeartbeat(startTask(request, context.signal, true), heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
+      for await (const event of events) {
+        if (event.type === 'progress') latest = { fraction: event.fraction, message: event.message };
+        if (event.type === 'result') Object.assign(context.record, { queuedMs: event.queuedMs, runMs: event.runMs });
+        yield toEventFields(event);
       }
     },
 
