@@ -3,6 +3,7 @@
  * catalogue, the gRPC server with health, reflection and middleware, metrics,
  * and the ordered shutdown that lets in-flight calls finish.
  */
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type CallContext, type ServerMiddlewareCall } from 'nice-grpc';
 import { findTaskFiles } from '../catalog/find-task-files.js';
@@ -72,6 +73,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
   });
   metrics.watchPool(() => pool.stats);
   const stopping = new AbortController();
+  // Every call in flight listens to it (and detaches when it ends): thousands is normal, not a leak.
+  setMaxListeners(0, stopping.signal);
   const drain = createDrain();
   let metricsServer: MetricsServer | undefined;
   try {
