@@ -7,6 +7,18 @@ import { ServerError, Status } from 'nice-grpc';
 
 export { Status };
 
+/**
+ * The longest message a status carries. Messages can quote the caller's
+ * input (a task name, a field name); unbounded, they could exceed HTTP/2's
+ * header limit, and the trailers, with the status, would never arrive.
+ */
+export const MAX_MESSAGE_LENGTH = 1024;
+
+/** Text cut to `max` characters, marking the cut. */
+export function truncate(text: string, max = MAX_MESSAGE_LENGTH): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 export class OffloadError extends Error {
   override name = 'OffloadError';
   constructor(
@@ -34,8 +46,13 @@ export class OffloadError extends Error {
     return this.code === Status.INTERNAL || this.code === Status.UNKNOWN || this.code === Status.DATA_LOSS;
   }
 
+  /** The message as it may go on the wire: bounded. */
+  get wireMessage(): string {
+    return truncate(this.message);
+  }
+
   toServerError(): ServerError {
-    return new ServerError(this.code, this.message);
+    return new ServerError(this.code, this.wireMessage);
   }
 }
 

@@ -23,14 +23,25 @@ export type TaskErrorCode =
   | 'DATA_LOSS'
   | 'UNAUTHENTICATED';
 
+const TASK_ERROR = Symbol.for('offload.TaskError');
+
 /** Throw a TaskError to fail the call with a chosen code and a user-facing message. */
 export class TaskError extends Error {
   override name = 'TaskError';
+  readonly [TASK_ERROR] = true;
   constructor(
     readonly code: TaskErrorCode,
     message: string,
   ) {
     super(message);
+  }
+
+  /**
+   * Whether a value is a TaskError, even one from another copy of this module
+   * (a task may import offload/task from its own node_modules).
+   */
+  static is(value: unknown): value is TaskError {
+    return typeof value === 'object' && value !== null && (value as { [TASK_ERROR]?: unknown })[TASK_ERROR] === true;
   }
 }
 

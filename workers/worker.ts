@@ -13,6 +13,7 @@ import {
   type DescribeMessage,
   type RunMessage,
   type RunReply,
+  type StrayErrorMessage,
   type TaskEventMessage,
   type WorkerData,
   type WorkerRequest,
@@ -36,6 +37,17 @@ control.onmessage = (event) => {
 // The channel must not keep an idle worker alive.
 (control as unknown as { unref(): void }).unref();
 
+// A timer or promise a task left behind may throw after its run has ended.
+// It is not the next run's fault, and it must not kill the worker under it:
+// report it to the server log and carry on.
+const reportStray = (error: unknown): void =>
+  parentPort!.postMessage({
+    offload: 'stray-error',
+    detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  } satisfies StrayErrorMessage);
+process.on('uncaughtException', reportStray);
+process.on('unhandledRejection', reportStray);
+
 export default async function handle(request: WorkerRequest): Promise<RunReply | DescribedTask[]> {
   return request.kind === 'run' ? runTask(request) : describeTasks(request);
 }
@@ -53,15 +65,17 @@ async function runTask({ id, slot, file, input, data, progress }: RunMessage): P
   const reporter = createProgressReporter(progress ? (report) => post({ offload: 'event', id, type: 'progress', ...report }) : undefined);
   const timing = () => ({ startedAt: startedAtMs, runMs: performance.timeOrigin + performance.now() - startedAtMs, lastProgress: reporter.latest() });
   try {
+    // Cancelled on its way here: do not start it at all.
+    signal.throwIfAborted();
     const task = await loadTask(file);
     const returned = await task.run(input, { data: data ?? new Uint8Array(0), signal, progress: reporter.progress });
     const { output, data: bytes } = splitReturn(returned);
-    checkOutput(output);
-    return { ok: true, output, data: bytes, ...timing() };
+    const { bytes: outputBytes } = checkOutput(output);
+    return { ok: true, output, data: bytes, outputBytes, ...timing() };
   } catch (error) {
     return {
       ok: false,
-      code: error instanceof TaskError ? error.code : signal.aborted ? 'CANCELLED' : undefined,
+      code: TaskError.is(error) ? error.code : signal.aborted ? 'CANCELLED' : undefined,
       message: error instanceof Error ? error.message : String(error),
       detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
       ...timing(),

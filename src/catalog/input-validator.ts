@@ -15,9 +15,35 @@ export function compileInputValidator(schema: Record<string, unknown>): InputVal
   const expectsObject = schema['type'] === 'object';
   return (input) => {
     const value = input === undefined ? (expectsObject ? {} : null) : input;
+    const hole = findMissingValue(value, 'input');
+    if (hole) throw new OffloadError(Status.INVALID_ARGUMENT, `${hole} has no value (a google.protobuf.Value with no kind set)`);
     if (validate(value)) return value;
     throw new OffloadError(Status.INVALID_ARGUMENT, describeError(validate.errors?.[0]));
   };
+}
+
+/**
+ * The path of the first list item or struct field that decoded to nothing: a
+ * Value with no kind set. JSON has no such value, so no schema can accept it.
+ */
+function findMissingValue(value: unknown, path: string): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item === undefined) return `${path}[${i}]`;
+      const found = typeof item === 'object' ? findMissingValue(item, `${path}[${i}]`) : undefined;
+      if (found) return found;
+    }
+    return undefined;
+  }
+  for (const name in value) {
+    const item = (value as Record<string, unknown>)[name];
+    if (item === undefined) return `${path}${key(name)}`;
+    const found = typeof item === 'object' ? findMissingValue(item, `${path}${key(name)}`) : undefined;
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function describeError(error: ErrorObject | undefined): string {

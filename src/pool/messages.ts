@@ -84,6 +84,8 @@ export interface TaskSuccessReply extends ReplyTiming {
   ok: true;
   output: unknown;
   data: Uint8Array | undefined;
+  /** About how many bytes the output takes on the wire. */
+  outputBytes: number;
 }
 
 export type RunReply = TaskSuccessReply | TaskFailureReply;
@@ -92,6 +94,11 @@ export type RunReply = TaskSuccessReply | TaskFailureReply;
 export type TaskEventMessage =
   | { offload: 'event'; id: number; type: 'started' }
   | { offload: 'event'; id: number; type: 'progress'; fraction: number; message: string };
+
+/** A task module threw outside any run: a timer or promise left behind after its task returned. */
+export type StrayErrorMessage = { offload: 'stray-error'; detail: string };
+
+export type WorkerMessage = TaskEventMessage | StrayErrorMessage;
 
 /** Loop side to workers, on CONTROL_CHANNEL. */
 export type ControlMessage = { type: 'abort'; id: number };

@@ -14,6 +14,7 @@ import {
   type RunMessage,
   type RunReply,
   type TaskEventMessage,
+  type WorkerMessage,
   type WorkerData,
   type WorkerRequest,
 } from './messages.js';
@@ -39,6 +40,10 @@ export interface TaskPoolOptions {
   onSettled?: (settled: SettledRun) => void;
   /** Told when a worker died or was terminated and piscina replaced it. */
   onWorkerRestart?: () => void;
+  /** Told when a task module threw outside any run (a timer firing after its task returned). */
+  onStrayError?: (detail: string) => void;
+  /** Results larger than this fail with RESOURCE_EXHAUSTED instead of failing the call on the wire. */
+  maxResultBytes?: number;
 }
 
 export interface SettledRun {
@@ -77,11 +82,16 @@ interface InFlight {
   readonly submittedAt: number;
   readonly runLimitMs: number;
   readonly evict: AbortController;
+  readonly request: RunMessage;
+  /** Handed to piscina (a worker has it or is about to); before that it waits in our queue. */
+  dispatched: boolean;
   /** Set from the started event, or read from the shared slot. */
   startedAt: number | undefined;
   lastProgress: { fraction: number; message: string } | undefined;
   cancelReason: OffloadError | undefined;
   graceTimer: NodeJS.Timeout | undefined;
+  /** Removes the run's abort listeners. */
+  detach?: () => void;
 }
 
 export class TaskPool {
@@ -92,7 +102,16 @@ export class TaskPool {
   readonly #slots: WorkerData['slots'];
   readonly #freeSlots: number[];
   readonly #inFlight = new Map<number, InFlight>();
+  /**
+   * Admitted runs waiting for a worker, oldest first. offload queues them
+   * itself and hands piscina only as many as there are workers: a queued run
+   * can then be cancelled by simply dropping it, and piscina never has to
+   * terminate a worker to pull a task back.
+   */
+  readonly #queue: InFlight[] = [];
+  #dispatched = 0;
   readonly #control = new BroadcastChannel(CONTROL_CHANNEL);
+  readonly #maxResultBytes: number;
   #nextId = 1;
   #sweeper: NodeJS.Timeout | undefined;
   #closing = false;
@@ -106,6 +125,7 @@ export class TaskPool {
       startedAt: new BigInt64Array(new SharedArrayBuffer(8 * this.#capacity)),
     };
     this.#freeSlots = Array.from({ length: this.#capacity }, (_, i) => this.#capacity - 1 - i);
+    this.#maxResultBytes = options.maxResultBytes ?? Number.POSITIVE_INFINITY;
     const { filename, entry } = workerModule(options.taskFiles);
     this.#piscina = new Piscina({
       filename,
@@ -115,8 +135,9 @@ export class TaskPool {
       idleTimeout: Number.MAX_SAFE_INTEGER,
       ...(options.workerMaxMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMaxMemoryMb } } : {}),
     });
-    this.#piscina.on('message', (message: TaskEventMessage) => {
+    this.#piscina.on('message', (message: WorkerMessage) => {
       if (message?.offload === 'event') this.#onEvent(message);
+      else if (message?.offload === 'stray-error') options.onStrayError?.(message.detail);
     });
     this.#piscina.on('workerDestroy', () => {
       if (!this.#closing) options.onWorkerRestart?.();
@@ -156,14 +177,20 @@ export class TaskPool {
     Atomics.store(this.#slots.startedAt, slot, 0n);
 
     const id = this.#nextId++;
+    // Cloning a view clones its whole backing buffer (a request's bytes sit
+    // inside the decoded message's buffer), so copy exactly the bytes once and
+    // transfer the copy instead.
+    const bytes = data.byteLength > 0 ? new Uint8Array(data) : undefined;
     const flight: InFlight = {
       id,
       slot,
       task: task.name,
       run: new TaskRun((reason) => this.#cancel(flight, reason)),
+      request: { kind: 'run', id, slot, file: task.file, input, data: bytes, progress },
       submittedAt: performance.timeOrigin + performance.now(),
       runLimitMs,
       evict: new AbortController(),
+      dispatched: false,
       startedAt: undefined,
       lastProgress: undefined,
       cancelReason: undefined,
@@ -175,23 +202,13 @@ export class TaskPool {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     serverSignal?.addEventListener('abort', onAbort, { once: true });
+    flight.detach = () => {
+      signal?.removeEventListener('abort', onAbort);
+      serverSignal?.removeEventListener('abort', onAbort);
+    };
     if (runLimitMs > 0 || this.#options.maxQueueMs) this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
-
-    // Cloning a view clones its whole backing buffer (a request's bytes sit
-    // inside the decoded message's buffer), so copy exactly the bytes once and
-    // transfer the copy instead.
-    const bytes = data.byteLength > 0 ? new Uint8Array(data) : undefined;
-    const request: RunMessage = { kind: 'run', id, slot, file: task.file, input, data: bytes, progress };
-    this.#piscina
-      .run(request, { ...(bytes ? { transferList: [bytes.buffer] } : {}), signal: flight.evict.signal })
-      .then(
-        (reply) => this.#settle(flight, reply as RunReply, undefined),
-        (crash: unknown) => this.#settle(flight, undefined, crash),
-      )
-      .finally(() => {
-        signal?.removeEventListener('abort', onAbort);
-        serverSignal?.removeEventListener('abort', onAbort);
-      });
+    this.#queue.push(flight);
+    this.#dispatch();
     return flight.run;
   }
 
@@ -199,6 +216,7 @@ export class TaskPool {
   async close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#sweeper);
+    for (const flight of [...this.#queue]) flight.run.cancel(new OffloadError(Status.UNAVAILABLE, 'server shutting down'));
     this.#control.close();
     await this.#piscina.close({ force: true });
   }
@@ -224,19 +242,49 @@ export class TaskPool {
     }
   }
 
+  /** Hands queued runs to piscina while a worker is free. */
+  #dispatch(): void {
+    while (this.#dispatched < this.#options.workers) {
+      const flight = this.#queue.shift();
+      if (!flight) return;
+      flight.dispatched = true;
+      this.#dispatched++;
+      const transferList = flight.request.data ? [flight.request.data.buffer as ArrayBuffer] : undefined;
+      this.#piscina
+        .run(flight.request, { ...(transferList ? { transferList } : {}), signal: flight.evict.signal })
+        .then(
+          (reply) => this.#settle(flight, reply as RunReply, undefined),
+          (crash: unknown) => this.#settle(flight, undefined, crash),
+        );
+    }
+  }
+
   #cancel(flight: InFlight, reason: OffloadError): void {
     if (flight.cancelReason || flight.run.settled) return;
     flight.cancelReason = reason;
-    if (this.#started(flight) === undefined) {
-      // Still queued: piscina takes it out of the queue (or, if it has just
-      // reached a worker, terminates that worker).
-      flight.evict.abort(reason);
+    if (!flight.dispatched) {
+      // Still in our queue: it never reaches a worker.
+      this.#queue.splice(this.#queue.indexOf(flight), 1);
+      this.#settle(flight, undefined, undefined);
       return;
     }
+    // On its way to a worker or running: the worker checks the flag before it
+    // starts the task, and a task checking its signal sees it at once.
     Atomics.store(this.#slots.abort, flight.slot, 1);
     this.#control.postMessage({ type: 'abort', id: flight.id } satisfies ControlMessage);
-    // A task that ignores its signal loses its worker; piscina starts a new one.
-    flight.graceTimer = setTimeout(() => flight.evict.abort(reason), this.#options.cancelGraceMs);
+    this.#armGrace(flight);
+  }
+
+  /**
+   * A task that ignores its signal loses its worker after the cancel grace;
+   * piscina starts a new one. A run that has not started yet is never
+   * evicted: its worker is still starting up and will skip it.
+   */
+  #armGrace(flight: InFlight): void {
+    flight.graceTimer = setTimeout(() => {
+      if (this.#started(flight) === undefined) this.#armGrace(flight);
+      else flight.evict.abort(flight.cancelReason);
+    }, this.#options.cancelGraceMs);
   }
 
   /** Applies --max-queue-ms and run-time limits to every run in flight. */
@@ -261,8 +309,13 @@ export class TaskPool {
 
   #settle(flight: InFlight, reply: RunReply | undefined, crash: unknown): void {
     clearTimeout(flight.graceTimer);
+    flight.detach?.();
     this.#inFlight.delete(flight.id);
     this.#freeSlots.push(flight.slot);
+    if (flight.dispatched) {
+      this.#dispatched--;
+      this.#dispatch();
+    }
     const { run, task, cancelReason } = flight;
     const startedAt = reply?.startedAt ?? this.#started(flight);
     const queuedMs = startedAt === undefined ? undefined : Math.max(0, startedAt - flight.submittedAt);
@@ -275,11 +328,14 @@ export class TaskPool {
       }
     }
     if (cancelReason) run.fail(cancelReason);
-    else if (reply?.ok) run.push({ type: 'result', output: reply.output, data: reply.data, queuedMs: queuedMs ?? 0, runMs: reply.runMs });
+    else if (reply?.ok && reply.outputBytes + (reply.data?.byteLength ?? 0) > this.#maxResultBytes) {
+      const size = reply.outputBytes + (reply.data?.byteLength ?? 0);
+      run.fail(new OffloadError(Status.RESOURCE_EXHAUSTED, `task ${task} returned about ${size} bytes, more than the ${this.#maxResultBytes}-byte message limit`));
+    } else if (reply?.ok) run.push({ type: 'result', output: reply.output, data: reply.data, queuedMs: queuedMs ?? 0, runMs: reply.runMs });
     else if (reply) run.fail(taskFailure(task, reply.code, reply.message, reply.detail));
     else run.fail(this.#workerCrash(task, crash));
-    // Our own grace-period termination is not the task crashing.
-    this.#breaker.record(task, !cancelReason && !reply);
+    // Our own grace-period termination, or a run cancelled before it reached a worker, is not a crash.
+    if (flight.dispatched) this.#breaker.record(task, !cancelReason && !reply);
     this.#options.onSettled?.({
       task,
       code: run.error?.code ?? Status.OK,

@@ -1,5 +1,6 @@
 import { ServerError, Status, type CallContext, type ServerMiddlewareCall } from 'nice-grpc';
 import { performance } from 'node:perf_hooks';
+import { truncate } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CallRecord, RecordContext } from './call-record.js';
 import type { Metrics } from './metrics.js';
@@ -20,7 +21,7 @@ export function createCallLogMiddleware(log: Logger, metrics: Metrics) {
     const startedAt = performance.now();
     const record: CallRecord = {};
     const task = (call.request as { task?: unknown } | undefined)?.task;
-    if (typeof task === 'string') record.task = task;
+    if (typeof task === 'string') record.task = truncate(task, 256);
     let code = Status.OK;
     let message: string | undefined;
     try {
@@ -43,7 +44,7 @@ export function createCallLogMiddleware(log: Logger, metrics: Metrics) {
         duration_ms: round(seconds * 1000),
         peer: context.peer,
         message,
-        detail: record.detail,
+        detail: record.detail === undefined ? undefined : truncate(record.detail, 8192),
       };
       if (record.detail) log.error(line, 'call failed');
       else if (QUIET.test(path)) log.debug(line, 'call');

@@ -22,6 +22,7 @@ import type { TaskRun } from '../pool/task-run.js';
 import type { RecordContext } from './call-record.js';
 import { linkCallSignal } from './call-signal.js';
 import { runBatch } from './run-batch.js';
+import { undecodable } from './served-definition.js';
 import { toEventFields, toTaskResult } from './to-wire.js';
 import { withHeartbeat } from './with-heartbeat.js';
 
@@ -87,6 +88,8 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
           window: deps.batchWindow,
           start: (item) => {
             context.record.items!++;
+            const reason = undecodable(item);
+            if (reason !== undefined) throw new OffloadError(Status.INVALID_ARGUMENT, `the item could not be decoded: ${reason}`);
             return startTask(item, call.signal, true);
           },
           onServerFault: deps.onServerFault,

@@ -10,7 +10,6 @@ import { findTaskFiles } from '../catalog/find-task-files.js';
 import { TaskCatalog } from '../catalog/task-catalog.js';
 import type { Config } from '../config.js';
 import { OffloadError, Status } from '../errors.js';
-import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
 import { silentLogger, type Logger } from '../log.js';
 import { TaskPool } from '../pool/task-pool.js';
 import { bundledTasksDir } from '../pool/worker-entry.js';
@@ -23,6 +22,7 @@ import { addHealth } from './health.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { addReflection } from './reflection.js';
+import { ServedComputeServiceDefinition } from './served-definition.js';
 import { createServerCredentials } from './server-credentials.js';
 
 /** How long closing connections may take to flush the last responses. */
@@ -64,6 +64,9 @@ export async function createComputeServer(config: Config, options: ServerOptions
     workerMaxMemoryMb: config.workerMaxMemoryMb,
     crashLimit: config.crashLimit,
     crashCooldownMs: config.crashCooldownMs,
+    // Room for the response's own fields around the output and data.
+    maxResultBytes: config.maxMessageBytes - 1024,
+    onStrayError: (detail) => log.warn({ detail }, 'a task threw after its run had ended (a timer or promise it left behind)'),
     taskFiles: files,
     onSettled: metrics.taskSettled,
     onWorkerRestart: () => {
@@ -94,7 +97,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       .use(drain.middleware)
       .use(errorMiddleware);
     server.add(
-      ComputeServiceDefinition,
+      ServedComputeServiceDefinition,
       createComputeService({
         catalog,
         pool,

@@ -31,7 +31,7 @@ export async function* runBatch(requests: AsyncIterable<RunBatchRequest>, option
     } catch (thrown) {
       const error = OffloadError.from(thrown);
       if (error.isServerFault) onServerFault(item.id, error);
-      await out.push({ id: item.id, failure: { code: error.code, message: error.message } });
+      await out.push({ id: item.id, failure: { code: error.code, message: error.wireMessage } });
     } finally {
       inFlight--;
       freed?.();
