@@ -43,6 +43,8 @@ export interface Config {
   readonly maxQueueMs: number;
   /** 0: V8's default heap limit. */
   readonly workerMaxMemoryMb: number;
+  /** How much lower the workers' CPU priority is than the event loop's (Linux nice, 0 to 19). */
+  readonly workerNice: number;
   /** Worker crashes in a row that suspend a task; 0: never suspend. */
   readonly crashLimit: number;
   readonly crashCooldownMs: number;
@@ -82,6 +84,7 @@ export const FLAGS = {
   'max-run-ms': { env: 'OFFLOAD_MAX_RUN_MS', help: 'longest any task may run (tasks may set a lower timeoutMs); 0: no limit', default: '600000' },
   'max-queue-ms': { env: 'OFFLOAD_MAX_QUEUE_MS', help: 'longest a task may wait for a worker; 0: no limit', default: '30000' },
   'worker-max-memory-mb': { env: 'OFFLOAD_WORKER_MAX_MEMORY_MB', help: "heap limit per worker; a task beyond it fails alone; 0: V8's default", default: '0' },
+  'worker-nice': { env: 'OFFLOAD_WORKER_NICE', help: 'how much lower worker threads run than the event loop (nice, 0-19), so the loop answers at once', default: '10' },
   'crash-limit': { env: 'OFFLOAD_CRASH_LIMIT', help: 'worker crashes in a row after which a task is refused for a while; 0: never', default: '5' },
   'crash-cooldown-ms': { env: 'OFFLOAD_CRASH_COOLDOWN_MS', help: 'how long a task that keeps crashing is refused', default: '30000' },
   'tls-cert': { env: 'OFFLOAD_TLS_CERT', help: 'PEM certificate chain; serve TLS (needs --tls-key)', default: 'plaintext' },
@@ -178,6 +181,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     maxRunMs: integer('max-run-ms', 600_000, 0, 24 * HOUR),
     maxQueueMs: integer('max-queue-ms', 30_000, 0, 24 * HOUR),
     workerMaxMemoryMb: integer('worker-max-memory-mb', 0, 0, 1024 * 1024),
+    workerNice: integer('worker-nice', 10, 0, 19),
     crashLimit: integer('crash-limit', 5, 0, 1_000_000),
     crashCooldownMs: integer('crash-cooldown-ms', 30_000, 0, 24 * HOUR),
     tls: loadTls(raw, file),

@@ -30,6 +30,8 @@ export interface TaskPoolOptions {
   maxQueueMs?: number;
   /** Heap limit per worker in MB; 0 or undefined: V8's default. */
   workerMaxMemoryMb?: number;
+  /** Nice increment for worker threads (Linux): the event loop keeps priority over computing. */
+  workerNice?: number;
   /** Worker crashes in a row after which a task is suspended; 0 or undefined: never. */
   crashLimit?: number;
   /** How long a suspended task is refused. */
@@ -133,6 +135,7 @@ export class TaskPool {
       minThreads: options.workers,
       maxThreads: options.workers,
       idleTimeout: Number.MAX_SAFE_INTEGER,
+      niceIncrement: options.workerNice ?? 0,
       ...(options.workerMaxMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMaxMemoryMb } } : {}),
     });
     this.#piscina.on('message', (message: WorkerMessage) => {

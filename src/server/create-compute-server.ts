@@ -62,6 +62,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
     maxQueueMs: config.maxQueueMs,
     cancelGraceMs: config.cancelGraceMs,
     workerMaxMemoryMb: config.workerMaxMemoryMb,
+    workerNice: config.workerNice,
     crashLimit: config.crashLimit,
     crashCooldownMs: config.crashCooldownMs,
     // Room for the response's own fields around the output and data.
