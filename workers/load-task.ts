@@ -3,10 +3,16 @@ import type { TaskDefinition } from './task.js';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
 
-/** Imports a task module (once per worker; ESM caches it) and checks its shape. */
+const loaded = new Map<string, TaskDefinition>();
+
+/** Imports a task module and checks its shape, once per worker. */
 export async function loadTask(file: string): Promise<TaskDefinition> {
+  const cached = loaded.get(file);
+  if (cached) return cached;
   const mod: { default?: unknown } = await import(pathToFileURL(file).href);
-  return checkTask(mod.default);
+  const task = checkTask(mod.default);
+  loaded.set(file, task);
+  return task;
 }
 
 function checkTask(value: unknown): TaskDefinition {

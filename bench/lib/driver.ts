@@ -1,0 +1,26 @@
+/**
+ * How a scenario reaches a server. The gRPC driver (grpc-driver.ts) is the one
+ * load generator for every gRPC server; the ceiling's driver calls a piscina
+ * pool in its own process with no gRPC at all.
+ */
+export type EventKind = 'started' | 'progress' | 'result' | 'failure';
+
+export interface RunOutcome {
+  output: unknown;
+  dataBytes: number;
+}
+
+export interface Driver {
+  /** Resolves once the connection is up, so connecting is never measured. */
+  ready(timeoutMs: number): Promise<void>;
+  /** One unary Run. */
+  run(task: string, input: unknown, data: Uint8Array | undefined, timeoutMs: number): Promise<RunOutcome>;
+  /** One RunStream; resolves after the stream ended cleanly. */
+  runStream(task: string, input: unknown, onEvent: (kind: EventKind) => void, timeoutMs: number): Promise<void>;
+  /** A cheap call answered by the server's event loop (ListTasks; the ceiling: a turn of its loop). */
+  probe(timeoutMs: number): Promise<void>;
+  close(): void;
+}
+
+/** A fresh driver with its own connection; `purpose` names it in errors. */
+export type DriverFactory = (purpose: string) => Driver;

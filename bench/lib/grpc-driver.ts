@@ -1,0 +1,64 @@
+/**
+ * The load generator's client: a bare @grpc/grpc-js client whose stubs
+ * @grpc/proto-loader builds from the .proto at run time, so it measures the
+ * wire rather than any client library. Every call carries a deadline.
+ */
+import { credentials } from '@grpc/grpc-js';
+import type { CallOptions, Client, ClientDuplexStream, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
+import type { Driver, DriverFactory, EventKind, RunOutcome } from './driver.js';
+import { channelOptions, fromValue, loadComputePackage, toValue } from './wire.js';
+import type { WireStreamEvent, WireTaskInfo, WireTaskResult } from './wire.js';
+
+type Callback<T> = (error: ServiceError | null, response?: T) => void;
+export type ComputeStub = Client & {
+  run(request: object, options: CallOptions, callback: Callback<{ result?: WireTaskResult | null }>): unknown;
+  listTasks(request: object, options: CallOptions, callback: Callback<{ tasks: WireTaskInfo[] }>): unknown;
+  runStream(request: object, options?: CallOptions): ClientReadableStream<WireStreamEvent>;
+  runBatch(options?: CallOptions): ClientDuplexStream<object, WireStreamEvent>;
+};
+
+export function createStub(address: string): ComputeStub {
+  const { ComputeService } = loadComputePackage();
+  return new ComputeService(address, credentials.createInsecure(), channelOptions) as unknown as ComputeStub;
+}
+
+const deadline = (timeoutMs: number): Date => new Date(Date.now() + timeoutMs);
+
+export function grpcDriverFactory(address: string): DriverFactory {
+  return (purpose) => {
+    const stub = createStub(address);
+    const named = (error: unknown): Error => {
+      const e = error as Partial<ServiceError>;
+      return new Error(`${purpose}: ${e.code !== undefined ? `code ${e.code} ` : ''}${e.details ?? e.message ?? String(error)}`);
+    };
+    const driver: Driver = {
+      ready: (timeoutMs) =>
+        new Promise((resolve, reject) => stub.waitForReady(deadline(timeoutMs), (error) => (error ? reject(named(error)) : resolve()))),
+      run: (task, input, data, timeoutMs) =>
+        new Promise<RunOutcome>((resolve, reject) => {
+          stub.run({ task, input: toValue(input), data }, { deadline: deadline(timeoutMs) }, (error, response) => {
+            if (error) return reject(named(error));
+            const result = response?.result;
+            resolve({ output: fromValue(result?.output), dataBytes: result?.data?.byteLength ?? 0 });
+          });
+        }),
+      runStream: (task, input, onEvent, timeoutMs) =>
+        new Promise<void>((resolve, reject) => {
+          const call = stub.runStream({ task, input: toValue(input) }, { deadline: deadline(timeoutMs) });
+          call.on('data', (event: WireStreamEvent) => onEvent((event.event ?? 'progress') as EventKind));
+          call.on('error', (error) => reject(named(error)));
+          call.on('end', () => resolve());
+        }),
+      probe: (timeoutMs) =>
+        new Promise<void>((resolve, reject) => {
+          stub.listTasks({}, { deadline: deadline(timeoutMs) }, (error, response) => {
+            if (error) return reject(named(error));
+            if (!response || response.tasks.length === 0) return reject(new Error(`${purpose}: ListTasks returned no tasks`));
+            resolve();
+          });
+        }),
+      close: () => stub.close(),
+    };
+    return driver;
+  };
+}

@@ -1,0 +1,303 @@
+/**
+ * Turns the measurements of every run into the summary (median and spread per
+ * figure and server), checks issue 6's targets, and renders BENCHMARKS.md.
+ */
+import type { ScenarioName } from './scenarios.js';
+import type { ServerName } from './servers.js';
+import { max, median, min } from './stats.js';
+
+export interface Measurement {
+  run: number;
+  server: ServerName;
+  scenario: ScenarioName;
+  metrics: Record<string, number>;
+  errors: number;
+  firstError?: string;
+  /** Set when the scenario could not be measured at all (timeout, server gone). */
+  failed?: string;
+}
+
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  values: number[];
+}
+
+/** `scenario.metric` → server → spread over runs. */
+export type Summary = Record<string, Partial<Record<ServerName, Spread>>>;
+
+export function summarize(measurements: readonly Measurement[]): Summary {
+  const values = new Map<string, Map<ServerName, number[]>>();
+  for (const m of measurements) {
+    if (m.failed) continue;
+    for (const [key, value] of Object.entries({ ...m.metrics, errors: m.errors })) {
+      const id = `${m.scenario}.${key}`;
+      const byServer = values.get(id) ?? new Map<ServerName, number[]>();
+      values.set(id, byServer);
+      byServer.set(m.server, [...(byServer.get(m.server) ?? []), value]);
+    }
+  }
+  const summary: Summary = {};
+  for (const [id, byServer] of values) {
+    summary[id] = {};
+    for (const [server, list] of byServer) summary[id]![server] = { median: median(list), min: min(list), max: max(list), values: list };
+  }
+  return summary;
+}
+
+export interface MetricDef {
+  id: string;
+  label: string;
+  unit: string;
+  digits: number;
+}
+
+export const METRICS: Record<ScenarioName, { title: string; what: string; metrics: MetricDef[] }> = {
+  overhead: {
+    title: 'overhead',
+    what: 'Run `echo` {n:1}, 64 concurrent, one channel',
+    metrics: [
+      { id: 'overhead.rps', label: 'requests per second', unit: '', digits: 0 },
+      { id: 'overhead.p50Ms', label: 'latency p50', unit: 'ms', digits: 2 },
+      { id: 'overhead.p99Ms', label: 'latency p99', unit: 'ms', digits: 2 },
+      { id: 'overhead.cpuUsPerCall', label: 'server CPU per call', unit: 'µs', digits: 0 },
+      { id: 'overhead.mainThreadUsPerCall', label: '… of which main thread', unit: 'µs', digits: 0 },
+      { id: 'overhead.serverCores', label: 'server CPU in use', unit: 'cores', digits: 2 },
+      { id: 'overhead.loadgenUsPerCall', label: 'load generator CPU per call', unit: 'µs', digits: 0 },
+      { id: 'overhead.errors', label: 'failed calls', unit: '', digits: 0 },
+      { id: 'overhead.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
+    ],
+  },
+  compute: {
+    title: 'compute',
+    what: 'Run `spin` {ms:10}, 8 concurrent',
+    metrics: [
+      { id: 'compute.tasksPerSec', label: 'tasks per second', unit: '', digits: 1 },
+      { id: 'compute.efficiency', label: 'efficiency (tasks/s ÷ cores×100)', unit: '', digits: 3 },
+      { id: 'compute.p50Ms', label: 'latency p50', unit: 'ms', digits: 1 },
+      { id: 'compute.serverCores', label: 'server CPU in use', unit: 'cores', digits: 2 },
+      { id: 'compute.errors', label: 'failed calls', unit: '', digits: 0 },
+      { id: 'compute.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
+    ],
+  },
+  loopfree: {
+    title: 'loopfree',
+    what: 'ListTasks at 50 Hz on a second channel while `compute` runs (ceiling: one turn of its event loop)',
+    metrics: [
+      { id: 'loopfree.p50Ms', label: 'ListTasks p50', unit: 'ms', digits: 2 },
+      { id: 'loopfree.p99Ms', label: 'ListTasks p99', unit: 'ms', digits: 2 },
+      { id: 'loopfree.maxMs', label: 'ListTasks max', unit: 'ms', digits: 2 },
+      { id: 'loopfree.efficiency', label: 'compute efficiency meanwhile', unit: '', digits: 3 },
+      { id: 'loopfree.errors', label: 'failed calls', unit: '', digits: 0 },
+      { id: 'loopfree.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
+    ],
+  },
+  stream: {
+    title: 'stream',
+    what: '4 concurrent RunStream `spin` (full: {ms:1000, steps:100})',
+    metrics: [
+      { id: 'stream.eventsMin', label: 'events per stream (fewest)', unit: '', digits: 0 },
+      { id: 'stream.ttfpMinMs', label: 'time to first progress, first stream', unit: 'ms', digits: 0 },
+      { id: 'stream.ttfpMaxMs', label: 'time to first progress, last stream', unit: 'ms', digits: 0 },
+      { id: 'stream.largestGapMs', label: 'largest gap within a stream', unit: 'ms', digits: 1 },
+      { id: 'stream.silenceMs', label: 'longest silence on the channel', unit: 'ms', digits: 1 },
+      { id: 'stream.wallMs', label: 'wall time', unit: 'ms', digits: 0 },
+      { id: 'stream.errors', label: 'failed streams', unit: '', digits: 0 },
+      { id: 'stream.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
+    ],
+  },
+  payload: {
+    title: 'payload',
+    what: 'Run `sha256` on 8 MiB, 2 concurrent',
+    metrics: [
+      { id: 'payload.mbPerSec', label: 'throughput', unit: 'MB/s', digits: 0 },
+      { id: 'payload.p50Ms', label: 'latency p50', unit: 'ms', digits: 1 },
+      { id: 'payload.cpuUsPerMB', label: 'server CPU per MB', unit: 'µs', digits: 0 },
+      { id: 'payload.errors', label: 'failed calls', unit: '', digits: 0 },
+      { id: 'payload.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
+    ],
+  },
+  streams: {
+    title: 'streams',
+    what: 'concurrent RunStream `spin` {ms:20, steps:20} on one channel (full: 1000)',
+    metrics: [
+      { id: 'streams.completed', label: 'completed', unit: '', digits: 0 },
+      { id: 'streams.errors', label: 'failed streams', unit: '', digits: 0 },
+      { id: 'streams.events', label: 'events received', unit: '', digits: 0 },
+      { id: 'streams.wallMs', label: 'wall time', unit: 'ms', digits: 0 },
+      { id: 'streams.wallOverIdeal', label: 'wall ÷ ideal (streams × ms ÷ 2 workers)', unit: '', digits: 3 },
+      { id: 'streams.rssStartMB', label: 'server RSS at start', unit: 'MB', digits: 1 },
+      { id: 'streams.rssPeakMB', label: 'server RSS peak', unit: 'MB', digits: 1 },
+      { id: 'streams.rssGrowthMB', label: 'server RSS growth', unit: 'MB', digits: 1 },
+      { id: 'streams.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
+    ],
+  },
+};
+
+// ---- targets (issue 6) ---------------------------------------------------------------
+
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  /** null: could not be evaluated (a figure is missing). */
+  met: boolean | null;
+  margin: string;
+}
+
+const med = (summary: Summary, id: string, server: ServerName): number => summary[id]?.[server]?.median ?? Number.NaN;
+const fmt = (value: number, digits = 2): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const pct = (value: number): string => `${(value * 100).toFixed(0)}%`;
+
+/** At most `limit`: how far over (missed) or under (met). `diff` shows the absolute excess, when it means something. */
+function atMost(target: string, measured: number, limit: number, show: (v: number) => string, diff?: (v: number) => string): TargetCheck {
+  if (!Number.isFinite(measured)) return { target, measured: 'n/a', met: null, margin: 'not measured' };
+  const met = measured <= limit;
+  return {
+    target,
+    measured: show(measured),
+    met,
+    margin: met
+      ? `${pct(1 - measured / limit)} below the limit`
+      : `missed by ${pct(measured / limit - 1)}: ${(measured / limit).toFixed(2)}× the limit${diff ? `, ${diff(measured - limit)} too much` : ''}`,
+  };
+}
+
+/** At least `floor`. */
+function atLeast(target: string, measured: number, floor: number, show: (v: number) => string, diff?: (v: number) => string): TargetCheck {
+  if (!Number.isFinite(measured)) return { target, measured: 'n/a', met: null, margin: 'not measured' };
+  const met = measured >= floor;
+  return {
+    target,
+    measured: show(measured),
+    met,
+    margin: met
+      ? `${pct(measured / floor - 1)} above the floor`
+      : `missed by ${pct(1 - measured / floor)}: ${(measured / floor).toFixed(2)}× the floor${diff ? `, ${diff(floor - measured)} short` : ''}`,
+  };
+}
+
+export function checkTargets(summary: Summary, streamsCount: number): TargetCheck[] {
+  const cpu = (s: ServerName) => med(summary, 'overhead.cpuUsPerCall', s);
+  const ratio = (n: number, d: number, unit: string) => (v: number) => `${fmt(v)}× (${fmt(n, 0)} vs ${fmt(d, 0)} ${unit})`;
+  const offloadCpu = cpu('offload');
+  const streamsRuns = summary['streams.completed']?.offload;
+  const streamErrors = summary['streams.errors']?.offload;
+  const allComplete: TargetCheck =
+    streamsRuns && streamErrors
+      ? {
+          target: `streams: all ${streamsCount} streams complete with no errors`,
+          measured: `${streamsRuns.min}–${streamsRuns.max} completed, ${streamErrors.max} errors at worst`,
+          met: streamsRuns.min === streamsCount && streamErrors.max === 0,
+          margin: streamsRuns.min === streamsCount && streamErrors.max === 0 ? 'every run' : `missed: up to ${streamsCount - streamsRuns.min} streams failed in a run`,
+        }
+      : { target: `streams: all ${streamsCount} streams complete with no errors`, measured: 'n/a', met: null, margin: 'not measured' };
+  return [
+    atMost('overhead: server CPU per echo call ≤ 1.25× the inline peer’s', offloadCpu / cpu('inline'), 1.25, ratio(offloadCpu, cpu('inline'), 'µs')),
+    atMost('overhead: server CPU per echo call ≤ 0.25× the Python seed’s', offloadCpu / cpu('python-seed'), 0.25, ratio(offloadCpu, cpu('python-seed'), 'µs')),
+    atLeast('compute: efficiency ≥ 0.97', med(summary, 'compute.efficiency', 'offload'), 0.97, (v) => fmt(v, 3), (v) => fmt(v, 3)),
+    atMost('loopfree: ListTasks p99 ≤ 2 ms while every worker computes', med(summary, 'loopfree.p99Ms', 'offload'), 2, (v) => `${fmt(v)} ms`, (v) => `${fmt(v)} ms`),
+    atLeast('loopfree: compute efficiency meanwhile ≥ 0.95', med(summary, 'loopfree.efficiency', 'offload'), 0.95, (v) => fmt(v, 3), (v) => fmt(v, 3)),
+    atLeast(
+      'payload: ≥ 2× the Python seed’s MB/s',
+      med(summary, 'payload.mbPerSec', 'offload') / med(summary, 'payload.mbPerSec', 'python-seed'),
+      2,
+      ratio(med(summary, 'payload.mbPerSec', 'offload'), med(summary, 'payload.mbPerSec', 'python-seed'), 'MB/s'),
+    ),
+    allComplete,
+    atMost('streams: wall time ≤ 1.15× the ideal', med(summary, 'streams.wallOverIdeal', 'offload'), 1.15, (v) => `${fmt(v, 3)}× ideal`),
+    atMost('streams: server RSS growth ≤ 20 MB', med(summary, 'streams.rssGrowthMB', 'offload'), 20, (v) => `${fmt(v, 1)} MB`, (v) => `${fmt(v, 1)} MB`),
+  ];
+}
+
+// ---- markdown -------------------------------------------------------------------------
+
+export interface ReportInput {
+  mode: 'full' | 'quick';
+  runs: number;
+  startedAt: string;
+  durationS: number;
+  machine: Record<string, string | number>;
+  servers: readonly ServerName[];
+  serverNotes: Record<ServerName, string>;
+  scenarios: readonly ScenarioName[];
+  summary: Summary;
+  targets: TargetCheck[];
+  failures: string[];
+  chartPath: string;
+  notes: string | undefined;
+  command: string;
+}
+
+function cell(spread: Spread | undefined, digits: number, runs: number): string {
+  if (!spread || !Number.isFinite(spread.median)) return '—';
+  const m = spread.median.toFixed(digits);
+  if (runs < 2 || spread.values.length < 2) return m;
+  const lo = spread.min.toFixed(digits);
+  const hi = spread.max.toFixed(digits);
+  return lo === hi ? m : `${m} <sub>${lo}–${hi}</sub>`;
+}
+
+function ratioCell(summary: Summary, id: string, peer: ServerName): string {
+  if (id.endsWith('.foreignCores') || id.endsWith('.errors')) return '';
+  const a = summary[id]?.offload?.median;
+  const b = summary[id]?.[peer]?.median;
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return '—';
+  return `${(a / b).toFixed(2)}×`;
+}
+
+export function renderMarkdown(input: ReportInput): string {
+  const { summary, servers } = input;
+  const peers = servers.filter((s) => s !== 'offload');
+  const lines: string[] = [];
+  lines.push('# Benchmarks', '');
+  lines.push(
+    `Generated by \`${input.command}\` on ${input.startedAt} (${input.mode} mode, ${input.runs} run${input.runs > 1 ? 's' : ''}, ${input.durationS.toFixed(0)} s). ` +
+      (input.runs > 1 ? 'Each cell is the median over the runs, with the smallest and largest run in small print; ' : 'Each cell is one run; ') +
+      'ratios compare medians from the same runs. Do not edit by hand: `bench/run.ts` writes this file.',
+    '',
+  );
+  lines.push('**Machine:** ' + Object.entries(input.machine).map(([k, v]) => `${k} ${v}`).join(', ') + '. The load generator runs on the same cores as the servers.', '');
+  lines.push('**Servers** (all on loopback, measured one after another with the same load generator: a bare `@grpc/grpc-js` client with stubs built by `@grpc/proto-loader` at run time):', '');
+  for (const s of servers) lines.push(`- \`${s}\`: ${input.serverNotes[s]}`);
+  lines.push('');
+  if (input.failures.length) {
+    lines.push('**Failures in this run:**', '', ...input.failures.map((f) => `- ${f.split('\n')[0]}`), '');
+  }
+
+  lines.push('## Targets (issue 6, offload on 2 cores)', '');
+  lines.push('| target | measured | | margin |', '| --- | --- | --- | --- |');
+  for (const t of input.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met === null ? '?' : t.met ? 'met' : '**missed**'} | ${t.margin} |`);
+  lines.push('');
+
+  lines.push('## Results', '');
+  lines.push(`![chart of the results](${input.chartPath})`, '');
+  const header = ['figure', ...servers.map((s) => `\`${s}\``), ...peers.map((p) => `offload ÷ ${p}`)];
+  for (const scenario of input.scenarios) {
+    const def = METRICS[scenario];
+    lines.push(`### ${def.title}: ${def.what}`, '');
+    lines.push(`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`);
+    for (const metric of def.metrics) {
+      if (!summary[metric.id]) continue;
+      const label = metric.unit ? `${metric.label} (${metric.unit})` : metric.label;
+      const cells = servers.map((s) => cell(summary[metric.id]?.[s], metric.digits, input.runs));
+      lines.push(`| ${label} | ${cells.join(' | ')} | ${peers.map((p) => ratioCell(summary, metric.id, p)).join(' | ')} |`);
+    }
+    lines.push('');
+  }
+
+  lines.push('## What the figures mean', '');
+  lines.push(
+    '- **server CPU** is user + system time of the server’s whole process tree from `/proc/PID/stat` (every thread; Python’s worker processes included), over the measured window only. **main thread** is the root process’s main thread alone (a Node server’s event loop; for Python the asyncio thread).',
+    '- **efficiency** = completed `spin` tasks per second ÷ (cores × 1000 / ms). 1.0 means every core did nothing but spin.',
+    '- **time to first progress** is from the call to its first Progress event; with 4 streams and 2 workers, two streams wait for a worker first.',
+    '- **largest gap within a stream** is the longest interval between two consecutive events of one stream after its first event; **longest silence on the channel** is the longest interval in which none of the streams delivered anything, counted from the start.',
+    '- **ideal** wall time for `streams` is streams × ms ÷ 2 workers for every server (the inline peer has one thread, so its best is 2×).',
+    '- **noise** is the CPU other processes on the machine used while a figure was measured (all busy CPU time from `/proc/stat` minus the server’s and the load generator’s), in cores. In full mode the harness waits up to 10 s before each measurement for it to drop below 0.3 cores, then measures anyway.',
+    '- The **ceiling** runs the scenarios inside its own process against a bare piscina pool: its CPU figures include its driver, its "ListTasks" is one turn of its event loop, and it has no load generator to share the cores with.',
+    '',
+  );
+  if (input.notes) lines.push(input.notes.trim(), '');
+  lines.push('## Reproduce', '', '```sh', 'npm run bench            # full: 3 runs, writes BENCHMARKS.md, bench/results/latest.json and chart.svg', 'npm run bench -- --quick # ~30 s smoke run (CI); writes bench/results/quick/', '```', '');
+  return lines.join('\n');
+}

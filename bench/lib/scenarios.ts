@@ -1,0 +1,360 @@
+/**
+ * The six scenarios, written once against a Driver: the harness runs them
+ * over gRPC against each server, the ceiling runs the same code in its own
+ * process against a bare piscina pool. Every figure is a plain number in
+ * `metrics`; failed calls are counted, never thrown.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Driver, DriverFactory, EventKind } from './driver.js';
+import { sampleProcess, watchRss } from './proc.js';
+import { max, quantile, sleep } from './stats.js';
+
+export const SCENARIOS = ['overhead', 'compute', 'loopfree', 'stream', 'payload', 'streams'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface ScenarioParams {
+  overhead: { concurrency: number; warmupMs: number; durationMs: number; callTimeoutMs: number };
+  compute: { concurrency: number; ms: number; warmupMs: number; durationMs: number; callTimeoutMs: number };
+  loopfree: { hz: number; warmupMs: number; durationMs: number; callTimeoutMs: number };
+  stream: { count: number; ms: number; steps: number; callTimeoutMs: number };
+  payload: { concurrency: number; bytes: number; durationMs: number; callTimeoutMs: number };
+  streams: { count: number; ms: number; steps: number; callTimeoutMs: number };
+}
+
+const MiB = 1024 * 1024;
+
+export const FULL_PARAMS: ScenarioParams = {
+  overhead: { concurrency: 64, warmupMs: 1000, durationMs: 5000, callTimeoutMs: 15_000 },
+  compute: { concurrency: 8, ms: 10, warmupMs: 500, durationMs: 5000, callTimeoutMs: 15_000 },
+  loopfree: { hz: 50, warmupMs: 500, durationMs: 5000, callTimeoutMs: 15_000 },
+  stream: { count: 4, ms: 1000, steps: 100, callTimeoutMs: 30_000 },
+  payload: { concurrency: 2, bytes: 8 * MiB, durationMs: 4000, callTimeoutMs: 30_000 },
+  streams: { count: 1000, ms: 20, steps: 20, callTimeoutMs: 90_000 },
+};
+
+/** The smoke run CI executes: every scenario, short, with tight deadlines so nothing can hang. */
+export const QUICK_PARAMS: ScenarioParams = {
+  overhead: { concurrency: 64, warmupMs: 200, durationMs: 800, callTimeoutMs: 5000 },
+  compute: { concurrency: 8, ms: 10, warmupMs: 200, durationMs: 800, callTimeoutMs: 5000 },
+  loopfree: { hz: 50, warmupMs: 200, durationMs: 800, callTimeoutMs: 5000 },
+  stream: { count: 4, ms: 300, steps: 30, callTimeoutMs: 6000 },
+  payload: { concurrency: 2, bytes: 8 * MiB, durationMs: 600, callTimeoutMs: 6000 },
+  streams: { count: 100, ms: 20, steps: 20, callTimeoutMs: 8000 },
+};
+
+/** The most a scenario may take before the harness gives up on it, ms. */
+export function scenarioBudgetMs(name: ScenarioName, p: ScenarioParams): number {
+  const slack = 10_000;
+  switch (name) {
+    case 'overhead': return p.overhead.warmupMs + p.overhead.durationMs + p.overhead.callTimeoutMs + slack;
+    case 'compute': return p.compute.warmupMs + p.compute.durationMs + p.compute.callTimeoutMs + slack;
+    case 'loopfree': return p.loopfree.warmupMs + p.loopfree.durationMs + p.loopfree.callTimeoutMs + slack;
+    case 'stream': return p.stream.callTimeoutMs + slack;
+    case 'payload': return p.payload.durationMs + 2 * p.payload.callTimeoutMs + slack;
+    case 'streams': return p.streams.callTimeoutMs + slack;
+  }
+}
+
+export interface ScenarioEnv {
+  drivers: DriverFactory;
+  /** The server's root process: its tree's CPU and memory are the server's. */
+  pid: number;
+  cores: number;
+  /** Worker count the ideal wall time assumes (the same for every server). */
+  workers: number;
+  /** Whether this process is only the load generator (its CPU is then reported apart). */
+  measureLoadgen: boolean;
+}
+
+export interface ScenarioResult {
+  metrics: Record<string, number>;
+  errors: number;
+  firstError?: string;
+}
+
+export async function runScenario(name: ScenarioName, params: ScenarioParams, env: ScenarioEnv): Promise<ScenarioResult> {
+  switch (name) {
+    case 'overhead': return overhead(params.overhead, env);
+    case 'compute': return compute(params.compute, env);
+    case 'loopfree': return loopfree(params.loopfree, params.compute, env);
+    case 'stream': return stream(params.stream, env);
+    case 'payload': return payload(params.payload, env);
+    case 'streams': return streams(params.streams, env);
+  }
+}
+
+// ---- helpers ------------------------------------------------------------------
+
+const now = (): number => performance.now();
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+interface LoopStats {
+  latencies: number[];
+  /** completion time of each successful call */
+  ends: number[];
+  errors: number;
+  firstError?: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** `concurrency` lanes, each calling back to back until `durationMs` has passed; waits for the last calls. */
+async function closedLoop(concurrency: number, durationMs: number, call: () => Promise<unknown>): Promise<LoopStats> {
+  const startedAt = now();
+  const stats: LoopStats = { latencies: [], ends: [], errors: 0, startedAt, endedAt: startedAt };
+  const until = startedAt + durationMs;
+  const lane = async (): Promise<void> => {
+    while (now() < until) {
+      const t0 = now();
+      try {
+        await call();
+        const t1 = now();
+        stats.latencies.push(t1 - t0);
+        stats.ends.push(t1);
+      } catch (error) {
+        stats.errors++;
+        stats.firstError ??= messageOf(error);
+        await sleep(5); // a server refusing at once must not turn the lane into a busy loop
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  stats.endedAt = now();
+  return stats;
+}
+
+async function withDriver<T>(env: ScenarioEnv, purpose: string, readyMs: number, body: (driver: Driver) => Promise<T>): Promise<T> {
+  const driver = env.drivers(purpose);
+  try {
+    await driver.ready(readyMs);
+    return await body(driver);
+  } finally {
+    driver.close();
+  }
+}
+
+const cpuUs = (before: { cpuMs: number }, after: { cpuMs: number }): number => (after.cpuMs - before.cpuMs) * 1000;
+
+// ---- overhead: Run echo {n:1}, 64 concurrent ------------------------------------
+
+async function overhead(p: ScenarioParams['overhead'], env: ScenarioEnv): Promise<ScenarioResult> {
+  return withDriver(env, 'overhead', p.callTimeoutMs, async (driver) => {
+    const echo = () => driver.run('echo', { n: 1 }, undefined, p.callTimeoutMs);
+    const warm = await closedLoop(p.concurrency, p.warmupMs, echo);
+    const before = sampleProcess(env.pid);
+    const loadgenBefore = process.cpuUsage();
+    const loop = await closedLoop(p.concurrency, p.durationMs, echo);
+    const after = sampleProcess(env.pid);
+    const loadgen = process.cpuUsage(loadgenBefore);
+    const calls = loop.latencies.length;
+    const wallMs = loop.endedAt - loop.startedAt;
+    const metrics: Record<string, number> = {
+      calls,
+      rps: (calls / wallMs) * 1000,
+      p50Ms: quantile(loop.latencies, 0.5),
+      p99Ms: quantile(loop.latencies, 0.99),
+      cpuUsPerCall: cpuUs(before, after) / calls,
+      mainThreadUsPerCall: ((after.mainThreadMs - before.mainThreadMs) * 1000) / calls,
+      serverCores: (after.cpuMs - before.cpuMs) / wallMs,
+    };
+    if (env.measureLoadgen) metrics['loadgenUsPerCall'] = (loadgen.user + loadgen.system) / calls;
+    return { metrics, errors: warm.errors + loop.errors, firstError: warm.firstError ?? loop.firstError };
+  });
+}
+
+// ---- compute: Run spin {ms:10}, 8 concurrent --------------------------------------
+
+/** Successful tasks that ended inside [from, to], per second, and as a share of what the cores could do. */
+function throughput(ends: readonly number[], from: number, to: number, taskMs: number, cores: number) {
+  const tasks = ends.filter((t) => t >= from && t <= to).length;
+  const tasksPerSec = (tasks / (to - from)) * 1000;
+  return { tasks, tasksPerSec, efficiency: tasksPerSec / (cores * (1000 / taskMs)) };
+}
+
+async function compute(p: ScenarioParams['compute'], env: ScenarioEnv): Promise<ScenarioResult> {
+  return withDriver(env, 'compute', p.callTimeoutMs, async (driver) => {
+    const spin = () => driver.run('spin', { ms: p.ms }, undefined, p.callTimeoutMs);
+    const loopDone = closedLoop(p.concurrency, p.warmupMs + p.durationMs, spin);
+    await sleep(p.warmupMs);
+    const from = now();
+    const before = sampleProcess(env.pid);
+    await sleep(p.durationMs);
+    const to = now();
+    const after = sampleProcess(env.pid);
+    const loop = await loopDone;
+    const { tasks, tasksPerSec, efficiency } = throughput(loop.ends, from, to, p.ms, env.cores);
+    return {
+      metrics: { tasks, tasksPerSec, efficiency, p50Ms: quantile(loop.latencies, 0.5), serverCores: (after.cpuMs - before.cpuMs) / (to - from) },
+      errors: loop.errors,
+      firstError: loop.firstError,
+    };
+  });
+}
+
+// ---- loopfree: ListTasks at 50 Hz on its own channel while compute saturates -------
+
+async function loopfree(p: ScenarioParams['loopfree'], c: ScenarioParams['compute'], env: ScenarioEnv): Promise<ScenarioResult> {
+  return withDriver(env, 'loopfree compute', p.callTimeoutMs, (driver) =>
+    withDriver(env, 'loopfree probe', p.callTimeoutMs, async (prober) => {
+      const spin = () => driver.run('spin', { ms: c.ms }, undefined, p.callTimeoutMs);
+      const loopDone = closedLoop(c.concurrency, p.warmupMs + p.durationMs, spin);
+      await sleep(p.warmupMs);
+      const latencies: number[] = [];
+      let errors = 0;
+      let firstError: string | undefined;
+      const probes: Promise<void>[] = [];
+      const from = now();
+      const until = from + p.durationMs;
+      // Open loop: a probe leaves every 1000/hz ms whether or not the previous one came back.
+      for (let next = from; next < until; next += 1000 / p.hz) {
+        await sleep(Math.max(0, next - now()));
+        const t0 = now();
+        probes.push(
+          prober.probe(p.callTimeoutMs).then(
+            () => void latencies.push(now() - t0),
+            (error: unknown) => {
+              errors++;
+              firstError ??= messageOf(error);
+            },
+          ),
+        );
+      }
+      const to = now();
+      await Promise.all(probes);
+      const loop = await loopDone;
+      const { efficiency, tasksPerSec } = throughput(loop.ends, from, to, c.ms, env.cores);
+      return {
+        metrics: {
+          probes: latencies.length,
+          p50Ms: quantile(latencies, 0.5),
+          p99Ms: quantile(latencies, 0.99),
+          maxMs: max(latencies),
+          tasksPerSec,
+          efficiency,
+        },
+        errors: errors + loop.errors,
+        firstError: firstError ?? loop.firstError,
+      };
+    }),
+  );
+}
+
+// ---- stream: 4 concurrent RunStream spin {ms:1000, steps:100} ------------------------
+
+async function stream(p: ScenarioParams['stream'], env: ScenarioEnv): Promise<ScenarioResult> {
+  return withDriver(env, 'stream', p.callTimeoutMs, async (driver) => {
+    const t0 = now();
+    const timelines: { kind: EventKind; at: number }[][] = [];
+    let errors = 0;
+    let firstError: string | undefined;
+    await Promise.all(
+      Array.from({ length: p.count }, async () => {
+        const events: { kind: EventKind; at: number }[] = [];
+        timelines.push(events);
+        try {
+          await driver.runStream('spin', { ms: p.ms, steps: p.steps }, (kind) => events.push({ kind, at: now() }), p.callTimeoutMs);
+        } catch (error) {
+          errors++;
+          firstError ??= messageOf(error);
+        }
+      }),
+    );
+    const wallMs = now() - t0;
+    const gaps = (times: number[]): number => times.slice(1).reduce((worst, t, i) => Math.max(worst, t - times[i]!), 0);
+    const firstProgress = timelines.map((events) => (events.find((e) => e.kind === 'progress')?.at ?? Number.NaN) - t0);
+    const merged = [t0, ...timelines.flat().map((e) => e.at)].sort((a, b) => a - b);
+    return {
+      metrics: {
+        completed: timelines.filter((events) => events.at(-1)?.kind === 'result').length,
+        eventsTotal: timelines.reduce((n, events) => n + events.length, 0),
+        eventsMin: Math.min(...timelines.map((events) => events.length)),
+        ttfpMinMs: Math.min(...firstProgress),
+        ttfpMaxMs: max(firstProgress),
+        largestGapMs: max(timelines.map((events) => gaps(events.map((e) => e.at)))),
+        silenceMs: gaps(merged),
+        wallMs,
+      },
+      errors,
+      firstError,
+    };
+  });
+}
+
+// ---- payload: Run sha256 on 8 MiB, 2 concurrent --------------------------------------
+
+async function payload(p: ScenarioParams['payload'], env: ScenarioEnv): Promise<ScenarioResult> {
+  const data = randomBytes(p.bytes);
+  const expected = createHash('sha256').update(data).digest('hex');
+  return withDriver(env, 'payload', p.callTimeoutMs, async (driver) => {
+    const hash = async (): Promise<void> => {
+      const { output } = await driver.run('sha256', {}, data, p.callTimeoutMs);
+      const hex = (output as { hex?: unknown } | null)?.hex;
+      if (hex !== expected) throw new Error(`sha256 returned ${JSON.stringify(output)}, expected ${expected}`);
+    };
+    const warm = await closedLoop(p.concurrency, 1, hash); // one call per lane
+    const before = sampleProcess(env.pid);
+    const loop = await closedLoop(p.concurrency, p.durationMs, hash);
+    const after = sampleProcess(env.pid);
+    const calls = loop.latencies.length;
+    const wallMs = loop.endedAt - loop.startedAt;
+    const megabytes = (calls * p.bytes) / 1e6;
+    return {
+      metrics: {
+        calls,
+        mbPerSec: megabytes / (wallMs / 1000),
+        p50Ms: quantile(loop.latencies, 0.5),
+        cpuUsPerMB: cpuUs(before, after) / megabytes,
+      },
+      errors: warm.errors + loop.errors,
+      firstError: warm.firstError ?? loop.firstError,
+    };
+  });
+}
+
+// ---- streams: 1000 concurrent RunStream spin {ms:20, steps:20} on one channel --------
+
+async function streams(p: ScenarioParams['streams'], env: ScenarioEnv): Promise<ScenarioResult> {
+  return withDriver(env, 'streams', p.callTimeoutMs, async (driver) => {
+    const rss = watchRss(env.pid);
+    const t0 = now();
+    let completed = 0;
+    let events = 0;
+    let errors = 0;
+    let firstError: string | undefined;
+    await Promise.all(
+      Array.from({ length: p.count }, async () => {
+        let last: EventKind | undefined;
+        try {
+          await driver.runStream('spin', { ms: p.ms, steps: p.steps }, (kind) => {
+            events++;
+            last = kind;
+          }, p.callTimeoutMs);
+          if (last === 'result') completed++;
+          else throw new Error(`stream ended after a ${String(last)} event, not a result`);
+        } catch (error) {
+          errors++;
+          firstError ??= messageOf(error);
+        }
+      }),
+    );
+    const wallMs = now() - t0;
+    const memory = rss.stop();
+    const idealMs = (p.count * p.ms) / env.workers;
+    return {
+      metrics: {
+        streams: p.count,
+        completed,
+        events,
+        wallMs,
+        idealMs,
+        wallOverIdeal: wallMs / idealMs,
+        rssStartMB: memory.startBytes / 1e6,
+        rssPeakMB: memory.peakBytes / 1e6,
+        rssGrowthMB: (memory.peakBytes - memory.startBytes) / 1e6,
+      },
+      errors,
+      firstError,
+    };
+  });
+}

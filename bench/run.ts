@@ -1,0 +1,434 @@
+/**
+ * The benchmark harness for issue 6. Starts every server on loopback (offload,
+ * the inline grpc-js peer, the Python seed pattern, and the in-process piscina
+ * ceiling), checks each honours the contract, runs the scenarios against each
+ * in turn with one load generator, stops them, and writes
+ * bench/results/latest.json, bench/results/chart.svg and BENCHMARKS.md.
+ *
+ *   npx tsx bench/run.ts            full: median of 3 runs (8–15 minutes)
+ *   npx tsx bench/run.ts --quick    smoke run for CI: 1 short run, under a minute, results in bench/results/quick/
+ *
+ * Options: --runs N, --scenarios a,b, --servers a,b, --skip-build,
+ * --offload-flags="--max-queue 1000 ..." (with '=': the value starts with
+ * dashes), --out DIR, --report-only (re-render BENCHMARKS.md and the chart
+ * from latest.json after editing bench/notes.md). Exit code 1 when a
+ * server fails to start or to honour the contract, or a scenario cannot be
+ * measured; missed targets are reported, not failed.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { grpcDriverFactory } from './lib/grpc-driver.js';
+import { benchDir, protoDir, repoRoot } from './lib/paths.js';
+import { checkTargets, renderMarkdown, summarize } from './lib/report.js';
+import type { Measurement } from './lib/report.js';
+import { FULL_PARAMS, QUICK_PARAMS, runScenario, scenarioBudgetMs, SCENARIOS } from './lib/scenarios.js';
+import type { ScenarioName, ScenarioResult } from './lib/scenarios.js';
+import { watchForeignLoad } from './lib/proc.js';
+import { killAllServers, SERVER_NAMES, startServer } from './lib/servers.js';
+import type { ServerHandle, ServerName, ServerSetup } from './lib/servers.js';
+import { sleep, withTimeout } from './lib/stats.js';
+import { renderChart } from './lib/svg.js';
+import { loadBundledTasks } from './lib/tasks.js';
+import { verifyServer } from './lib/verify.js';
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        runs: { type: 'string' },
+        scenarios: { type: 'string' },
+        servers: { type: 'string' },
+        'skip-build': { type: 'boolean', default: false },
+        'offload-flags': { type: 'string' },
+        out: { type: 'string' },
+        'report-only': { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)} (see --help)`);
+    process.exit(2);
+  }
+}
+const opts = parseOptions();
+
+if (opts.help) {
+  console.log(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, ''));
+  process.exit(0);
+}
+
+const startedAtMs = Date.now();
+const mode: 'full' | 'quick' = opts.quick ? 'quick' : 'full';
+const params = mode === 'quick' ? QUICK_PARAMS : FULL_PARAMS;
+const runs = opts.runs ? Number(opts.runs) : mode === 'quick' ? 1 : 3;
+const WORKERS = 2;
+const cores = availableParallelism();
+
+function pick<T extends string>(list: string | undefined, all: readonly T[], what: string): T[] {
+  if (!list) return [...all];
+  const chosen = list.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const c of chosen) if (!all.includes(c as T)) fail(`unknown ${what} "${c}"; choose from ${all.join(', ')}`);
+  return all.filter((a) => chosen.includes(a));
+}
+function fail(message: string): never {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a positive integer (got "${opts.runs}")`);
+const scenarios = pick(opts.scenarios, SCENARIOS, 'scenario');
+const servers = pick(opts.servers, SERVER_NAMES, 'server');
+// offload refuses work beyond --max-queue at once (default 16 × workers = 32); the peers queue without
+// bound. Raise it so the 1000-stream burst is admitted, as a deployment expecting such bursts would.
+const offloadFlags = (opts['offload-flags'] ?? `--max-queue ${Math.max(1000, params.streams.count)}`).split(/\s+/).filter(Boolean);
+
+const outDir = opts.out ?? (mode === 'quick' ? join(benchDir, 'results', 'quick') : join(benchDir, 'results'));
+const markdownFile = mode === 'quick' || opts.out ? join(outDir, 'BENCHMARKS.md') : join(repoRoot, 'BENCHMARKS.md');
+
+const log = (message: string): void => {
+  const t = ((Date.now() - startedAtMs) / 1000).toFixed(1).padStart(6);
+  process.stderr.write(`[${t}s] ${message}\n`);
+};
+
+// ---- never hang, never leave servers behind ----------------------------------------------
+
+process.on('exit', killAllServers);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping servers`);
+    killAllServers();
+    process.exit(130);
+  });
+}
+const hardLimitMs = mode === 'quick' ? 58_000 : 60 * 60_000;
+setTimeout(() => {
+  log(`gave up: the whole run exceeded ${hardLimitMs / 1000} s`);
+  killAllServers();
+  process.exit(1);
+}, hardLimitMs).unref();
+
+// ---- build offload (a private copy) if its sources are newer ---------------------------------
+
+/**
+ * The harness compiles offload into a build directory of its own (the same
+ * `tsc -p tsconfig.build.json`, with --outDir), so a concurrent `npm run
+ * build` cannot swap dist/ under a running benchmark. Next to it: the
+ * package.json (ESM), the shipped non-TypeScript files (descriptor set,
+ * loader shim) and a symlink to node_modules, so it runs as dist/ would.
+ */
+const buildDir = join(tmpdir(), `offload-bench-build-${createHash('sha1').update(repoRoot).digest('hex').slice(0, 8)}`);
+
+function staleSources(): string[] {
+  const stale: string[] = [];
+  for (const dir of ['src', 'workers']) {
+    for (const rel of readdirSync(join(repoRoot, dir), { recursive: true }) as string[]) {
+      if (!rel.endsWith('.ts') || rel.endsWith('.d.ts')) continue;
+      const source = join(repoRoot, dir, rel);
+      const built = join(buildDir, 'dist', dir, rel.replace(/\.ts$/, '.js'));
+      if (!existsSync(built) || statSync(built).mtimeMs < statSync(source).mtimeMs) stale.push(`${dir}/${rel}`);
+    }
+  }
+  return stale;
+}
+
+function ensureBuilt(): void {
+  if (opts['skip-build']) {
+    log('--skip-build: using the repository\'s dist/ as it is');
+    return;
+  }
+  mkdirSync(buildDir, { recursive: true });
+  const stale = staleSources();
+  if (stale.length > 0) {
+    log(`building offload into ${buildDir} (${stale.length} changed source files, e.g. ${stale[0]})`);
+    const tsc = join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+    const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', join(buildDir, 'dist')], { cwd: repoRoot, encoding: 'utf8', timeout: 180_000 });
+    if (result.status !== 0) {
+      console.error(result.stdout, result.stderr);
+      fail('building offload failed (tsc -p tsconfig.build.json)');
+    }
+  } else {
+    log(`offload build in ${buildDir} is up to date`);
+  }
+  copyFileSync(join(repoRoot, 'package.json'), join(buildDir, 'package.json'));
+  for (const dir of ['src', 'workers']) {
+    for (const rel of readdirSync(join(repoRoot, dir), { recursive: true }) as string[]) {
+      const source = join(repoRoot, dir, rel);
+      if (/\.(ts|mts|cts)$/.test(rel) || !statSync(source).isFile()) continue;
+      mkdirSync(join(buildDir, dir, rel, '..'), { recursive: true });
+      copyFileSync(source, join(buildDir, dir, rel));
+    }
+  }
+  const modules = join(buildDir, 'node_modules');
+  if (!existsSync(modules)) symlinkSync(join(repoRoot, 'node_modules'), modules, 'dir');
+  process.env['OFFLOAD_BENCH_BUILD'] = buildDir; // read by paths.ts here and in every child
+}
+
+// ---- setup shared by every run ------------------------------------------------------------
+
+function tryRun(file: string, args: string[]): string | undefined {
+  try {
+    return execFileSync(file, args, { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function prepare(workDir: string): Promise<ServerSetup> {
+  const pythonGenDir = join(workDir, 'py');
+  mkdirSync(pythonGenDir);
+  if (servers.includes('python-seed')) {
+    const generated = tryRun('protoc', ['-I', protoDir, '-I', '/usr/include', `--python_out=${pythonGenDir}`, join(protoDir, 'offload', 'v1', 'compute.proto')]);
+    if (generated === undefined) log('protoc failed: the python-seed peer will not start (apt-get install protobuf-compiler libprotobuf-dev)');
+  }
+  const tasks = await loadBundledTasks();
+  const catalogFile = join(workDir, 'tasks.json');
+  writeFileSync(catalogFile, JSON.stringify([...tasks.values()].map((t) => ({ name: t.name, description: t.description, input: t.input }))));
+  return { workDir, pythonGenDir, catalogFile, workers: WORKERS, offloadFlags, startTimeoutMs: mode === 'quick' ? 15_000 : 30_000 };
+}
+
+function machineInfo(): Record<string, string | number> {
+  const python = tryRun('/usr/bin/python3', ['-c', 'import sys, grpc; print(sys.version.split()[0], grpc.__version__)'])?.split(' ');
+  return {
+    cores,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    'memory (GB)': Math.round(totalmem() / 1e9),
+    node: process.version,
+    python: python?.[0] ?? 'n/a',
+    grpcio: python?.[1] ?? 'n/a',
+    kernel: release(),
+    'load average at start': loadavg().map((l) => l.toFixed(2)).join(' '),
+  };
+}
+
+const serverNotes = (flags: readonly string[]): Record<ServerName, string> => ({
+  offload: `\`node dist/src/main.js --port 0 --workers ${WORKERS} ${flags.join(' ')}\`: the compiled server with its defaults otherwise (input validation, info-level call logs written to a file, metrics off). The default \`--max-queue\` (32) would refuse most of the 1000-stream burst at once; the peers queue without bound.`,
+  inline: '`bench/peers/inline`: a plain grpc-js server computing every task on its main thread (what a newcomer writes); RunBatch runs items one after another.',
+  'python-seed': '`bench/peers/python-seed`: grpc.aio, a `ProcessPoolExecutor(2)` (spawn) awaited with `asyncio.wrap_future`, progress sent by the worker processes over a multiprocessing queue pumped into the loop by one thread.',
+  ceiling: '`bench/peers/ceiling`: a bare piscina pool of 2 threads in the measuring process, no gRPC: the most the pool side can do on this machine.',
+});
+
+// ---- measuring -----------------------------------------------------------------------------
+
+const KEY_FIGURES: Record<ScenarioName, [string, string][]> = {
+  overhead: [['rps', 'req/s'], ['p99Ms', 'ms p99'], ['cpuUsPerCall', 'µs CPU/call'], ['mainThreadUsPerCall', 'µs main thread/call']],
+  compute: [['tasksPerSec', 'tasks/s'], ['efficiency', 'efficiency']],
+  loopfree: [['p99Ms', 'ms p99'], ['maxMs', 'ms max'], ['efficiency', 'efficiency']],
+  stream: [['eventsMin', 'events/stream'], ['ttfpMinMs', 'ms to 1st progress'], ['largestGapMs', 'ms gap']],
+  payload: [['mbPerSec', 'MB/s'], ['cpuUsPerMB', 'µs CPU/MB']],
+  streams: [['completed', 'completed'], ['wallOverIdeal', '× ideal'], ['rssGrowthMB', 'MB RSS growth']],
+};
+
+/** The figure that must be positive for a measurement to count: zero means the scenario did nothing. */
+const LIVENESS: Record<ScenarioName, string> = {
+  overhead: 'calls', compute: 'tasks', loopfree: 'probes', stream: 'completed', payload: 'calls', streams: 'completed',
+};
+
+function describe(result: ScenarioResult, scenario: ScenarioName): string {
+  const figures = KEY_FIGURES[scenario].map(([k, label]) => {
+    const v = result.metrics[k];
+    return `${v === undefined ? 'n/a' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3)} ${label}`;
+  });
+  if (result.errors) figures.push(`${result.errors} errors (${result.firstError ?? ''})`);
+  const foreign = result.metrics['foreignCores'];
+  if (foreign !== undefined && foreign >= 0.1) figures.push(`[other processes: ${foreign.toFixed(2)} cores]`);
+  return figures.join(', ');
+}
+
+async function measure(server: ServerHandle, scenario: ScenarioName): Promise<ScenarioResult> {
+  if (!server.alive()) throw new Error(`${server.name} is no longer running (its log is kept in ${relative(repoRoot, join(outDir, 'logs'))})`);
+  const budget = scenarioBudgetMs(scenario, params);
+  const foreign = watchForeignLoad(server.pid);
+  const result = server.runScenario
+    ? await server.runScenario(scenario, params, cores, WORKERS, budget)
+    : await withTimeout(
+        runScenario(scenario, params, { drivers: grpcDriverFactory(server.address!), pid: server.pid, cores, workers: WORKERS, measureLoadgen: true }),
+        budget,
+        `${server.name} ${scenario}`,
+      );
+  result.metrics['foreignCores'] = foreign.stop();
+  return result;
+}
+
+/** Other processes share this machine. In full mode, wait (up to QUIET_WAIT_MS) until they use less than QUIET_CORES. */
+const QUIET_CORES = 0.3;
+const QUIET_WAIT_MS = 10_000;
+async function waitForQuiet(pid: number): Promise<void> {
+  if (mode === 'quick') return;
+  const started = Date.now();
+  let load = 0;
+  do {
+    const foreign = watchForeignLoad(pid);
+    await sleep(700);
+    load = foreign.stop();
+    if (load < QUIET_CORES) {
+      if (Date.now() - started > 1000) log(`other processes calmed down to ${load.toFixed(2)} cores after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      return;
+    }
+  } while (Date.now() - started < QUIET_WAIT_MS);
+  log(`other processes still use ${load.toFixed(2)} cores after ${QUIET_WAIT_MS / 1000} s; measuring anyway (the figure is recorded as foreignCores)`);
+}
+
+async function main(): Promise<number> {
+  log(`mode ${mode}: ${runs} run(s), scenarios ${scenarios.join(', ')}, servers ${servers.join(', ')}, ${cores} cores`);
+  ensureBuilt();
+  const workDir = mkdtempSync(join(tmpdir(), 'offload-bench-'));
+  const keepLogs = join(outDir, 'logs');
+  const setup = await prepare(workDir);
+  const machine = machineInfo();
+  const measurements: Measurement[] = [];
+  const failures: string[] = [];
+
+  try {
+    for (let run = 0; run < runs; run++) {
+      log(`run ${run + 1}/${runs}: starting servers`);
+      const started = await Promise.allSettled(servers.map((name) => startServer(name, setup, run)));
+      const handles: ServerHandle[] = [];
+      started.forEach((s, i) => {
+        if (s.status === 'fulfilled') handles.push(s.value);
+        else failures.push(`run ${run + 1}: ${servers[i]}: ${s.reason instanceof Error ? s.reason.message : String(s.reason)}`);
+      });
+      try {
+        const usable: ServerHandle[] = [];
+        for (const h of handles) {
+          if (!h.address) {
+            usable.push(h);
+            continue;
+          }
+          try {
+            await verifyServer(h.name, h.address, 15_000);
+            usable.push(h);
+          } catch (error) {
+            failures.push(`run ${run + 1}: ${error instanceof Error ? error.message : String(error)}`);
+          }
+        }
+        log(`run ${run + 1}/${runs}: ${usable.map((h) => `${h.name} (pid ${h.pid}${h.address ? ` at ${h.address}` : ''})`).join(', ')} ready`);
+        // streams first, on servers that have only answered the contract check: its RSS growth then
+        // measures the streams, not memory earlier scenarios (8 MiB payloads) left allocated.
+        const broken = new Set<ServerName>();
+        const executionOrder = [...scenarios].sort((a, b) => Number(b === 'streams') - Number(a === 'streams'));
+        for (const scenario of executionOrder) {
+          // Rotate the order every run so no server always goes first.
+          const order = usable.map((_, i) => usable[(i + run) % usable.length]!);
+          for (const server of order) {
+            const fail = (message: string): void => {
+              measurements.push({ run: run + 1, server: server.name, scenario, metrics: {}, errors: 0, failed: message });
+              failures.push(`run ${run + 1}: ${server.name} ${scenario}: ${message}`);
+              log(`run ${run + 1} ${scenario.padEnd(8)} ${server.name.padEnd(11)} FAILED: ${message}`);
+            };
+            // A server that completed nothing is not asked again this run: every further
+            // scenario would only wait for its deadlines.
+            if (broken.has(server.name)) {
+              fail('skipped: it completed nothing earlier in this run');
+              continue;
+            }
+            await sleep(mode === 'quick' ? 50 : 300);
+            await waitForQuiet(server.pid);
+            try {
+              const result = await measure(server, scenario);
+              measurements.push({ run: run + 1, server: server.name, scenario, ...result });
+              log(`run ${run + 1} ${scenario.padEnd(8)} ${server.name.padEnd(11)} ${describe(result, scenario)}`);
+              if (!((result.metrics[LIVENESS[scenario]] ?? 0) > 0)) {
+                failures.push(`run ${run + 1}: ${server.name} ${scenario}: nothing completed (${result.firstError ?? 'no error reported'})`);
+                broken.add(server.name);
+              }
+            } catch (error) {
+              fail(error instanceof Error ? error.message : String(error));
+              broken.add(server.name);
+            }
+          }
+        }
+      } finally {
+        await Promise.all(handles.map((h) => h.stop()));
+      }
+    }
+  } finally {
+    killAllServers();
+    // Keep the servers' logs next to the results when something failed; otherwise drop them.
+    if (failures.length) {
+      mkdirSync(keepLogs, { recursive: true });
+      for (const f of readdirSync(workDir)) if (f.endsWith('.log')) writeFileSync(join(keepLogs, f), readFileSync(join(workDir, f)));
+      log(`server logs kept in ${relative(repoRoot, keepLogs)}`);
+    }
+    rmSync(workDir, { recursive: true, force: true });
+  }
+
+  machine['load average at end'] = loadavg().map((l) => l.toFixed(2)).join(' ');
+  const results: ResultsFile = {
+    mode,
+    runs,
+    startedAt: new Date(startedAtMs).toISOString().replace(/\.\d+Z$/, 'Z'),
+    durationS: (Date.now() - startedAtMs) / 1000,
+    machine,
+    params,
+    offloadFlags,
+    servers,
+    scenarios,
+    failures,
+    measurements,
+  };
+  writeOutputs(results);
+  for (const f of failures) log(`failure: ${f.split('\n')[0]}`);
+  return failures.length ? 1 : 0;
+}
+
+interface ResultsFile {
+  mode: 'full' | 'quick';
+  runs: number;
+  startedAt: string;
+  durationS: number;
+  machine: Record<string, string | number>;
+  params: typeof params;
+  offloadFlags: string[];
+  servers: ServerName[];
+  scenarios: ScenarioName[];
+  failures: string[];
+  measurements: Measurement[];
+}
+
+/** latest.json (with the summary and target checks), the chart and the markdown, all from the measurements. */
+function writeOutputs(results: ResultsFile): void {
+  const summary = summarize(results.measurements);
+  const targets = checkTargets(summary, results.params.streams.count);
+  mkdirSync(outDir, { recursive: true });
+  const chartFile = join(outDir, 'chart.svg');
+  const caption = `offload benchmarks: ${results.mode} mode, ${results.runs} run${results.runs > 1 ? 's' : ''}, ${results.machine['cores']} cores, ${results.startedAt.slice(0, 10)}`;
+  writeFileSync(chartFile, renderChart(summary, results.servers, caption));
+  const notesFile = join(benchDir, 'notes.md');
+  writeFileSync(
+    markdownFile,
+    renderMarkdown({
+      ...results,
+      serverNotes: serverNotes(results.offloadFlags),
+      summary,
+      targets,
+      chartPath: relative(join(markdownFile, '..'), chartFile).split('\\').join('/'),
+      notes: results.mode === 'full' && existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : undefined,
+      command: `npm run bench${results.mode === 'quick' ? ' -- --quick' : ''}`,
+    }),
+  );
+  writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ ...results, targets, summary }, null, 2) + '\n');
+  log(`wrote ${relative(repoRoot, markdownFile)}, ${relative(repoRoot, join(outDir, 'latest.json'))}, ${relative(repoRoot, chartFile)}`);
+  for (const t of targets) log(`target ${t.met === null ? '?' : t.met ? 'met   ' : 'MISSED'} ${t.target}: ${t.measured} (${t.margin})`);
+}
+
+/** --report-only: renders the markdown and the chart again from latest.json, without measuring. */
+function reportOnly(): number {
+  const file = join(outDir, 'latest.json');
+  if (!existsSync(file)) fail(`--report-only needs ${relative(repoRoot, file)}; run the benchmark first`);
+  writeOutputs(JSON.parse(readFileSync(file, 'utf8')) as ResultsFile);
+  return 0;
+}
+
+(opts['report-only'] ? Promise.resolve(reportOnly()) : main()).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    killAllServers();
+    process.exit(1);
+  },
+);
