@@ -56,6 +56,9 @@ export class OffloadError extends Error {
   }
 }
 
+/** What every call still running at the end of a shutdown grace, or arriving during a drain, fails with. */
+export const SHUTTING_DOWN = new OffloadError(Status.UNAVAILABLE, 'server shutting down');
+
 /** A canonical status name (as a task's TaskError gives it) to its code, or undefined. */
 export function statusFromName(name: string | undefined): Status | undefined {
   if (name === undefined || name === 'OK') return undefined;

@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
-import { OffloadError, Status, statusFromName } from '../errors.js';
+import { OffloadError, SHUTTING_DOWN, Status, statusFromName } from '../errors.js';
 import {
   CONTROL_CHANNEL,
   type ControlMessage,
@@ -219,7 +219,7 @@ export class TaskPool {
   async close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#sweeper);
-    for (const flight of [...this.#queue]) flight.run.cancel(new OffloadError(Status.UNAVAILABLE, 'server shutting down'));
+    for (const flight of [...this.#queue]) flight.run.cancel(SHUTTING_DOWN);
     this.#control.close();
     await this.#piscina.close({ force: true });
   }

@@ -5,7 +5,7 @@
  */
 import type { CallContext } from 'nice-grpc';
 import type { TaskCatalog } from '../catalog/task-catalog.js';
-import { OffloadError, Status } from '../errors.js';
+import { OffloadError, SHUTTING_DOWN, Status } from '../errors.js';
 import type {
   ComputeServiceImplementation,
   ListTasksResponse,
@@ -45,7 +45,6 @@ export interface ComputeServiceDeps {
 
 type Context = CallContext & RecordContext;
 
-const SHUTTING_DOWN = new OffloadError(Status.UNAVAILABLE, 'server shutting down');
 
 export function createComputeService(deps: ComputeServiceDeps): ComputeServiceImplementation<RecordContext> {
   const { catalog, pool, serverSignal, heartbeatMs } = deps;
@@ -79,7 +78,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
     },
 
     async *runBatch(requests: AsyncIterable<RunBatchRequest>, context: Context): AsyncIterable<RunBatchResponse> {
-      const call = linkCallSignal(context.signal, serverSignal);
+      const call = linkCallSignal(context.signal);
       // The latest progress of every item in flight, for heartbeats.
       const inFlight = new Map<string, Progress>();
       context.record.items = 0;

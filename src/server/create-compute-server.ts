@@ -9,7 +9,7 @@ import { createServer, type CallContext, type ServerMiddlewareCall } from 'nice-
 import { findTaskFiles } from '../catalog/find-task-files.js';
 import { TaskCatalog } from '../catalog/task-catalog.js';
 import type { Config } from '../config.js';
-import { OffloadError, Status } from '../errors.js';
+import { SHUTTING_DOWN } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { TaskPool } from '../pool/task-pool.js';
 import { bundledTasksDir } from '../pool/worker-entry.js';
@@ -126,7 +126,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       log.info({ phase: 'draining', calls: drain.active, grace_ms: config.shutdownGraceMs }, `shutdown: waiting up to ${config.shutdownGraceMs} ms for ${drain.active} calls`);
       if (!(await drain.waitIdle(config.shutdownGraceMs))) {
         log.warn({ phase: 'aborting', calls: drain.active }, `shutdown: grace over, aborting ${drain.active} calls with UNAVAILABLE`);
-        stopping.abort(new OffloadError(Status.UNAVAILABLE, 'server shutting down'));
+        stopping.abort(SHUTTING_DOWN);
         // Queued tasks leave at once; running ones stop or lose their worker within the cancel grace.
         await drain.waitIdle(config.cancelGraceMs + 1000);
       }
@@ -151,7 +151,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       async close() {
         health.notServing();
         drain.start();
-        stopping.abort(new OffloadError(Status.UNAVAILABLE, 'server shutting down'));
+        stopping.abort(SHUTTING_DOWN);
         server.forceShutdown();
         await Promise.all([pool.close(), metricsServer?.close()]);
       },

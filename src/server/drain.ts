@@ -1,4 +1,5 @@
-import { ServerError, Status, type CallContext, type ServerMiddlewareCall } from 'nice-grpc';
+import type { CallContext, ServerMiddlewareCall } from 'nice-grpc';
+import { SHUTTING_DOWN } from '../errors.js';
 import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
 
 const COMPUTE = `/${ComputeServiceDefinition.fullName}/`;
@@ -49,7 +50,7 @@ export function createDrain(): Drain {
     },
     async *middleware(call, context) {
       if (!call.method.path.startsWith(COMPUTE)) return yield* call.next(call.request, context);
-      if (draining) throw new ServerError(Status.UNAVAILABLE, 'server shutting down');
+      if (draining) throw SHUTTING_DOWN.toServerError();
       active++;
       try {
         return yield* call.next(call.request, context);

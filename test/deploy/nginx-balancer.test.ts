@@ -11,7 +11,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createComputeClient, OffloadError, Status, type ComputeClient, type RunEvent } from '../../src/index.js';
-import { buildIfStale } from './build.js';
 import { killAll, startNginx, startReplica, type Nginx, type Replica } from './cluster.js';
 import { eventually } from '../helpers/eventually.js';
 
@@ -93,8 +92,6 @@ function primeCounts(max: number): Uint32Array {
   }
   return below;
 }
-
-beforeAll(buildIfStale, 150_000);
 
 describe('offload behind nginx (deploy/nginx.conf) with three replicas', () => {
   const cluster = useCluster(3);
