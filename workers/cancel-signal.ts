@@ -1,17 +1,19 @@
+import { SlotState } from '../src/pool/messages.js';
+
 /**
- * An AbortSignal that also watches the task's shared abort flag. A CPU-bound
+ * An AbortSignal that also watches the task's shared slot state. A CPU-bound
  * task never yields, so a cancel message is not delivered until it returns;
- * reading `aborted` (or calling `throwIfAborted`) polls the flag with one
+ * reading `aborted` (or calling `throwIfAborted`) polls the slot with one
  * atomic load, so a busy loop that checks the signal stops promptly.
  */
-export function createCancelSignal(abortFlags: Int32Array, slot: number): { signal: AbortSignal; abort: () => void } {
+export function createCancelSignal(states: Int32Array, slot: number): { signal: AbortSignal; abort: () => void } {
   const controller = new AbortController();
   const signal = controller.signal;
   const abort = (): void => {
     if (!controllerAborted()) controller.abort(new DOMException('The task was cancelled', 'AbortError'));
   };
   const poll = (): void => {
-    if (!controllerAborted() && Atomics.load(abortFlags, slot) !== 0) abort();
+    if (!controllerAborted() && Atomics.load(states, slot) === SlotState.CANCELLED) abort();
   };
   const abortedGetter = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
   const controllerAborted = (): boolean => abortedGetter.call(signal) as boolean;

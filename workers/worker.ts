@@ -3,16 +3,19 @@
  * runs one task per call and always resolves with a typed reply, so a task's
  * failure crosses back as data and piscina only rejects when a worker dies.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import {
   CONTROL_CHANNEL,
   nowMicros,
+  SlotState,
   type ControlMessage,
   type DescribedTask,
   type DescribeMessage,
   type RunMessage,
   type RunReply,
+  type SkippedReply,
   type StrayErrorMessage,
   type TaskEventMessage,
   type WorkerData,
@@ -48,25 +51,48 @@ const reportStray = (error: unknown): void =>
 process.on('uncaughtException', reportStray);
 process.on('unhandledRejection', reportStray);
 
-export default async function handle(request: WorkerRequest): Promise<RunReply | DescribedTask[]> {
-  return request.kind === 'run' ? runTask(request) : describeTasks(request);
+/** The last run handed to this worker, while it has not settled. */
+let tail: Promise<unknown> | undefined;
+
+/**
+ * The pool hands a worker its next run while the current one is still going
+ * (so the worker never idles waiting for the loop side), but runs here never
+ * overlap: each starts when the one before it has settled, and a turn of the
+ * event loop later, so piscina has posted the earlier reply first.
+ */
+export default function handle(request: WorkerRequest): Promise<RunReply | SkippedReply | DescribedTask[]> {
+  if (request.kind !== 'run') return describeTasks(request);
+  const before = tail;
+  const reply = before ? before.then(() => nextTurn()).then(() => runTask(request)) : runTask(request);
+  const settled = reply.then(
+    () => undefined,
+    () => undefined,
+  );
+  tail = settled;
+  void settled.then(() => {
+    if (tail === settled) tail = undefined;
+  });
+  return reply;
 }
 
 function post(message: TaskEventMessage): void {
   parentPort!.postMessage(message);
 }
 
-async function runTask({ id, slot, file, input, data, progress }: RunMessage): Promise<RunReply> {
+async function runTask({ id, slot, file, input, data, progress }: RunMessage): Promise<RunReply | SkippedReply> {
+  Atomics.store(slots.thread, slot, threadId);
+  // The loop side may have taken the task back (cancelled, or moved to an idle worker).
+  if (Atomics.compareExchange(slots.state, slot, SlotState.PENDING, SlotState.STARTED) !== SlotState.PENDING) {
+    return { ok: false, skipped: true };
+  }
   const startedAtMs = performance.timeOrigin + performance.now();
   Atomics.store(slots.startedAt, slot, nowMicros());
-  const { signal, abort } = createCancelSignal(slots.abort, slot);
+  const { signal, abort } = createCancelSignal(slots.state, slot);
   current = { id, abort };
   if (progress) post({ offload: 'event', id, type: 'started' });
   const reporter = createProgressReporter(progress ? (report) => post({ offload: 'event', id, type: 'progress', ...report }) : undefined);
   const timing = () => ({ startedAt: startedAtMs, runMs: performance.timeOrigin + performance.now() - startedAtMs, lastProgress: reporter.latest() });
   try {
-    // Cancelled on its way here: do not start it at all.
-    signal.throwIfAborted();
     const task = await loadTask(file);
     const returned = await task.run(input, { data: data ?? new Uint8Array(0), signal, progress: reporter.progress });
     const { output, data: bytes } = splitReturn(returned);

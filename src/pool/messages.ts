@@ -15,14 +15,30 @@ export const CONTROL_CHANNEL = 'offload.control';
 
 /**
  * Shared by the pool and every worker (piscina's workerData), one slot per
- * admitted task. `abort[slot]` is set to 1 to cancel; `startedAt[slot]` holds
- * when the task began on its worker, in microseconds since the epoch (0: not
- * yet), which the loop side reads to tell queued from running.
+ * task handed to piscina. `state[slot]` is a SlotState; only one side wins
+ * the race for a pending slot (Atomics.compareExchange), so a task is either
+ * started by its worker or taken back by the loop side, never both.
+ * `startedAt[slot]` holds when the task began, in microseconds since the
+ * epoch (0: not yet); `thread[slot]` the threadId of the worker running it,
+ * so the loop side can terminate exactly that worker.
  */
 export interface SharedSlots {
-  abort: Int32Array;
+  state: Int32Array;
   startedAt: BigInt64Array;
+  thread: Int32Array;
 }
+
+/** The life of a slot: PENDING, then STARTED by a worker or REVOKED/CANCELLED by the loop side; a started task may be CANCELLED too. */
+export const SlotState = {
+  /** Handed to piscina; no worker has started it. */
+  PENDING: 0,
+  /** A worker claimed it and runs it. */
+  STARTED: 1,
+  /** Cancelled: a started task sees it through its signal, a pending one is skipped. */
+  CANCELLED: 2,
+  /** Taken back to run on another worker: skipped where it was sent. */
+  REVOKED: 3,
+} as const;
 
 export interface WorkerData {
   /** Set when workers start through ts-worker.mjs: the real entry to import. */
@@ -86,6 +102,12 @@ export interface TaskSuccessReply extends ReplyTiming {
   data: Uint8Array | undefined;
   /** About how many bytes the output takes on the wire. */
   outputBytes: number;
+}
+
+/** The loop side took the task back before it started (cancelled or revoked); it never ran. */
+export interface SkippedReply {
+  ok: false;
+  skipped: true;
 }
 
 export type RunReply = TaskSuccessReply | TaskFailureReply;

@@ -9,10 +9,12 @@ import { Piscina } from 'piscina';
 import { OffloadError, SHUTTING_DOWN, Status, statusFromName } from '../errors.js';
 import {
   CONTROL_CHANNEL,
+  SlotState,
   type ControlMessage,
   type DescribedTask,
   type RunMessage,
   type RunReply,
+  type SkippedReply,
   type TaskEventMessage,
   type WorkerMessage,
   type WorkerData,
@@ -74,19 +76,39 @@ export interface PoolStats {
 
 /** How often limits (queue wait, run time) are checked: one timer for every run. */
 const SWEEP_MS = 20;
+/**
+ * Runs a worker holds at most: the one it runs and the next, so it starts the
+ * next the moment it finishes instead of idling while the loop side answers
+ * the call and posts another.
+ */
+const PER_WORKER = 2;
+/** A run sent ahead to a busy worker moves to an idle one after waiting this long. */
+const STEAL_AFTER_MS = 20;
+/**
+ * Input bytes beyond this are not sent ahead to a busy worker: moving the run
+ * again would mean copying them again. Such runs wait for an idle worker.
+ */
+const SEND_AHEAD_MAX_BYTES = 64 * 1024;
+/** Times a run that never started is put back in the queue after its worker died, before it fails. */
+const MAX_REQUEUES = 3;
 
 interface InFlight {
   readonly id: number;
-  readonly slot: number;
   readonly task: string;
+  readonly file: string;
+  readonly input: unknown;
+  /** The request's bytes as decoded; each send copies them and transfers the copy. */
+  readonly data: Uint8Array;
+  readonly progress: boolean;
   readonly run: TaskRun;
   /** ms since the epoch. */
   readonly submittedAt: number;
   readonly runLimitMs: number;
-  readonly evict: AbortController;
-  readonly request: RunMessage;
-  /** Handed to piscina (a worker has it or is about to); before that it waits in our queue. */
-  dispatched: boolean;
+  /** The live hand-over to piscina; undefined while the run waits in our queue. */
+  sent: Sent | undefined;
+  /** Whether the run was ever handed to a worker (for the crash breaker). */
+  everSent: boolean;
+  requeues: number;
   /** Set from the started event, or read from the shared slot. */
   startedAt: number | undefined;
   lastProgress: { fraction: number; message: string } | undefined;
@@ -94,6 +116,16 @@ interface InFlight {
   graceTimer: NodeJS.Timeout | undefined;
   /** Removes the run's abort listeners. */
   detach?: () => void;
+}
+
+/** One hand-over of a run to piscina, holding a slot until piscina answers for it. */
+interface Sent {
+  readonly flight: InFlight;
+  readonly slot: number;
+  /** performance.now() when it was handed over. */
+  readonly at: number;
+  /** Whether it may wait on a busy worker (and so be moved to an idle one). */
+  readonly ahead: boolean;
 }
 
 export class TaskPool {
@@ -104,14 +136,20 @@ export class TaskPool {
   readonly #slots: WorkerData['slots'];
   readonly #freeSlots: number[];
   readonly #inFlight = new Map<number, InFlight>();
+  /** Hand-overs piscina has not answered for, including ones taken back. */
+  readonly #sent = new Set<Sent>();
   /**
    * Admitted runs waiting for a worker, oldest first. offload queues them
-   * itself and hands piscina only as many as there are workers: a queued run
-   * can then be cancelled by simply dropping it, and piscina never has to
-   * terminate a worker to pull a task back.
+   * itself and hands piscina at most PER_WORKER per worker: a queued run is
+   * cancelled by dropping it, and one already handed over by winning its
+   * slot's state before the worker does, so piscina never has to terminate a
+   * worker to pull a task back.
    */
   readonly #queue: InFlight[] = [];
-  #dispatched = 0;
+  /** Live hand-overs (runs a worker has or is about to get). */
+  #live = 0;
+  /** performance.now() when a worker last finished a run. */
+  #lastAnsweredAt = 0;
   readonly #control = new BroadcastChannel(CONTROL_CHANNEL);
   readonly #maxResultBytes: number;
   #nextId = 1;
@@ -122,11 +160,15 @@ export class TaskPool {
     this.#options = options;
     this.#capacity = options.workers + options.maxQueue;
     this.#breaker = new CrashBreaker(options.crashLimit ?? 0, options.crashCooldownMs ?? 0);
+    // Live hand-overs need PER_WORKER slots per worker; the rest are for
+    // hand-overs taken back whose worker has not skipped them yet.
+    const slots = options.workers * PER_WORKER * 2 + options.maxQueue;
     this.#slots = {
-      abort: new Int32Array(new SharedArrayBuffer(4 * this.#capacity)),
-      startedAt: new BigInt64Array(new SharedArrayBuffer(8 * this.#capacity)),
+      state: new Int32Array(new SharedArrayBuffer(4 * slots)),
+      startedAt: new BigInt64Array(new SharedArrayBuffer(8 * slots)),
+      thread: new Int32Array(new SharedArrayBuffer(4 * slots)),
     };
-    this.#freeSlots = Array.from({ length: this.#capacity }, (_, i) => this.#capacity - 1 - i);
+    this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.#maxResultBytes = options.maxResultBytes ?? Number.POSITIVE_INFINITY;
     const { filename, entry } = workerModule(options.taskFiles);
     this.#piscina = new Piscina({
@@ -134,6 +176,7 @@ export class TaskPool {
       workerData: { entry, slots: this.#slots } satisfies WorkerData,
       minThreads: options.workers,
       maxThreads: options.workers,
+      concurrentTasksPerWorker: PER_WORKER,
       idleTimeout: Number.MAX_SAFE_INTEGER,
       niceIncrement: options.workerNice ?? 0,
       ...(options.workerMaxMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMaxMemoryMb } } : {}),
@@ -165,35 +208,26 @@ export class TaskPool {
    */
   run(task: { name: string; file: string }, input: unknown, data: Uint8Array, options: RunOptions = {}): TaskRun {
     this.#breaker.check(task.name);
-    const slot = this.#freeSlots.pop();
-    if (slot === undefined) {
+    if (this.#inFlight.size >= this.#capacity) {
       throw new OffloadError(Status.RESOURCE_EXHAUSTED, `the task queue is full (${this.stats.queued} waiting); retry later`);
     }
     const { signal, serverSignal, progress = true, runLimitMs = 0 } = options;
-    for (const s of [signal, serverSignal]) {
-      if (s?.aborted) {
-        this.#freeSlots.push(slot);
-        throw abortError(s);
-      }
-    }
-    Atomics.store(this.#slots.abort, slot, 0);
-    Atomics.store(this.#slots.startedAt, slot, 0n);
+    for (const s of [signal, serverSignal]) if (s?.aborted) throw abortError(s);
 
     const id = this.#nextId++;
-    // Cloning a view clones its whole backing buffer (a request's bytes sit
-    // inside the decoded message's buffer), so copy exactly the bytes once and
-    // transfer the copy instead.
-    const bytes = data.byteLength > 0 ? new Uint8Array(data) : undefined;
     const flight: InFlight = {
       id,
-      slot,
       task: task.name,
+      file: task.file,
+      input,
+      data,
+      progress,
       run: new TaskRun((reason) => this.#cancel(flight, reason)),
-      request: { kind: 'run', id, slot, file: task.file, input, data: bytes, progress },
       submittedAt: performance.timeOrigin + performance.now(),
       runLimitMs,
-      evict: new AbortController(),
-      dispatched: false,
+      sent: undefined,
+      everSent: false,
+      requeues: 0,
       startedAt: undefined,
       lastProgress: undefined,
       cancelReason: undefined,
@@ -209,7 +243,7 @@ export class TaskPool {
       signal?.removeEventListener('abort', onAbort);
       serverSignal?.removeEventListener('abort', onAbort);
     };
-    if (runLimitMs > 0 || this.#options.maxQueueMs) this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
+    this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
     this.#queue.push(flight);
     this.#dispatch();
     return flight.run;
@@ -226,8 +260,8 @@ export class TaskPool {
 
   /** When the run began on its worker (ms since the epoch), or undefined while it waits. */
   #started(flight: InFlight): number | undefined {
-    if (flight.startedAt === undefined) {
-      const micros = Atomics.load(this.#slots.startedAt, flight.slot);
+    if (flight.startedAt === undefined && flight.sent) {
+      const micros = Atomics.load(this.#slots.startedAt, flight.sent.slot);
       if (micros !== 0n) flight.startedAt = Number(micros) / 1000;
     }
     return flight.startedAt;
@@ -245,48 +279,113 @@ export class TaskPool {
     }
   }
 
-  /** Hands queued runs to piscina while a worker is free. */
+  /** Hands queued runs to piscina while a worker has room. */
   #dispatch(): void {
-    while (this.#dispatched < this.#options.workers) {
+    while (this.#live < this.#options.workers * PER_WORKER && this.#freeSlots.length > 0) {
       const flight = this.#queue.shift();
       if (!flight) return;
-      flight.dispatched = true;
-      this.#dispatched++;
-      const transferList = flight.request.data ? [flight.request.data.buffer as ArrayBuffer] : undefined;
-      this.#piscina
-        .run(flight.request, { ...(transferList ? { transferList } : {}), signal: flight.evict.signal })
-        .then(
-          (reply) => this.#settle(flight, reply as RunReply, undefined),
-          (crash: unknown) => this.#settle(flight, undefined, crash),
-        );
+      this.#send(flight, this.#freeSlots.pop()!);
     }
+  }
+
+  #send(flight: InFlight, slot: number): void {
+    Atomics.store(this.#slots.state, slot, SlotState.PENDING);
+    Atomics.store(this.#slots.startedAt, slot, 0n);
+    const ahead = flight.data.byteLength <= SEND_AHEAD_MAX_BYTES;
+    const sent: Sent = { flight, slot, at: performance.now(), ahead };
+    flight.sent = sent;
+    flight.everSent = true;
+    this.#live++;
+    this.#sent.add(sent);
+    // Cloning a view clones its whole backing buffer (a request's bytes sit
+    // inside the decoded message's buffer), so copy exactly the bytes and
+    // transfer the copy instead.
+    const bytes = flight.data.byteLength > 0 ? new Uint8Array(flight.data) : undefined;
+    const request: RunMessage = { kind: 'run', id: flight.id, slot, file: flight.file, input: flight.input, data: bytes, progress: flight.progress };
+    // piscina's balancer puts a task that carries a signal only on an idle
+    // worker, and nothing behind it: that keeps large inputs from waiting
+    // behind another run. The signal itself is never used.
+    const options = {
+      ...(bytes ? { transferList: [bytes.buffer as ArrayBuffer] } : {}),
+      ...(ahead ? {} : { signal: new AbortController().signal }),
+    };
+    this.#piscina.run(request, options).then(
+      (reply) => this.#answered(sent, reply as RunReply | SkippedReply, undefined),
+      (crash: unknown) => this.#answered(sent, undefined, crash),
+    );
+  }
+
+  /**
+   * Takes a hand-over back if its worker has not started it. Afterwards the
+   * worker skips it, and its slot stays taken until piscina answers for it.
+   */
+  #takeBack(sent: Sent, as: typeof SlotState.CANCELLED | typeof SlotState.REVOKED): boolean {
+    if (Atomics.compareExchange(this.#slots.state, sent.slot, SlotState.PENDING, as) !== SlotState.PENDING) return false;
+    sent.flight.sent = undefined;
+    this.#live--;
+    return true;
+  }
+
+  /** piscina answered for a hand-over: a reply, a skip, or the worker died under it. */
+  #answered(sent: Sent, reply: RunReply | SkippedReply | undefined, crash: unknown): void {
+    this.#sent.delete(sent);
+    this.#freeSlots.push(sent.slot);
+    const { flight } = sent;
+    if (flight.sent !== sent) {
+      // Taken back earlier: the run was settled or handed over again.
+      this.#dispatch();
+      return;
+    }
+    this.#started(flight); // read the slot while it is still this run's
+    if (reply && !('skipped' in reply)) this.#lastAnsweredAt = performance.now();
+    flight.sent = undefined;
+    this.#live--;
+    const neverStarted = reply === undefined && Atomics.load(this.#slots.state, sent.slot) === SlotState.PENDING;
+    if (neverStarted && !this.#closing && !flight.cancelReason && flight.requeues < MAX_REQUEUES) {
+      // Its worker died running another task: not this run's fault, so it goes first in line.
+      flight.requeues++;
+      this.#queue.unshift(flight);
+      this.#dispatch();
+      return;
+    }
+    this.#settle(flight, reply && 'skipped' in reply ? undefined : reply, crash);
   }
 
   #cancel(flight: InFlight, reason: OffloadError): void {
     if (flight.cancelReason || flight.run.settled) return;
     flight.cancelReason = reason;
-    if (!flight.dispatched) {
+    const sent = flight.sent;
+    if (!sent) {
       // Still in our queue: it never reaches a worker.
       this.#queue.splice(this.#queue.indexOf(flight), 1);
       this.#settle(flight, undefined, undefined);
       return;
     }
-    // On its way to a worker or running: the worker checks the flag before it
-    // starts the task, and a task checking its signal sees it at once.
-    Atomics.store(this.#slots.abort, flight.slot, 1);
+    if (this.#takeBack(sent, SlotState.CANCELLED)) {
+      // Handed over but not started (perhaps waiting behind another run): it never will be.
+      this.#settle(flight, undefined, undefined);
+      this.#dispatch();
+      return;
+    }
+    // Running: a task checking its signal sees the state at once; the
+    // message wakes one that is waiting rather than computing.
+    Atomics.store(this.#slots.state, sent.slot, SlotState.CANCELLED);
     this.#control.postMessage({ type: 'abort', id: flight.id } satisfies ControlMessage);
     this.#armGrace(flight);
   }
 
   /**
    * A task that ignores its signal loses its worker after the cancel grace;
-   * piscina starts a new one. A run that has not started yet is never
-   * evicted: its worker is still starting up and will skip it.
+   * piscina starts a new one, and a run waiting behind it on that worker
+   * goes back to the queue.
    */
   #armGrace(flight: InFlight): void {
     flight.graceTimer = setTimeout(() => {
-      if (this.#started(flight) === undefined) this.#armGrace(flight);
-      else flight.evict.abort(flight.cancelReason);
+      const sent = flight.sent;
+      if (!sent) return;
+      const thread = Atomics.load(this.#slots.thread, sent.slot);
+      const worker = this.#piscina.threads.find((w) => w.threadId === thread);
+      void worker?.terminate();
     }, this.#options.cancelGraceMs);
   }
 
@@ -297,6 +396,7 @@ export class TaskPool {
       this.#sweeper = undefined;
       return;
     }
+    this.#moveStuckRuns();
     const now = performance.timeOrigin + performance.now();
     const maxQueueMs = this.#options.maxQueueMs ?? 0;
     for (const flight of this.#inFlight.values()) {
@@ -310,15 +410,35 @@ export class TaskPool {
     }
   }
 
+  /**
+   * A run sent ahead waits behind its worker's current run. When another
+   * worker has nothing to run while it still waits, it moves there: a short
+   * task never sits behind a long one while a core is free.
+   */
+  #moveStuckRuns(): void {
+    let running = 0;
+    for (const sent of this.#sent) if (sent.flight.sent === sent && this.#started(sent.flight) !== undefined) running++;
+    if (running >= this.#options.workers) return;
+    const now = performance.now();
+    const moved: InFlight[] = [];
+    for (const sent of this.#sent) {
+      // A worker that finished something since this run was sent, and now
+      // runs nothing, is idle; a worker still starting up is not.
+      const idleSince = sent.at < this.#lastAnsweredAt;
+      if (sent.ahead && idleSince && sent.flight.sent === sent && now - sent.at >= STEAL_AFTER_MS && this.#started(sent.flight) === undefined) {
+        if (this.#takeBack(sent, SlotState.REVOKED)) moved.push(sent.flight);
+      }
+    }
+    if (moved.length === 0) return;
+    this.#queue.unshift(...moved.sort((a, b) => a.id - b.id));
+    this.#dispatch();
+  }
+
   #settle(flight: InFlight, reply: RunReply | undefined, crash: unknown): void {
     clearTimeout(flight.graceTimer);
     flight.detach?.();
     this.#inFlight.delete(flight.id);
-    this.#freeSlots.push(flight.slot);
-    if (flight.dispatched) {
-      this.#dispatched--;
-      this.#dispatch();
-    }
+    this.#dispatch();
     const { run, task, cancelReason } = flight;
     const startedAt = reply?.startedAt ?? this.#started(flight);
     const queuedMs = startedAt === undefined ? undefined : Math.max(0, startedAt - flight.submittedAt);
@@ -337,8 +457,8 @@ export class TaskPool {
     } else if (reply?.ok) run.push({ type: 'result', output: reply.output, data: reply.data, queuedMs: queuedMs ?? 0, runMs: reply.runMs });
     else if (reply) run.fail(taskFailure(task, reply.code, reply.message, reply.detail));
     else run.fail(this.#workerCrash(task, crash));
-    // Our own grace-period termination, or a run cancelled before it reached a worker, is not a crash.
-    if (flight.dispatched) this.#breaker.record(task, !cancelReason && !reply);
+    // Our own grace-period termination, or a run cancelled before it started, is not a crash.
+    if (flight.everSent && (startedAt !== undefined || (!cancelReason && !reply))) this.#breaker.record(task, !cancelReason && !reply);
     this.#options.onSettled?.({
       task,
       code: run.error?.code ?? Status.OK,

@@ -24,6 +24,7 @@ import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { addReflection } from './reflection.js';
 import { ServedComputeServiceDefinition } from './served-definition.js';
 import { createServerCredentials } from './server-credentials.js';
+import { withReceiveWindows } from './flow-control.js';
 
 /** How long closing connections may take to flush the last responses. */
 const FLUSH_MS = 2000;
@@ -114,7 +115,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
     addReflection(server);
 
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    const port = await server.listen(`${host}:${config.port}`, createServerCredentials(config.tls));
+    const port = await withReceiveWindows(() => server.listen(`${host}:${config.port}`, createServerCredentials(config.tls)));
     if (config.metricsPort !== undefined) metricsServer = await startMetricsServer(metrics.registry, config.host, config.metricsPort);
     health.serving();
 

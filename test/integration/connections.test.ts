@@ -1,7 +1,10 @@
+import http2 from 'node:http2';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createComputeServer, type ComputeServer } from '../../src/server/create-compute-server.js';
+import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/server/flow-control.js';
+import { eventually } from '../helpers/eventually.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 import { collect, connect } from '../helpers/client.js';
 
@@ -26,6 +29,23 @@ describe('--max-connection-age-ms', () => {
       expect(peers[0]).not.toBe(peers[1]);
     } finally {
       close();
+    }
+  });
+});
+
+describe('HTTP/2 receive windows', () => {
+  it('lets a client send 16 MiB on a stream and 32 MiB on a connection before waiting for a window update', async () => {
+    server = await createComputeServer(loadConfig(['--port', '0', '--workers', '1'], {}));
+    const session = http2.connect(`http://${server.address}`);
+    session.on('error', () => {}); // the server closing it at the end of the test is expected
+    try {
+      const settings = await new Promise<http2.Settings>((resolve) => session.once('remoteSettings', resolve));
+      expect(settings.initialWindowSize).toBe(STREAM_WINDOW_BYTES);
+      await eventually(() => expect(session.state.remoteWindowSize).toBe(CONNECTION_WINDOW_BYTES));
+      // Node's own default, which grpc-js would otherwise leave in place: a round trip every 64 KiB.
+      expect(http2.getDefaultSettings().initialWindowSize).toBe(65_535);
+    } finally {
+      session.destroy();
     }
   });
 });

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OffloadError, Status } from '../../src/errors.js';
 import { TaskPool } from '../../src/pool/task-pool.js';
@@ -80,4 +81,51 @@ describe('TaskPool (the bridge)', () => {
     });
     await expect(pool.run(spin, { ms: 1, steps: 1 }, none).result()).resolves.toMatchObject({ output: { ms: 1 } });
   });
+
+  it('gives each worker its next run before the current one ends, and a cancel of that waiting run ends it at once', async () => {
+    createPool({ workers: 1 });
+    const long = pool.run(spin, { ms: 1500, steps: 1 }, none);
+    await eventually(() => expect(pool.stats.running).toBe(1));
+    const controller = new AbortController();
+    const waiting = pool.run(spin, { ms: 1, steps: 1 }, none, { signal: controller.signal });
+    const cancelledAt = performance.now();
+    controller.abort(new OffloadError(Status.DEADLINE_EXCEEDED, 'late'));
+    await expect(waiting.result()).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED });
+    // Not held until the long run ends, though the worker already holds it.
+    expect(performance.now() - cancelledAt).toBeLessThan(500);
+    await expect(long.result()).resolves.toMatchObject({ output: { ms: 1500 } });
+    await expect(pool.run(spin, { ms: 1, steps: 1 }, none).result()).resolves.toMatchObject({ output: { ms: 1 } });
+  });
+
+  it('moves a run waiting behind a long one to a worker that has gone idle', async () => {
+    createPool({ workers: 2 });
+    const long = pool.run(spin, { ms: 2000, steps: 1 }, none);
+    const short = pool.run(spin, { ms: 100, steps: 1 }, none);
+    await eventually(() => expect(pool.stats.running).toBe(2));
+    // Each worker now takes one of these ahead of time: one waits behind the long run.
+    const next = [pool.run(spin, { ms: 1, steps: 1 }, none), pool.run(spin, { ms: 1, steps: 1 }, none)];
+    const longDone = long.result().then(() => performance.now());
+    const nextDone = Promise.all(next.map((run) => run.result())).then(() => performance.now());
+    await short.result();
+    expect(await nextDone).toBeLessThan(await longDone);
+  });
+
+  it('runs a task that waited behind a crashing one on the replacement worker instead of failing it', async () => {
+    createPool({ workers: 1, taskFiles: [spin.file, exit.file] });
+    const crashing = pool.run(exit, {}, none);
+    const innocent = pool.run(spin, { ms: 1, steps: 1 }, none);
+    await expect(crashing.result()).rejects.toMatchObject({ code: Status.INTERNAL });
+    await expect(innocent.result()).resolves.toMatchObject({ output: { ms: 1 } });
+  });
+
+  it('runs a task that waited behind a task evicted after the cancel grace on the replacement worker', async () => {
+    createPool({ workers: 1, cancelGraceMs: 100, taskFiles: [spin.file, stubborn.file] });
+    const controller = new AbortController();
+    const stubbornRun = pool.run(stubborn, { ms: 20_000 }, none, { signal: controller.signal });
+    await eventually(() => expect(pool.stats.running).toBe(1));
+    const innocent = pool.run(spin, { ms: 1, steps: 1 }, none);
+    controller.abort();
+    await expect(stubbornRun.result()).rejects.toMatchObject({ code: Status.CANCELLED });
+    await expect(innocent.result()).resolves.toMatchObject({ output: { ms: 1 } });
+  }, 5_000);
 });
