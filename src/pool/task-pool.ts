@@ -67,6 +67,12 @@ export interface RunOptions {
   progress?: boolean;
   /** Longest the task may run once started; 0 or undefined: no limit. */
   runLimitMs?: number;
+  /**
+   * The caller never reads `data` again, nor anything else in its backing
+   * buffer: when the bytes fill most of that buffer (a large request's bytes
+   * field), the buffer moves to the worker instead of being copied.
+   */
+  handOverData?: boolean;
 }
 
 export interface PoolStats {
@@ -97,8 +103,10 @@ interface InFlight {
   readonly task: string;
   readonly file: string;
   readonly input: unknown;
-  /** The request's bytes as decoded; each send copies them and transfers the copy. */
+  /** The request's bytes as decoded; a send copies them and transfers the copy, or hands the buffer over. */
   readonly data: Uint8Array;
+  readonly dataBytes: number;
+  readonly handOverData: boolean;
   readonly progress: boolean;
   readonly run: TaskRun;
   /** ms since the epoch. */
@@ -211,7 +219,7 @@ export class TaskPool {
     if (this.#inFlight.size >= this.#capacity) {
       throw new OffloadError(Status.RESOURCE_EXHAUSTED, `the task queue is full (${this.stats.queued} waiting); retry later`);
     }
-    const { signal, serverSignal, progress = true, runLimitMs = 0 } = options;
+    const { signal, serverSignal, progress = true, runLimitMs = 0, handOverData = false } = options;
     for (const s of [signal, serverSignal]) if (s?.aborted) throw abortError(s);
 
     const id = this.#nextId++;
@@ -221,6 +229,8 @@ export class TaskPool {
       file: task.file,
       input,
       data,
+      dataBytes: data.byteLength,
+      handOverData,
       progress,
       run: new TaskRun((reason) => this.#cancel(flight, reason)),
       submittedAt: performance.timeOrigin + performance.now(),
@@ -291,16 +301,13 @@ export class TaskPool {
   #send(flight: InFlight, slot: number): void {
     Atomics.store(this.#slots.state, slot, SlotState.PENDING);
     Atomics.store(this.#slots.startedAt, slot, 0n);
-    const ahead = flight.data.byteLength <= SEND_AHEAD_MAX_BYTES;
+    const ahead = flight.dataBytes <= SEND_AHEAD_MAX_BYTES;
     const sent: Sent = { flight, slot, at: performance.now(), ahead };
     flight.sent = sent;
     flight.everSent = true;
     this.#live++;
     this.#sent.add(sent);
-    // Cloning a view clones its whole backing buffer (a request's bytes sit
-    // inside the decoded message's buffer), so copy exactly the bytes and
-    // transfer the copy instead.
-    const bytes = flight.data.byteLength > 0 ? new Uint8Array(flight.data) : undefined;
+    const bytes = transferable(flight);
     const request: RunMessage = { kind: 'run', id: flight.id, slot, file: flight.file, input: flight.input, data: bytes, progress: flight.progress };
     // piscina's balancer puts a task that carries a signal only on an idle
     // worker, and nothing behind it: that keeps large inputs from waiting
@@ -341,7 +348,9 @@ export class TaskPool {
     flight.sent = undefined;
     this.#live--;
     const neverStarted = reply === undefined && Atomics.load(this.#slots.state, sent.slot) === SlotState.PENDING;
-    if (neverStarted && !this.#closing && !flight.cancelReason && flight.requeues < MAX_REQUEUES) {
+    // Bytes handed over went down with the worker: such a run cannot be sent again.
+    const intact = flight.data.byteLength === flight.dataBytes;
+    if (neverStarted && intact && !this.#closing && !flight.cancelReason && flight.requeues < MAX_REQUEUES) {
       // Its worker died running another task: not this run's fault, so it goes first in line.
       flight.requeues++;
       this.#queue.unshift(flight);
@@ -481,6 +490,23 @@ export class TaskPool {
 }
 
 const CANCELLED = new OffloadError(Status.CANCELLED, 'the call was cancelled');
+
+/**
+ * The bytes to transfer to the worker. Cloning a view clones its whole
+ * backing buffer, and a request's bytes sit inside the decoded message's
+ * buffer: so they are copied, unless the caller hands the buffer over and the
+ * bytes fill it (a large request, whose message grpc-js assembled in a buffer
+ * of its own), in which case the buffer itself moves and nothing is copied.
+ */
+function transferable(flight: InFlight): Uint8Array | undefined {
+  const { data } = flight;
+  if (data.byteLength === 0) return undefined;
+  const whole = data.buffer;
+  if (flight.handOverData && whole instanceof ArrayBuffer && data.byteLength > SEND_AHEAD_MAX_BYTES && data.byteLength >= 0.9 * whole.byteLength) {
+    return data;
+  }
+  return new Uint8Array(data);
+}
 
 function abortError(signal: AbortSignal): OffloadError {
   return signal.reason instanceof OffloadError ? signal.reason : CANCELLED;

@@ -55,7 +55,8 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
     const task = catalog.get(request.task);
     const input = task.validate(request.input);
     const runLimitMs = task.timeoutMs && deps.maxRunMs ? Math.min(task.timeoutMs, deps.maxRunMs) : (task.timeoutMs ?? deps.maxRunMs);
-    return pool.run(task, input, request.data, { signal, serverSignal, progress, runLimitMs });
+    // The request message is not read again once its task is admitted.
+    return pool.run(task, input, request.data, { signal, serverSignal, progress, runLimitMs, handOverData: true });
   };
 
   return {

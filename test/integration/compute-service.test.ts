@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Status } from 'nice-grpc';
 import { describe, expect, it } from 'vitest';
 import { collect, rejection } from '../helpers/client.js';
@@ -33,9 +33,23 @@ describe('Run', () => {
   });
 
   it('hashes data with sha256', async () => {
-    const data = Buffer.alloc(3 * 1024 * 1024 + 7, 'x');
+    const data = randomBytes(3 * 1024 * 1024 + 7);
     const { result } = await t.client.run({ task: 'sha256', data });
     expect(result?.output).toEqual({ hex: createHash('sha256').update(data).digest('hex') });
+  });
+
+  it('hands a task the exact bytes of a large request on every RPC', async () => {
+    const data = randomBytes(1024 * 1024 + 3);
+    const hex = createHash('sha256').update(data).digest('hex');
+    const streamed = await collect(t.client.runStream({ task: 'sha256', data }));
+    expect(streamed.at(-1)?.result?.output).toEqual({ hex });
+    const items = async function* () {
+      yield { id: 'a', task: 'sha256', data };
+      yield { id: 'b', task: 'sha256', data: data.subarray(1) };
+    };
+    const batch = await collect(t.client.runBatch(items()));
+    const outputs = Object.fromEntries(batch.filter((e) => e.result).map((e) => [e.id, e.result?.output]));
+    expect(outputs).toEqual({ a: { hex }, b: { hex: createHash('sha256').update(data.subarray(1)).digest('hex') } });
   });
 
   it('burns the CPU for the requested time', async () => {

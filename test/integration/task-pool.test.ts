@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -128,4 +129,35 @@ describe('TaskPool (the bridge)', () => {
     await expect(stubbornRun.result()).rejects.toMatchObject({ code: Status.CANCELLED });
     await expect(innocent.result()).resolves.toMatchObject({ output: { ms: 1 } });
   }, 5_000);
+});
+
+describe('TaskPool data hand-over', () => {
+  const sha256 = { name: 'sha256', file: join(bundledTasksDir, 'sha256.ts') };
+
+  it('moves the buffer of a large request to the worker instead of copying it, when the caller hands it over', async () => {
+    createPool({ taskFiles: [sha256.file] });
+    const message = randomBytes(1024 * 1024 + 16);
+    const data = new Uint8Array(message.buffer, message.byteOffset + 16, 1024 * 1024);
+    const hex = createHash('sha256').update(data).digest('hex');
+    await expect(pool.run(sha256, {}, data, { handOverData: true }).result()).resolves.toMatchObject({ output: { hex } });
+    expect(message.buffer.byteLength).toBe(0); // transferred: detached here
+  });
+
+  it('copies bytes that fill only part of their buffer, leaving the rest of it untouched', async () => {
+    createPool({ taskFiles: [sha256.file] });
+    const message = randomBytes(1024 * 1024);
+    const before = Buffer.from(message);
+    const data = message.subarray(0, 200 * 1024);
+    const hex = createHash('sha256').update(data).digest('hex');
+    await expect(pool.run(sha256, {}, data, { handOverData: true }).result()).resolves.toMatchObject({ output: { hex } });
+    expect(message.equals(before)).toBe(true);
+  });
+
+  it('copies the bytes when the caller does not hand them over', async () => {
+    createPool({ taskFiles: [sha256.file] });
+    const data = randomBytes(1024 * 1024);
+    const hex = createHash('sha256').update(data).digest('hex');
+    await expect(pool.run(sha256, {}, data).result()).resolves.toMatchObject({ output: { hex } });
+    expect(createHash('sha256').update(data).digest('hex')).toBe(hex);
+  });
 });
