@@ -61,8 +61,6 @@ export interface SettledRun {
 export interface RunOptions {
   /** Aborting cancels the run; an OffloadError reason becomes the run's error. */
   signal?: AbortSignal;
-  /** A second signal with the same effect (the server's, at the end of a shutdown). */
-  serverSignal?: AbortSignal;
   /** Whether to carry started and progress events across threads (a unary Run does not need them). */
   progress?: boolean;
   /** Longest the task may run once started; 0 or undefined: no limit. */
@@ -219,8 +217,8 @@ export class TaskPool {
     if (this.#inFlight.size >= this.#capacity) {
       throw new OffloadError(Status.RESOURCE_EXHAUSTED, `the task queue is full (${this.stats.queued} waiting); retry later`);
     }
-    const { signal, serverSignal, progress = true, runLimitMs = 0, handOverData = false } = options;
-    for (const s of [signal, serverSignal]) if (s?.aborted) throw abortError(s);
+    const { signal, progress = true, runLimitMs = 0, handOverData = false } = options;
+    if (signal?.aborted) throw abortError(signal);
 
     const id = this.#nextId++;
     const flight: InFlight = {
@@ -244,19 +242,20 @@ export class TaskPool {
       graceTimer: undefined,
     };
     this.#inFlight.set(id, flight);
-    const onAbort = function (this: AbortSignal): void {
-      flight.run.cancel(abortError(this));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    serverSignal?.addEventListener('abort', onAbort, { once: true });
-    flight.detach = () => {
-      signal?.removeEventListener('abort', onAbort);
-      serverSignal?.removeEventListener('abort', onAbort);
-    };
+    if (signal) {
+      const onAbort = (): void => flight.run.cancel(abortError(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      flight.detach = () => signal.removeEventListener('abort', onAbort);
+    }
     this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
     this.#queue.push(flight);
     this.#dispatch();
     return flight.run;
+  }
+
+  /** Cancels every run in flight (the end of a shutdown's grace): queued ones leave at once. */
+  cancelAll(reason: OffloadError): void {
+    for (const flight of [...this.#inFlight.values()]) flight.run.cancel(reason);
   }
 
   /** Stops every worker; running tasks are abandoned. */

@@ -61,10 +61,14 @@ export class TaskRun implements AsyncIterable<TaskEvent> {
     this.#cancel(reason);
   }
 
-  /** Waits for the result, ignoring progress. */
+  /** Waits for the result, ignoring progress (a unary call's path: no generator to step through). */
   async result(): Promise<ResultEvent> {
-    for await (const event of this) if (event.type === 'result') return event;
-    throw new OffloadError(Status.INTERNAL, 'task ended without a result');
+    if (this.#iterated) throw new Error('a TaskRun can be iterated only once');
+    this.#iterated = true;
+    while (!this.#end) await new Promise<void>((resolve) => (this.#wake = resolve));
+    this.#started = this.#progress = undefined;
+    if ('error' in this.#end) throw this.#end.error;
+    return this.#end.result;
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<TaskEvent, void, undefined> {

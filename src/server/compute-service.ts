@@ -29,8 +29,6 @@ import { withHeartbeat } from './with-heartbeat.js';
 export interface ComputeServiceDeps {
   catalog: TaskCatalog;
   pool: TaskPool;
-  /** Aborts every call's tasks when the server gives up on them (end of shutdown grace). */
-  serverSignal: AbortSignal;
   /** True once shutdown has begun: new work, batch items included, is refused. */
   isDraining: () => boolean;
   /** Items of one RunBatch call in flight at once. */
@@ -47,7 +45,7 @@ type Context = CallContext & RecordContext;
 
 
 export function createComputeService(deps: ComputeServiceDeps): ComputeServiceImplementation<RecordContext> {
-  const { catalog, pool, serverSignal, heartbeatMs } = deps;
+  const { catalog, pool, heartbeatMs } = deps;
 
   /** Validates and admits one task; throws UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED. */
   const startTask = (request: { task: string; input: unknown; data: Uint8Array }, signal: AbortSignal, progress: boolean): TaskRun => {
@@ -56,7 +54,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
     const input = task.validate(request.input);
     const runLimitMs = task.timeoutMs && deps.maxRunMs ? Math.min(task.timeoutMs, deps.maxRunMs) : (task.timeoutMs ?? deps.maxRunMs);
     // The request message is not read again once its task is admitted.
-    return pool.run(task, input, request.data, { signal, serverSignal, progress, runLimitMs, handOverData: true });
+    return pool.run(task, input, request.data, { signal, progress, runLimitMs, handOverData: true });
   };
 
   return {
