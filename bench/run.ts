@@ -10,7 +10,8 @@
  *
  * Options: --runs N, --scenarios a,b, --servers a,b, --skip-build,
  * --offload-flags="--max-queue 1000 ..." (with '=': the value starts with
- * dashes), --out DIR, --report-only (re-render BENCHMARKS.md and the chart
+ * dashes), --offload-node-flags="--max-semi-space-size=2" (node's own flags
+ * for the offload server), --out DIR, --report-only (re-render BENCHMARKS.md and the chart
  * from latest.json after editing bench/notes.md). Exit code 1 when a
  * server fails to start or to honour the contract, or a scenario cannot be
  * measured; missed targets are reported, not failed.
@@ -45,6 +46,7 @@ function parseOptions() {
         servers: { type: 'string' },
         'skip-build': { type: 'boolean', default: false },
         'offload-flags': { type: 'string' },
+        'offload-node-flags': { type: 'string' },
         out: { type: 'string' },
         'report-only': { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -86,6 +88,7 @@ const servers = pick(opts.servers, SERVER_NAMES, 'server');
 // offload refuses work beyond --max-queue at once (default 16 × workers = 32); the peers queue without
 // bound. Raise it so the 1000-stream burst is admitted, as a deployment expecting such bursts would.
 const offloadFlags = (opts['offload-flags'] ?? `--max-queue ${Math.max(1000, params.streams.count)}`).split(/\s+/).filter(Boolean);
+const offloadNodeFlags = (opts['offload-node-flags'] ?? '').split(/\s+/).filter(Boolean);
 
 const outDir = opts.out ?? (mode === 'quick' ? join(benchDir, 'results', 'quick') : join(benchDir, 'results'));
 const markdownFile = mode === 'quick' || opts.out ? join(outDir, 'BENCHMARKS.md') : join(repoRoot, 'BENCHMARKS.md');
@@ -188,7 +191,7 @@ async function prepare(workDir: string): Promise<ServerSetup> {
   const tasks = await loadBundledTasks();
   const catalogFile = join(workDir, 'tasks.json');
   writeFileSync(catalogFile, JSON.stringify([...tasks.values()].map((t) => ({ name: t.name, description: t.description, input: t.input }))));
-  return { workDir, pythonGenDir, catalogFile, workers: WORKERS, offloadFlags, startTimeoutMs: mode === 'quick' ? 15_000 : 30_000 };
+  return { workDir, pythonGenDir, catalogFile, workers: WORKERS, offloadFlags, offloadNodeFlags, startTimeoutMs: mode === 'quick' ? 15_000 : 30_000 };
 }
 
 function machineInfo(): Record<string, string | number> {
@@ -205,8 +208,8 @@ function machineInfo(): Record<string, string | number> {
   };
 }
 
-const serverNotes = (flags: readonly string[]): Record<ServerName, string> => ({
-  offload: `\`node dist/src/main.js --port 0 --workers ${WORKERS} ${flags.join(' ')}\`: the compiled server with its defaults otherwise (input validation, info-level call logs written to a file, metrics off). The default \`--max-queue\` (32) would refuse most of the 1000-stream burst at once; the peers queue without bound.`,
+const serverNotes = (flags: readonly string[], nodeFlags: readonly string[]): Record<ServerName, string> => ({
+  offload: `\`node ${nodeFlags.map((f) => `${f} `).join('')}dist/src/main.js --port 0 --workers ${WORKERS} ${flags.join(' ')}\`: the compiled server with its defaults otherwise (input validation, info-level call logs written to a file, metrics off). The default \`--max-queue\` (32) would refuse most of the 1000-stream burst at once; the peers queue without bound.`,
   inline: '`bench/peers/inline`: a plain grpc-js server computing every task on its main thread (what a newcomer writes); RunBatch runs items one after another.',
   'python-seed': '`bench/peers/python-seed`: grpc.aio, a `ProcessPoolExecutor(2)` (spawn) awaited with `asyncio.wrap_future`, progress sent by the worker processes over a multiprocessing queue pumped into the loop by one thread.',
   ceiling: '`bench/peers/ceiling`: a bare piscina pool of 2 threads in the measuring process, no gRPC: the most the pool side can do on this machine.',
@@ -366,6 +369,7 @@ async function main(): Promise<number> {
     machine,
     params,
     offloadFlags,
+    offloadNodeFlags,
     servers,
     scenarios,
     failures,
@@ -384,6 +388,7 @@ interface ResultsFile {
   machine: Record<string, string | number>;
   params: typeof params;
   offloadFlags: string[];
+  offloadNodeFlags?: string[];
   servers: ServerName[];
   scenarios: ScenarioName[];
   failures: string[];
@@ -403,7 +408,7 @@ function writeOutputs(results: ResultsFile): void {
     markdownFile,
     renderMarkdown({
       ...results,
-      serverNotes: serverNotes(results.offloadFlags),
+      serverNotes: serverNotes(results.offloadFlags, results.offloadNodeFlags ?? []),
       summary,
       targets,
       chartPath: relative(join(markdownFile, '..'), chartFile).split('\\').join('/'),

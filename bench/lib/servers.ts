@@ -41,6 +41,8 @@ export interface ServerSetup {
   workers: number;
   /** Flags offload gets after --port 0 --workers N. */
   offloadFlags: string[];
+  /** Flags for node itself, before offload's entry (V8 heap sizing, say). */
+  offloadNodeFlags: string[];
   startTimeoutMs: number;
 }
 
@@ -99,7 +101,7 @@ function command(name: ServerName, setup: ServerSetup, port: number): { file: st
   const env = { ...process.env };
   switch (name) {
     case 'offload':
-      return { file: process.execPath, args: [distMain(), '--port', String(port), '--workers', String(setup.workers), ...setup.offloadFlags], cwd: repoRoot, env };
+      return { file: process.execPath, args: [...setup.offloadNodeFlags, distMain(), '--port', String(port), '--workers', String(setup.workers), ...setup.offloadFlags], cwd: repoRoot, env };
     case 'inline':
       return { file: process.execPath, args: ['--import', tsxLoader, join(benchDir, 'peers/inline/server.ts'), '--port', '0'], cwd: repoRoot, env };
     case 'python-seed':

@@ -2,33 +2,62 @@
  * Yields what `source` yields; when it stays silent for `intervalMs`, yields
  * `heartbeat()` instead (unless that returns undefined), so a proxy's idle
  * read timeout never cuts a healthy long task.
+ *
+ * One timer per stream, re-armed with refresh() after every message: a stream
+ * relaying thousands of progress events allocates no timer or race per event.
  */
 export async function* withHeartbeat<T>(source: AsyncIterable<T>, intervalMs: number, heartbeat: () => T | undefined): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
-  let timer: NodeJS.Timeout | undefined;
-  // One timer at a time, restarted after every message; a replaced promise that never settles is simply dropped.
-  const silence = (): Promise<'silent'> => new Promise((resolve) => (timer = setTimeout(resolve, intervalMs, 'silent')));
-  let pending = iterator.next();
-  let quiet = silence();
+  let wake: (() => void) | undefined;
+  let silent = false;
+  const timer = setTimeout(() => {
+    silent = true;
+    wake?.();
+  }, intervalMs);
+  let next: IteratorResult<T> | undefined;
+  let failure: { error: unknown } | undefined;
+  let pending = true;
+  const pull = (): void => {
+    pending = true;
+    iterator.next().then(
+      (result) => {
+        next = result;
+        pending = false;
+        wake?.();
+      },
+      (error: unknown) => {
+        failure = { error };
+        pending = false;
+        wake?.();
+      },
+    );
+  };
+  pull();
   try {
     while (true) {
-      const next = await Promise.race([pending, quiet]);
-      clearTimeout(timer);
-      quiet = silence();
-      if (next === 'silent') {
-        const beat = heartbeat();
-        if (beat !== undefined) yield beat;
+      if (pending && !silent) await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+      if (failure) throw failure.error;
+      if (!pending) {
+        const result = next!;
+        next = undefined;
+        if (result.done) return;
+        pull();
+        silent = false;
+        timer.refresh();
+        yield result.value;
         continue;
       }
-      if (next.done) return;
-      pending = iterator.next();
-      yield next.value;
+      // The timer fired while the source was still silent.
+      silent = false;
+      timer.refresh();
+      const beat = heartbeat();
+      if (beat !== undefined) yield beat;
     }
   } finally {
     clearTimeout(timer);
     // Not awaited: a source blocked in next() would hold the caller until its
     // next event. The caller's signal ends the source; its outcome is moot.
-    pending.catch(() => {});
     void iterator.return?.()?.catch(() => {});
   }
 }
