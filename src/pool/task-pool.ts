@@ -112,8 +112,6 @@ interface InFlight {
   readonly runLimitMs: number;
   /** The live hand-over to piscina; undefined while the run waits in our queue. */
   sent: Sent | undefined;
-  /** Whether the run was ever handed to a worker (for the crash breaker). */
-  everSent: boolean;
   requeues: number;
   /** Set from the started event, or read from the shared slot. */
   startedAt: number | undefined;
@@ -234,7 +232,6 @@ export class TaskPool {
       submittedAt: performance.timeOrigin + performance.now(),
       runLimitMs,
       sent: undefined,
-      everSent: false,
       requeues: 0,
       startedAt: undefined,
       lastProgress: undefined,
@@ -303,10 +300,9 @@ export class TaskPool {
     const ahead = flight.dataBytes <= SEND_AHEAD_MAX_BYTES;
     const sent: Sent = { flight, slot, at: performance.now(), ahead };
     flight.sent = sent;
-    flight.everSent = true;
     this.#live++;
     this.#sent.add(sent);
-    const bytes = transferable(flight);
+    const bytes = transferable(flight, ahead);
     const request: RunMessage = { kind: 'run', id: flight.id, slot, file: flight.file, input: flight.input, data: bytes, progress: flight.progress };
     // piscina's balancer puts a task that carries a signal only on an idle
     // worker, and nothing behind it: that keeps large inputs from waiting
@@ -466,7 +462,7 @@ export class TaskPool {
     else if (reply) run.fail(taskFailure(task, reply.code, reply.message, reply.detail));
     else run.fail(this.#workerCrash(task, crash));
     // Our own grace-period termination, or a run cancelled before it started, is not a crash.
-    if (flight.everSent && (startedAt !== undefined || (!cancelReason && !reply))) this.#breaker.record(task, !cancelReason && !reply);
+    if (startedAt !== undefined || (!cancelReason && !reply)) this.#breaker.record(task, !cancelReason && !reply);
     this.#options.onSettled?.({
       task,
       code: run.error?.code ?? Status.OK,
@@ -496,14 +492,14 @@ const CANCELLED = new OffloadError(Status.CANCELLED, 'the call was cancelled');
  * buffer: so they are copied, unless the caller hands the buffer over and the
  * bytes fill it (a large request, whose message grpc-js assembled in a buffer
  * of its own), in which case the buffer itself moves and nothing is copied.
+ * Only a run that is never sent ahead may lose its bytes that way: one sent
+ * ahead may have to be sent again.
  */
-function transferable(flight: InFlight): Uint8Array | undefined {
+function transferable(flight: InFlight, ahead: boolean): Uint8Array | undefined {
   const { data } = flight;
   if (data.byteLength === 0) return undefined;
   const whole = data.buffer;
-  if (flight.handOverData && whole instanceof ArrayBuffer && data.byteLength > SEND_AHEAD_MAX_BYTES && data.byteLength >= 0.9 * whole.byteLength) {
-    return data;
-  }
+  if (flight.handOverData && !ahead && whole instanceof ArrayBuffer && data.byteLength >= 0.9 * whole.byteLength) return data;
   return new Uint8Array(data);
 }
 
