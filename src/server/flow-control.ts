@@ -15,31 +15,42 @@ export const CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
 type CreateServer = typeof http2.createServer;
 type CreateSecureServer = typeof http2.createSecureServer;
 
+let active = 0;
+let originals: { createServer: CreateServer; createSecureServer: CreateSecureServer } | undefined;
+
 /**
  * Runs `listen` (which makes grpc-js create its http2 server) with
  * http2.createServer and createSecureServer wrapped to add the windows.
  * grpc-js exposes no option for them and nice-grpc hides the grpc-js server,
- * so the wrap is the one place to set them; it is undone as soon as
- * `listen` settles.
+ * so the wrap is the one place to set them. It is undone when the last
+ * `listen` in progress settles (servers started side by side share it).
  */
 export async function withReceiveWindows<T>(listen: () => Promise<T>): Promise<T> {
   const module = http2 as { createServer: CreateServer; createSecureServer: CreateSecureServer };
-  const { createServer, createSecureServer } = module;
-  const widen = <S extends http2.Http2Server | http2.Http2SecureServer>(create: (options: http2.ServerOptions) => S) =>
-    (options: http2.ServerOptions = {}): S => {
-      const server = create({ ...options, settings: { ...options.settings, initialWindowSize: STREAM_WINDOW_BYTES } });
-      server.on('session', (session: http2.ServerHttp2Session) => {
-        // A connection torn down before this runs keeps the default window; it is going away anyway.
-        if (!session.destroyed) session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
-      });
-      return server;
-    };
-  module.createServer = widen((options) => createServer(options)) as CreateServer;
-  module.createSecureServer = widen((options) => createSecureServer(options)) as CreateSecureServer;
+  if (active++ === 0) {
+    const { createServer, createSecureServer } = module;
+    originals = { createServer, createSecureServer };
+    module.createServer = widen((options) => createServer(options)) as CreateServer;
+    module.createSecureServer = widen((options) => createSecureServer(options)) as CreateSecureServer;
+  }
   try {
     return await listen();
   } finally {
-    module.createServer = createServer;
-    module.createSecureServer = createSecureServer;
+    if (--active === 0 && originals) {
+      module.createServer = originals.createServer;
+      module.createSecureServer = originals.createSecureServer;
+      originals = undefined;
+    }
   }
+}
+
+function widen<S extends http2.Http2Server | http2.Http2SecureServer>(create: (options: http2.ServerOptions) => S) {
+  return (options: http2.ServerOptions = {}): S => {
+    const server = create({ ...options, settings: { ...options.settings, initialWindowSize: STREAM_WINDOW_BYTES } });
+    server.on('session', (session: http2.ServerHttp2Session) => {
+      // A connection torn down before this runs keeps the default window; it is going away anyway.
+      if (!session.destroyed) session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    });
+    return server;
+  };
 }

@@ -49,3 +49,25 @@ describe('HTTP/2 receive windows', () => {
     }
   });
 });
+
+describe('HTTP/2 receive windows, servers started side by side', () => {
+  it('gives every server the windows and leaves http2.createServer as it found it', async () => {
+    const createServer = http2.createServer;
+    const servers = await Promise.all([1, 2].map(() => createComputeServer(loadConfig(['--port', '0', '--workers', '1'], {}))));
+    try {
+      expect(http2.createServer).toBe(createServer);
+      for (const started of servers) {
+        const session = http2.connect(`http://${started.address}`);
+        session.on('error', () => {});
+        try {
+          const settings = await new Promise<http2.Settings>((resolve) => session.once('remoteSettings', resolve));
+          expect(settings.initialWindowSize).toBe(STREAM_WINDOW_BYTES);
+        } finally {
+          session.destroy();
+        }
+      }
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  });
+});
