@@ -40,9 +40,17 @@ export const SlotState = {
   REVOKED: 3,
 } as const;
 
-export interface WorkerData {
-  /** Set when workers start through ts-worker.mjs: the real entry to import. */
+/** What workers/boot.mjs prepares before it imports the real entry; empty when workers start from the entry itself. */
+export interface WorkerBoot {
+  /** The real entry to import (a file URL). */
   entry?: string;
+  /** Register tsx: some module the workers import is TypeScript. */
+  typescript?: boolean;
+  /** Specifiers ('offload', 'offload/task') that task modules resolve to these files. */
+  offloadModules?: Record<string, string>;
+}
+
+export interface WorkerData extends WorkerBoot {
   slots: SharedSlots;
 }
 

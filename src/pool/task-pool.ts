@@ -174,10 +174,10 @@ export class TaskPool {
     };
     this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.#maxResultBytes = options.maxResultBytes ?? Number.POSITIVE_INFINITY;
-    const { filename, entry } = workerModule(options.taskFiles);
+    const { filename, boot } = workerModule(options.taskFiles);
     this.#piscina = new Piscina({
       filename,
-      workerData: { entry, slots: this.#slots } satisfies WorkerData,
+      workerData: { ...boot, slots: this.#slots } satisfies WorkerData,
       minThreads: options.workers,
       maxThreads: options.workers,
       concurrentTasksPerWorker: PER_WORKER,

@@ -63,6 +63,8 @@ function runtimePackageFiles(): string[] {
     }
   };
   walk('src');
+  // Plain JavaScript under workers/ is shipped as is (tsc compiles only .ts).
+  for (const name of readdirSync(join(repoRoot, 'workers'))) if (name.endsWith('.mjs')) files.add(`workers/${name}`);
   return [...files].sort();
 }
 
@@ -94,7 +96,7 @@ describe('deploy/Dockerfile', () => {
   it('copies the compiled server and every file offload reads at run time relative to its package root', () => {
     expect(copies(runtime)).toContainEqual(expect.stringMatching(new RegExp(`^--from=${build.name} /app/dist \\./dist$`)));
     const files = runtimePackageFiles();
-    expect(files).toEqual(expect.arrayContaining(['src/gen/descriptor-set.binpb', 'src/pool/ts-worker.mjs']));
+    expect(files).toEqual(expect.arrayContaining(['src/gen/descriptor-set.binpb', 'workers/boot.mjs', 'workers/offload-specifiers.mjs']));
     for (const file of files) expect(copies(runtime)).toContainEqual(expect.stringMatching(new RegExp(`^(\\S+ )?${file} \\./${file}$`)));
   });
 
