@@ -8,9 +8,9 @@
  * each replica's /metrics (offload_tasks_running; every replica has one
  * worker) and signals that one. So nginx's own handling is what is tested.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createComputeClient, OffloadError, Status, type ComputeClient, type RunEvent } from '../../src/index.js';
+import { createComputeClient, OffloadError, Status, type BatchItem, type ComputeClient, type RunEvent } from '../../src/index.js';
 import { killAll, startNginx, startReplica, type Nginx, type Replica } from './cluster.js';
 import { eventually } from '../helpers/eventually.js';
 
@@ -57,7 +57,7 @@ async function replicaRunningTask(replicas: readonly Replica[]): Promise<Replica
 }
 
 /** Consumes a stream, keeping its events, and settles with the error it ended with (undefined: none). */
-function consume<T>(stream: AsyncIterable<RunEvent<T>>, events: RunEvent<T>[]): Promise<OffloadError | undefined> {
+function consume<Event>(stream: AsyncIterable<Event>, events: Event[]): Promise<OffloadError | undefined> {
   return (async () => {
     for await (const event of stream) events.push(event);
   })().then(
@@ -109,6 +109,34 @@ describe('offload behind nginx (deploy/nginx.conf) with three replicas', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('carries a 100 MiB RunBatch stream of 1 MiB items, because nginx puts no cap on a stream as a whole', async () => {
+    const client = createComputeClient(cluster.target, { retry: false });
+    const expected: Record<string, { hex: string }> = {};
+    // Made as they are sent, so the test never holds the whole 100 MiB.
+    function* items(): Generator<BatchItem> {
+      const base = randomBytes(1024 * 1024);
+      for (let i = 0; i < 100; i++) {
+        const data = Buffer.from(base);
+        data.writeUInt32BE(i);
+        expected[`item-${i}`] = { hex: createHash('sha256').update(data).digest('hex') };
+        yield { id: `item-${i}`, task: 'sha256', data };
+      }
+    }
+    const results: Record<string, unknown> = {};
+    try {
+      for await (const event of client.runBatch(items())) {
+        if (event.type === 'result') results[event.id] = event.output;
+        if (event.type === 'failure') results[event.id] = `${event.code}: ${event.message}`;
+      }
+    } finally {
+      client.close();
+    }
+    expect(Object.keys(results)).toHaveLength(100);
+    expect(results).toEqual(expected);
+    // nginx logs a call once it has finished it, a moment after the client has its trailers.
+    await eventually(() => expect(logLines(cluster.nginx, 'RunBatch').at(-1)).toMatch(/ 200 grpc_status=0 /));
   });
 
   it('answers 500 unary calls correctly while one replica is drained with SIGTERM and another is killed with SIGKILL', async () => {
@@ -275,6 +303,30 @@ describe('offload behind nginx with grpc_read_timeout shortened to 2 s', () => {
     try {
       const { error } = await settle(client.run('spin', { ms: 3000 }));
       expect({ code: error?.code, message: error?.message }).toEqual({ code: Status.UNAVAILABLE, message: 'Received HTTP status code 504' });
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('offload behind nginx with --max-message-bytes 2 MiB', () => {
+  const cluster = useCluster(1, { flags: [...REPLICA_FLAGS, '--max-message-bytes', String(2 * 1024 * 1024)] });
+
+  it('fails a call whose one message exceeds --max-message-bytes with RESOURCE_EXHAUSTED, so nginx need not limit request sizes', async () => {
+    const client = createComputeClient(cluster.target, { retry: false });
+    try {
+      const small = new Uint8Array(1024 * 1024);
+      const items = Array.from({ length: 10 }, (_, i) => ({ id: `item-${i}`, task: 'sha256', data: small }));
+      let results = 0;
+      for await (const event of client.runBatch(items)) if (event.type === 'result') results++;
+      expect(results).toBe(10);
+
+      const large = new Uint8Array(3 * 1024 * 1024);
+      const { error } = await settle(client.run('sha256', {}, { data: large }));
+      expect(error?.code).toBe(Status.RESOURCE_EXHAUSTED);
+      expect(error?.message).toMatch(/^Received message larger than max \(\d+ vs 2097152\)$/);
+      const streamed = await consume(client.runBatch([{ id: 'large', task: 'sha256', data: large }]), []);
+      expect(streamed?.code).toBe(Status.RESOURCE_EXHAUSTED);
     } finally {
       client.close();
     }
