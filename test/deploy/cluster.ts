@@ -76,7 +76,7 @@ export async function startReplica(flags: string[] = []): Promise<Replica> {
 export interface NginxTestOptions {
   /** The prefix directory: pid, logs and every *_temp_path go there. */
   dir: string;
-  /** Loopback port nginx listens on. */
+  /** Loopback port of the plaintext listen line. */
   port: number;
   /** Loopback ports of the replicas, replacing the upstream's server lines. */
   upstreams: number[];
@@ -84,43 +84,74 @@ export interface NginxTestOptions {
   overrides?: Record<string, string>;
 }
 
-/**
- * deploy/nginx.conf made runnable by an unprivileged test: the same upstream,
- * timeouts, retries and keepalive, with loopback addresses, `daemon off;` and
- * every path under `dir`. Throws when the file no longer has the shape this
- * relies on, so the test never silently runs some other configuration.
- */
-export function nginxTestConfig(source: string, { dir, port, upstreams, overrides = {} }: NginxTestOptions): string {
-  let conf = source;
-  const replaceOnce = (pattern: RegExp, replacement: (...groups: string[]) => string, what: string): void => {
-    const matches = conf.match(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`));
-    if (matches?.length !== 1) throw new Error(`deploy/nginx.conf: expected exactly one ${what}, found ${matches?.length ?? 0}`);
-    conf = conf.replace(pattern, (_match, ...groups: string[]) => replacement(...groups));
-  };
+interface Editor {
+  text(): string;
+  /** Replaces the one match of `pattern`; throws when there is none or several, so a change of the file's shape fails loudly. */
+  replaceOnce(pattern: RegExp, replacement: (...groups: string[]) => string, what: string): void;
+}
 
-  // The upstream's server lines: one per test replica, with the same parameters.
-  replaceOnce(
-    /(upstream offload \{[\s\S]*?)((?:^[ \t]*server[ \t]+\S+:\d+[^;\n]*;[ \t]*\n)+)/m,
-    (head, lines) => {
-      const first = /^([ \t]*)server[ \t]+\S+:\d+([^;\n]*);/m.exec(lines!)!;
-      if (lines!.trim().split('\n').length < 2) throw new Error('deploy/nginx.conf: the upstream should list several replicas');
-      return head! + upstreams.map((p) => `${first[1]}server 127.0.0.1:${p}${first[2]};\n`).join('');
+function editor(source: string): Editor {
+  let conf = source;
+  return {
+    text: () => conf,
+    replaceOnce(pattern, replacement, what) {
+      const matches = conf.match(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`));
+      if (matches?.length !== 1) throw new Error(`deploy/nginx.conf: expected exactly one ${what}, found ${matches?.length ?? 0}`);
+      conf = conf.replace(pattern, (_match, ...groups: string[]) => replacement(...groups));
     },
-    'run of upstream server lines',
-  );
-  replaceOnce(/^([ \t]*)listen[ \t]+[^;\n]*\bhttp2;/m, (indent) => `${indent}listen 127.0.0.1:${port} http2;`, 'listen ... http2 line');
-  replaceOnce(/^([ \t]*)access_log[ \t]+\S+[ \t]+grpc;/m, (indent) => `${indent}access_log ${dir}/access.log grpc;`, 'access_log ... grpc line');
-  for (const [directive, value] of Object.entries(overrides)) {
-    replaceOnce(new RegExp(`^([ \\t]*)${directive}[ \\t]+[^;\\n]+;`, 'm'), (indent) => `${indent}${directive} ${value};`, `${directive} directive`);
-  }
-  replaceOnce(
+  };
+}
+
+/**
+ * deploy/nginx.conf with every path it writes moved under `dir` (pid, logs,
+ * temporary files) and `daemon off;`, and nothing else changed: the shipped
+ * upstream and listen lines stay, for `nginx -t`.
+ */
+export function nginxPrivatePaths(source: string, dir: string): string {
+  const conf = editor(source);
+  conf.replaceOnce(/^([ \t]*)access_log[ \t]+\S+[ \t]+grpc;/m, (indent) => `${indent}access_log ${dir}/access.log grpc;`, 'access_log ... grpc line');
+  conf.replaceOnce(
     /^http \{\n/m,
     () =>
       'http {\n' +
       ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((name) => `    ${name}_temp_path ${dir}/${name}_temp;\n`).join(''),
     '"http {" line',
   );
-  return `daemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log info;\n\n${conf}`;
+  return `daemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log info;\n\n${conf.text()}`;
+}
+
+/**
+ * deploy/nginx.conf made runnable by an unprivileged test: the same upstream,
+ * timeouts, retries and keepalive, with loopback addresses, `daemon off;` and
+ * every path under `dir`. Only addresses, paths and the given overrides
+ * change: every other directive and parameter is kept (test/deploy/nginx-conf.test.ts
+ * checks that). Throws when the file no longer has the shape this relies on,
+ * so the test never silently runs some other configuration.
+ */
+export function nginxTestConfig(source: string, { dir, port, upstreams, overrides = {} }: NginxTestOptions): string {
+  const conf = editor(source);
+
+  // The upstream's server lines: one per test replica, with the parameters they all share.
+  conf.replaceOnce(
+    /(upstream offload \{[^}]*?)((?:^[ \t]*server[ \t]+\S+[^;\n]*;[ \t]*\n)+)([^}]*\})/m,
+    (head, lines, tail) => {
+      const servers = lines!.trimEnd().split('\n').map((line) => /^([ \t]*)server[ \t]+\S+([^;\n]*);/.exec(line)!);
+      if (servers.length < 2) throw new Error('deploy/nginx.conf: the upstream should list several replicas');
+      if (/^[ \t]*server[ \t]/m.test(tail!)) throw new Error("deploy/nginx.conf: keep the upstream's server lines together, so the test replaces them all");
+      const parameters = new Set(servers.map((server) => server[2]));
+      if (parameters.size !== 1) throw new Error(`deploy/nginx.conf: the upstream's server lines have different parameters (${[...parameters].join(' |')}); the test gives every replica the same`);
+      return head! + upstreams.map((p) => `${servers[0]![1]}server 127.0.0.1:${p}${servers[0]![2]};\n`).join('') + tail!;
+    },
+    'upstream offload block with a run of server lines',
+  );
+
+  // Each listen line keeps its parameters (http2, ssl, ...); only its address becomes a loopback port.
+  conf.replaceOnce(/^([ \t]*)listen[ \t]+\S+((?:[ \t]+(?!ssl\b)[^\s;]+)*);/m, (indent, parameters) => `${indent}listen 127.0.0.1:${port}${parameters};`, 'plaintext listen line');
+  if (/^[ \t]*listen[ \t]+(?!127\.0\.0\.1:)/m.test(conf.text())) throw new Error('deploy/nginx.conf: a listen line the test does not know how to move to loopback');
+  for (const [directive, value] of Object.entries(overrides)) {
+    conf.replaceOnce(new RegExp(`^([ \\t]*)${directive}[ \\t]+[^;\\n]+;`, 'm'), (indent) => `${indent}${directive} ${value};`, `${directive} directive`);
+  }
+  return nginxPrivatePaths(conf.text(), dir);
 }
 
 export interface Nginx {
