@@ -82,12 +82,16 @@ export interface NginxTestOptions {
   upstreams: number[];
   /** Directives whose value the test changes, e.g. { grpc_read_timeout: '2s' }. */
   overrides?: Record<string, string>;
+  /** Uncomments the file's TLS lines, listening on this loopback port with this certificate and key (paths). */
+  tls?: { port: number; cert: string; key: string };
 }
 
 interface Editor {
   text(): string;
   /** Replaces the one match of `pattern`; throws when there is none or several, so a change of the file's shape fails loudly. */
   replaceOnce(pattern: RegExp, replacement: (...groups: string[]) => string, what: string): void;
+  /** Replaces every match of the global `pattern` and says how many there were. */
+  replaceEvery(pattern: RegExp, replacement: string): number;
 }
 
 function editor(source: string): Editor {
@@ -98,6 +102,11 @@ function editor(source: string): Editor {
       const matches = conf.match(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`));
       if (matches?.length !== 1) throw new Error(`deploy/nginx.conf: expected exactly one ${what}, found ${matches?.length ?? 0}`);
       conf = conf.replace(pattern, (_match, ...groups: string[]) => replacement(...groups));
+    },
+    replaceEvery(pattern, replacement) {
+      const count = conf.match(pattern)?.length ?? 0;
+      conf = conf.replace(pattern, replacement);
+      return count;
     },
   };
 }
@@ -128,7 +137,7 @@ export function nginxPrivatePaths(source: string, dir: string): string {
  * checks that). Throws when the file no longer has the shape this relies on,
  * so the test never silently runs some other configuration.
  */
-export function nginxTestConfig(source: string, { dir, port, upstreams, overrides = {} }: NginxTestOptions): string {
+export function nginxTestConfig(source: string, { dir, port, upstreams, overrides = {}, tls }: NginxTestOptions): string {
   const conf = editor(source);
 
   // The upstream's server lines: one per test replica, with the parameters they all share.
@@ -145,8 +154,18 @@ export function nginxTestConfig(source: string, { dir, port, upstreams, override
     'upstream offload block with a run of server lines',
   );
 
+  if (tls) {
+    // The commented-out TLS lines: `listen ... ssl ...;` and every ssl_* directive.
+    const enabled = conf.replaceEvery(/^([ \t]*)#[ \t]*((?:listen[ \t][^;\n]*\bssl\b|ssl_[a-z_]+[ \t])[^;\n]*;)[ \t]*$/gm, '$1$2');
+    if (enabled === 0) throw new Error('deploy/nginx.conf: no commented-out TLS lines (listen ... ssl, ssl_*) to enable');
+    conf.replaceOnce(/^([ \t]*)ssl_certificate[ \t]+[^;\n]+;/m, (indent) => `${indent}ssl_certificate ${tls.cert};`, 'ssl_certificate directive');
+    conf.replaceOnce(/^([ \t]*)ssl_certificate_key[ \t]+[^;\n]+;/m, (indent) => `${indent}ssl_certificate_key ${tls.key};`, 'ssl_certificate_key directive');
+  }
   // Each listen line keeps its parameters (http2, ssl, ...); only its address becomes a loopback port.
   conf.replaceOnce(/^([ \t]*)listen[ \t]+\S+((?:[ \t]+(?!ssl\b)[^\s;]+)*);/m, (indent, parameters) => `${indent}listen 127.0.0.1:${port}${parameters};`, 'plaintext listen line');
+  if (tls) {
+    conf.replaceOnce(/^([ \t]*)listen[ \t]+(?!127\.0\.0\.1:)\S+([^;\n]*\bssl\b[^;\n]*);/m, (indent, parameters) => `${indent}listen 127.0.0.1:${tls.port}${parameters};`, 'listen ... ssl line');
+  }
   if (/^[ \t]*listen[ \t]+(?!127\.0\.0\.1:)/m.test(conf.text())) throw new Error('deploy/nginx.conf: a listen line the test does not know how to move to loopback');
   for (const [directive, value] of Object.entries(overrides)) {
     conf.replaceOnce(new RegExp(`^([ \\t]*)${directive}[ \\t]+[^;\\n]+;`, 'm'), (indent) => `${indent}${directive} ${value};`, `${directive} directive`);
@@ -157,6 +176,8 @@ export function nginxTestConfig(source: string, { dir, port, upstreams, override
 export interface Nginx {
   child: ChildProcess;
   port: number;
+  /** Port of the TLS listen line, when the test enabled it. */
+  tlsPort?: number;
   dir: string;
   /** The access log so far: one line per call (format `grpc` in deploy/nginx.conf). */
   accessLog: () => string;
@@ -164,14 +185,27 @@ export interface Nginx {
   stop: () => Promise<void>;
 }
 
+export interface StartNginxOptions {
+  overrides?: Record<string, string>;
+  /** Enables the file's commented-out TLS lines with this certificate and key (paths). */
+  tls?: { cert: string; key: string };
+}
+
 /** Runs nginx with deploy/nginx.conf in front of `upstreams` and resolves once it accepts connections. */
-export async function startNginx(upstreams: number[], overrides?: Record<string, string>): Promise<Nginx> {
+export async function startNginx(upstreams: number[], { overrides, tls }: StartNginxOptions = {}): Promise<Nginx> {
   if (!existsSync(nginxBinary)) throw new Error(`${nginxBinary} is missing: install it with scripts/ensure-system-deps.sh (Debian package nginx)`);
   const dir = mkdtempSync(join(tmpdir(), 'offload-nginx-'));
   // Worker processes run as nobody when the test runs as root; they must reach the prefix.
   chmodSync(dir, 0o755);
   const port = await freePort();
-  const conf = nginxTestConfig(readFileSync(deployNginxConf, 'utf8'), { dir, port, upstreams, overrides });
+  const tlsPort = tls ? await freePort() : undefined;
+  const conf = nginxTestConfig(readFileSync(deployNginxConf, 'utf8'), {
+    dir,
+    port,
+    upstreams,
+    overrides,
+    tls: tls && tlsPort ? { ...tls, port: tlsPort } : undefined,
+  });
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const child = spawn(nginxBinary, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -190,6 +224,7 @@ export async function startNginx(upstreams: number[], overrides?: Record<string,
   const nginx: Nginx = {
     child,
     port,
+    tlsPort,
     dir,
     accessLog: read('access.log'),
     errorLog: read('error.log'),
@@ -204,7 +239,7 @@ export async function startNginx(upstreams: number[], overrides?: Record<string,
   };
   for (let attempt = 0; ; attempt++) {
     if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${out}\n${nginx.errorLog()}\n${conf}`);
-    if (await canConnect(port)) return nginx;
+    if ((await canConnect(port)) && (tlsPort === undefined || (await canConnect(tlsPort)))) return nginx;
     if (attempt > 100) {
       await nginx.stop();
       throw new Error(`nginx did not listen on ${port}:\n${out}\n${nginx.errorLog()}`);

@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createComputeClient, OffloadError, Status, type BatchItem, type ComputeClient, type RunEvent } from '../../src/index.js';
 import { killAll, startNginx, startReplica, type Nginx, type Replica } from './cluster.js';
+import { createTestCertificates, type TestCertificates } from '../helpers/certificates.js';
 import { eventually } from '../helpers/eventually.js';
 
 /** One worker each, so a replica runs one task at a time and the test can tell which one runs it. */
@@ -21,25 +22,34 @@ interface Cluster {
   replicas: Replica[];
   nginx: Nginx;
   target: string;
+  /** With `tls: true`: nginx's TLS port, and the certificates (the client trusts `ca`). */
+  tlsTarget?: string;
+  certs?: TestCertificates;
 }
 
 /** Starts `count` replicas and nginx in front of them, for the tests of one describe block. */
-function useCluster(count: number, options: { flags?: string[]; overrides?: Record<string, string> } = {}): Cluster {
+function useCluster(count: number, options: { flags?: string[]; overrides?: Record<string, string>; tls?: boolean } = {}): Cluster {
   const cluster = { replicas: [] as Replica[] } as Cluster;
   beforeAll(async () => {
+    if (options.tls) cluster.certs = await createTestCertificates();
     const started = await Promise.allSettled(Array.from({ length: count }, () => startReplica(options.flags ?? REPLICA_FLAGS)));
     cluster.replicas = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
     cluster.nginx = await startNginx(
       cluster.replicas.map((r) => r.port),
-      options.overrides,
+      {
+        overrides: options.overrides,
+        tls: cluster.certs && { cert: cluster.certs.server.cert.path, key: cluster.certs.server.key.path },
+      },
     );
     cluster.target = `127.0.0.1:${cluster.nginx.port}`;
+    if (cluster.nginx.tlsPort) cluster.tlsTarget = `127.0.0.1:${cluster.nginx.tlsPort}`;
   });
   afterAll(async () => {
     await cluster.nginx?.stop();
     await killAll(cluster.replicas);
+    await cluster.certs?.cleanup();
   });
   return cluster;
 }
@@ -303,6 +313,31 @@ describe('offload behind nginx with grpc_read_timeout shortened to 2 s', () => {
     try {
       const { error } = await settle(client.run('spin', { ms: 3000 }));
       expect({ code: error?.code, message: error?.message }).toEqual({ code: Status.UNAVAILABLE, message: 'Received HTTP status code 504' });
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('offload behind nginx with the TLS lines of deploy/nginx.conf uncommented', () => {
+  const cluster = useCluster(2, { tls: true });
+
+  it('serves a unary Run and a RunBatch stream over TLS to a client that trusts the certificate', async () => {
+    // Verified by name, as clients reach a proxy, rather than by IP address (which sends no SNI).
+    const client = createComputeClient(cluster.tlsTarget!, {
+      retry: false,
+      tls: { ca: cluster.certs!.ca.cert.pem },
+      channelOptions: { 'grpc.ssl_target_name_override': 'localhost' },
+    });
+    try {
+      expect(await client.run('echo', { over: 'tls' })).toEqual({ over: 'tls' });
+      const data = new Uint8Array(1024 * 1024).fill(9);
+      const results: Record<string, unknown> = {};
+      for await (const event of client.runBatch(Array.from({ length: 5 }, (_, i) => ({ id: `item-${i}`, task: 'sha256', data })))) {
+        if (event.type === 'result') results[event.id] = event.output;
+      }
+      const hex = createHash('sha256').update(data).digest('hex');
+      expect(results).toEqual(Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`item-${i}`, { hex }])));
     } finally {
       client.close();
     }

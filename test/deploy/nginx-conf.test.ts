@@ -40,6 +40,7 @@ function normalized(conf: string): string[] {
       .replace(/^(http > upstream offload > server) \S+/, '$1 ADDRESS')
       .replace(/^(http > server > listen) \S+/, '$1 ADDRESS')
       .replace(/^(http > access_log) \S+/, '$1 PATH')
+      .replace(/^(http > server > ssl_certificate(?:_key)?) \S+$/, '$1 PATH'),
   );
 }
 
@@ -79,9 +80,29 @@ describe("the test harness's copy of deploy/nginx.conf", () => {
     ]);
   });
 
+  it('with TLS enabled, adds only the commented-out TLS lines to the server block, with the test certificate', () => {
+    const tls = { port: 1002, cert: '/certs/server.crt', key: '/certs/server.key' };
+    const withTls = directives(nginxTestConfig(source, { ...harness, tls }));
+    const isTls = (directive: string): boolean => /^http > server > (listen \S+ .*\bssl\b|ssl_)/.test(directive);
+    expect(normalized(nginxTestConfig(source, { ...harness, tls })).filter((d) => !isTls(d))).toEqual(normalized(nginxTestConfig(source, harness)));
+    expect(withTls.filter(isTls)).toEqual([
+      'http > server > listen 127.0.0.1:1002 ssl http2',
+      'http > server > ssl_certificate /certs/server.crt',
+      'http > server > ssl_certificate_key /certs/server.key',
+      'http > server > ssl_protocols TLSv1.2 TLSv1.3',
+      'http > server > ssl_session_cache shared:offload_tls:10m',
+    ]);
+  });
+
   it('refuses a file whose upstream servers differ in their parameters, rather than give every test replica the first one', () => {
     const varied = source.replace(/(server 127\.0\.0\.1:50054 [^;]*);/, '$1 backup;');
     expect(varied).not.toBe(source);
     expect(() => nginxTestConfig(varied, harness)).toThrow(/different parameters/);
+  });
+
+  it('refuses a file with a TLS listen line when the test supplies no certificate', () => {
+    const enabled = source.replace(/# (listen \S+ ssl http2;)/, '$1');
+    expect(enabled).not.toBe(source);
+    expect(() => nginxTestConfig(enabled, harness)).toThrow(/listen line the test does not know/);
   });
 });
