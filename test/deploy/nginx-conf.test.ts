@@ -4,7 +4,7 @@
  * behaviour test/deploy/nginx-balancer.test.ts measures is the shipped file's.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,7 +53,6 @@ describe('deploy/nginx.conf', () => {
   it('passes nginx -t as shipped, with only its pid, log and temporary paths moved to a private prefix', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'offload-nginx-t-'));
     try {
-      chmodSync(dir, 0o755);
       writeFileSync(join(dir, 'nginx.conf'), nginxPrivatePaths(source, dir));
       const { stderr } = await promisify(execFile)(nginxBinary, ['-t', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')]);
       expect(stderr).toContain('test is successful');
