@@ -8,10 +8,11 @@
  * each replica's /metrics (offload_tasks_running; every replica has one
  * worker) and signals that one. So nginx's own handling is what is tested.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createComputeClient, OffloadError, Status, type ComputeClient, type RunEvent } from '../../src/index.js';
+import { createComputeClient, OffloadError, Status, type BatchItem, type ComputeClient, type RunEvent } from '../../src/index.js';
 import { killAll, startNginx, startReplica, type Nginx, type Replica } from './cluster.js';
+import { createTestCertificates, type TestCertificates } from '../helpers/certificates.js';
 import { eventually } from '../helpers/eventually.js';
 
 /** One worker each, so a replica runs one task at a time and the test can tell which one runs it. */
@@ -21,25 +22,34 @@ interface Cluster {
   replicas: Replica[];
   nginx: Nginx;
   target: string;
+  /** With `tls: true`: nginx's TLS port, and the certificates (the client trusts `ca`). */
+  tlsTarget?: string;
+  certs?: TestCertificates;
 }
 
 /** Starts `count` replicas and nginx in front of them, for the tests of one describe block. */
-function useCluster(count: number, options: { flags?: string[]; overrides?: Record<string, string> } = {}): Cluster {
+function useCluster(count: number, options: { flags?: string[]; overrides?: Record<string, string>; tls?: boolean } = {}): Cluster {
   const cluster = { replicas: [] as Replica[] } as Cluster;
   beforeAll(async () => {
+    if (options.tls) cluster.certs = await createTestCertificates();
     const started = await Promise.allSettled(Array.from({ length: count }, () => startReplica(options.flags ?? REPLICA_FLAGS)));
     cluster.replicas = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
     cluster.nginx = await startNginx(
       cluster.replicas.map((r) => r.port),
-      options.overrides,
+      {
+        overrides: options.overrides,
+        tls: cluster.certs && { cert: cluster.certs.server.cert.path, key: cluster.certs.server.key.path },
+      },
     );
     cluster.target = `127.0.0.1:${cluster.nginx.port}`;
+    if (cluster.nginx.tlsPort) cluster.tlsTarget = `127.0.0.1:${cluster.nginx.tlsPort}`;
   });
   afterAll(async () => {
     await cluster.nginx?.stop();
     await killAll(cluster.replicas);
+    await cluster.certs?.cleanup();
   });
   return cluster;
 }
@@ -57,7 +67,7 @@ async function replicaRunningTask(replicas: readonly Replica[]): Promise<Replica
 }
 
 /** Consumes a stream, keeping its events, and settles with the error it ended with (undefined: none). */
-function consume<T>(stream: AsyncIterable<RunEvent<T>>, events: RunEvent<T>[]): Promise<OffloadError | undefined> {
+function consume<Event>(stream: AsyncIterable<Event>, events: Event[]): Promise<OffloadError | undefined> {
   return (async () => {
     for await (const event of stream) events.push(event);
   })().then(
@@ -109,6 +119,34 @@ describe('offload behind nginx (deploy/nginx.conf) with three replicas', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('carries a 100 MiB RunBatch stream of 1 MiB items, because nginx puts no cap on a stream as a whole', async () => {
+    const client = createComputeClient(cluster.target, { retry: false });
+    const expected: Record<string, { hex: string }> = {};
+    // Made as they are sent, so the test never holds the whole 100 MiB.
+    function* items(): Generator<BatchItem> {
+      const base = randomBytes(1024 * 1024);
+      for (let i = 0; i < 100; i++) {
+        const data = Buffer.from(base);
+        data.writeUInt32BE(i);
+        expected[`item-${i}`] = { hex: createHash('sha256').update(data).digest('hex') };
+        yield { id: `item-${i}`, task: 'sha256', data };
+      }
+    }
+    const results: Record<string, unknown> = {};
+    try {
+      for await (const event of client.runBatch(items())) {
+        if (event.type === 'result') results[event.id] = event.output;
+        if (event.type === 'failure') results[event.id] = `${event.code}: ${event.message}`;
+      }
+    } finally {
+      client.close();
+    }
+    expect(Object.keys(results)).toHaveLength(100);
+    expect(results).toEqual(expected);
+    // nginx logs a call once it has finished it, a moment after the client has its trailers.
+    await eventually(() => expect(logLines(cluster.nginx, 'RunBatch').at(-1)).toMatch(/ 200 grpc_status=0 /));
   });
 
   it('answers 500 unary calls correctly while one replica is drained with SIGTERM and another is killed with SIGKILL', async () => {
@@ -275,6 +313,55 @@ describe('offload behind nginx with grpc_read_timeout shortened to 2 s', () => {
     try {
       const { error } = await settle(client.run('spin', { ms: 3000 }));
       expect({ code: error?.code, message: error?.message }).toEqual({ code: Status.UNAVAILABLE, message: 'Received HTTP status code 504' });
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('offload behind nginx with the TLS lines of deploy/nginx.conf uncommented', () => {
+  const cluster = useCluster(2, { tls: true });
+
+  it('serves a unary Run and a RunBatch stream over TLS to a client that trusts the certificate', async () => {
+    // Verified by name, as clients reach a proxy, rather than by IP address (which sends no SNI).
+    const client = createComputeClient(cluster.tlsTarget!, {
+      retry: false,
+      tls: { ca: cluster.certs!.ca.cert.pem },
+      channelOptions: { 'grpc.ssl_target_name_override': 'localhost' },
+    });
+    try {
+      expect(await client.run('echo', { over: 'tls' })).toEqual({ over: 'tls' });
+      const data = new Uint8Array(1024 * 1024).fill(9);
+      const results: Record<string, unknown> = {};
+      for await (const event of client.runBatch(Array.from({ length: 5 }, (_, i) => ({ id: `item-${i}`, task: 'sha256', data })))) {
+        if (event.type === 'result') results[event.id] = event.output;
+      }
+      const hex = createHash('sha256').update(data).digest('hex');
+      expect(results).toEqual(Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`item-${i}`, { hex }])));
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('offload behind nginx with --max-message-bytes 2 MiB', () => {
+  const cluster = useCluster(1, { flags: [...REPLICA_FLAGS, '--max-message-bytes', String(2 * 1024 * 1024)] });
+
+  it('fails a call whose one message exceeds --max-message-bytes with RESOURCE_EXHAUSTED, so nginx need not limit request sizes', async () => {
+    const client = createComputeClient(cluster.target, { retry: false });
+    try {
+      const small = new Uint8Array(1024 * 1024);
+      const items = Array.from({ length: 10 }, (_, i) => ({ id: `item-${i}`, task: 'sha256', data: small }));
+      let results = 0;
+      for await (const event of client.runBatch(items)) if (event.type === 'result') results++;
+      expect(results).toBe(10);
+
+      const large = new Uint8Array(3 * 1024 * 1024);
+      const { error } = await settle(client.run('sha256', {}, { data: large }));
+      expect(error?.code).toBe(Status.RESOURCE_EXHAUSTED);
+      expect(error?.message).toMatch(/^Received message larger than max \(\d+ vs 2097152\)$/);
+      const streamed = await consume(client.runBatch([{ id: 'large', task: 'sha256', data: large }]), []);
+      expect(streamed?.code).toBe(Status.RESOURCE_EXHAUSTED);
     } finally {
       client.close();
     }
