@@ -8,6 +8,7 @@ import { ClientError } from 'nice-grpc';
 import { OffloadError, Status } from '../errors.js';
 import { CliError } from './cli-error.js';
 import { healthCommand } from './health-command.js';
+import { initCommand } from './init-command.js';
 import { runCommand } from './run-command.js';
 import { serve } from './serve.js';
 import { tasksCommand } from './tasks-command.js';
@@ -19,6 +20,7 @@ Commands:
   tasks    list the tasks a server runs
   run      run a task, with a live progress bar (offload run --help)
   health   ask a server whether it is serving
+  init     start a project of your own tasks (offload init DIR)
 
 Environment: OFFLOAD_ADDRESS, OFFLOAD_TOKEN for the client commands.
 `;
@@ -27,6 +29,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   tasks: tasksCommand,
   run: runCommand,
   health: healthCommand,
+  init: initCommand,
 };
 
 async function main([command, ...argv]: string[]): Promise<number> {

@@ -16,6 +16,7 @@ import type { ComputeServer } from '../../src/server/create-compute-server.js';
 import { connect } from '../helpers/client.js';
 import { repoRoot, startServer } from '../helpers/start-server.js';
 import { freePort } from './cluster.js';
+import { dockerStages } from './dockerfile.js';
 import { parseYamlDocuments, type YamlValue } from './yaml-subset.js';
 
 const exec = promisify(execFile);
@@ -23,34 +24,6 @@ const read = (path: string): string => readFileSync(join(repoRoot, path), 'utf8'
 const defaults = loadConfig([], {});
 
 // ---- Dockerfile -------------------------------------------------------------
-
-interface Instruction {
-  keyword: string;
-  args: string;
-}
-
-/** Instructions per stage (line continuations joined, comments dropped). */
-function dockerStages(source: string): { from: string; name?: string; instructions: Instruction[] }[] {
-  const joined = source
-    .split('\n')
-    .filter((line) => !/^\s*#/.test(line))
-    .join('\n')
-    .replace(/\\\n/g, ' ');
-  const stages: { from: string; name?: string; instructions: Instruction[] }[] = [];
-  for (const line of joined.split('\n')) {
-    const match = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
-    if (!match) continue;
-    const keyword = match[1]!.toUpperCase();
-    const args = match[2]!.trim();
-    if (keyword === 'FROM') {
-      const from = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?/i.exec(args)!;
-      stages.push({ from: from[1]!, name: from[2], instructions: [] });
-    } else {
-      stages.at(-1)?.instructions.push({ keyword, args });
-    }
-  }
-  return stages;
-}
 
 /** The files offload reads at run time relative to its package root: every packageFile('...') in src/. */
 function runtimePackageFiles(): string[] {
