@@ -56,6 +56,12 @@ export class OffloadError extends Error {
   }
 }
 
+/** A call its client cancelled (or a run cancelled without a more specific reason). */
+export const CALL_CANCELLED = new OffloadError(Status.CANCELLED, 'the call was cancelled');
+
+/** A call whose deadline (the client's grpc-timeout) passed. */
+export const DEADLINE_PASSED = new OffloadError(Status.DEADLINE_EXCEEDED, "the call's deadline passed");
+
 /** What every call still running at the end of a shutdown grace, or arriving during a drain, fails with. */
 export const SHUTTING_DOWN = new OffloadError(Status.UNAVAILABLE, 'server shutting down');
 

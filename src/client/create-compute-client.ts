@@ -4,8 +4,8 @@
  * over several replicas. Every failure is an OffloadError with its status.
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
-import { ClientError, createChannel, createClientFactory, Metadata, type CallOptions, type ClientMiddlewareCall } from 'nice-grpc';
-import { deadlineMiddleware } from 'nice-grpc-client-middleware-deadline';
+import { ClientError, createChannel, createClientFactory, Metadata, type CallOptions, type ClientMiddleware, type ClientMiddlewareCall } from 'nice-grpc';
+import { deadlineMiddleware, type DeadlineOptions } from 'nice-grpc-client-middleware-deadline';
 import { retryMiddleware } from 'nice-grpc-client-middleware-retry';
 import { OffloadError, Status } from '../errors.js';
 import { ComputeServiceDefinition, type RunBatchRequest } from '../gen/offload/v1/compute.js';
@@ -90,7 +90,9 @@ export function createComputeClient(target: string, options: ComputeClientOption
     ...options.channelOptions,
   });
   const token = options.token;
+  // nice-grpc runs the middleware added last first: the deadline is fixed, then retried attempts each send what is left of it.
   const grpc = createClientFactory()
+    .use(sendDeadline)
     .use(async function* bearer<Request, Response>(call: ClientMiddlewareCall<Request, Response>, callOptions: CallOptions) {
       if (token === undefined) return yield* call.next(call.request, callOptions);
       const metadata = Metadata(callOptions.metadata).set('authorization', `Bearer ${token}`);
@@ -98,6 +100,7 @@ export function createComputeClient(target: string, options: ComputeClientOption
     })
     .use(retryMiddleware)
     .use(deadlineMiddleware)
+    .use(fixDeadline)
     .create(ComputeServiceDefinition, channel);
 
   const retry = options.retry === false ? undefined : { ...DEFAULT_RETRY, ...options.retry };
@@ -164,6 +167,44 @@ export function createComputeClient(target: string, options: ComputeClientOption
 
     close: () => channel.close(),
   };
+}
+
+/** The call's deadline as an absolute time, carried from the outermost middleware to each attempt. */
+interface SentDeadline {
+  sentDeadline?: Date;
+}
+
+/**
+ * Outermost: fixes the call's deadline in time, once for every attempt, for
+ * sendDeadline below (nice-grpc's deadline middleware consumes `deadline`).
+ */
+const fixDeadline: ClientMiddleware<DeadlineOptions, DeadlineOptions & SentDeadline> = async function* fixDeadline(call, options) {
+  const { deadline } = options;
+  if (deadline == null) return yield* call.next(call.request, options);
+  const at = deadline instanceof Date ? deadline : new Date(Date.now() + deadline);
+  return yield* call.next(call.request, { ...options, deadline: at, sentDeadline: at });
+};
+
+/**
+ * Innermost: tells the server the time left in grpc-timeout on each attempt,
+ * as every gRPC client does. nice-grpc runs deadlines on the client only
+ * (grpc-js sends grpc-timeout only for deadlines it is given, and nice-grpc
+ * gives it none), so without this the server could not end the work at the
+ * deadline, nor tell a deadline from a cancel.
+ */
+const sendDeadline: ClientMiddleware<SentDeadline> = async function* sendDeadline(call, options) {
+  const { sentDeadline, ...rest } = options;
+  if (!sentDeadline) return yield* call.next(call.request, rest);
+  const metadata = Metadata(rest.metadata).set('grpc-timeout', grpcTimeout(sentDeadline.getTime() - Date.now()));
+  return yield* call.next(call.request, { ...rest, metadata });
+};
+
+/** A grpc-timeout value: at most 8 digits and a unit (the gRPC HTTP/2 protocol). */
+export function grpcTimeout(ms: number): string {
+  const whole = Math.max(1, Math.ceil(ms));
+  if (whole < 1e8) return `${whole}m`;
+  const seconds = Math.ceil(whole / 1000);
+  return seconds < 1e8 ? `${seconds}S` : `${Math.min(99_999_999, Math.ceil(seconds / 3600))}H`;
 }
 
 /** The generated messages type bytes as Buffer; wrap without copying. */

@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
-import { OffloadError, SHUTTING_DOWN, Status, statusFromName } from '../errors.js';
+import { CALL_CANCELLED, OffloadError, SHUTTING_DOWN, Status, statusFromName } from '../errors.js';
 import {
   CONTROL_CHANNEL,
   SlotState,
@@ -61,6 +61,8 @@ export interface SettledRun {
 export interface RunOptions {
   /** Aborting cancels the run; an OffloadError reason becomes the run's error. */
   signal?: AbortSignal;
+  /** Why the run ends when `signal` aborts with no OffloadError reason (a call's deadline or its client's cancel); asked only then. */
+  abortReason?: () => OffloadError;
   /** Whether to carry started and progress events across threads (a unary Run does not need them). */
   progress?: boolean;
   /** Longest the task may run once started; 0 or undefined: no limit. */
@@ -215,8 +217,8 @@ export class TaskPool {
     if (this.#inFlight.size >= this.#capacity) {
       throw new OffloadError(Status.RESOURCE_EXHAUSTED, `the task queue is full (${this.stats.queued} waiting); retry later`);
     }
-    const { signal, progress = true, runLimitMs = 0, handOverData = false } = options;
-    if (signal?.aborted) throw abortError(signal);
+    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false } = options;
+    if (signal?.aborted) throw abortError(signal, abortReason);
 
     const id = this.#nextId++;
     const flight: InFlight = {
@@ -240,7 +242,7 @@ export class TaskPool {
     };
     this.#inFlight.set(id, flight);
     if (signal) {
-      const onAbort = (): void => flight.run.cancel(abortError(signal));
+      const onAbort = (): void => flight.run.cancel(abortError(signal, abortReason));
       signal.addEventListener('abort', onAbort, { once: true });
       flight.detach = () => signal.removeEventListener('abort', onAbort);
     }
@@ -484,8 +486,6 @@ export class TaskPool {
   }
 }
 
-const CANCELLED = new OffloadError(Status.CANCELLED, 'the call was cancelled');
-
 /**
  * The bytes to transfer to the worker. Cloning a view clones its whole
  * backing buffer, and a request's bytes sit inside the decoded message's
@@ -503,8 +503,8 @@ function transferable(flight: InFlight, ahead: boolean): Uint8Array | undefined 
   return new Uint8Array(data);
 }
 
-function abortError(signal: AbortSignal): OffloadError {
-  return signal.reason instanceof OffloadError ? signal.reason : CANCELLED;
+function abortError(signal: AbortSignal, reason: (() => OffloadError) | undefined): OffloadError {
+  return signal.reason instanceof OffloadError ? signal.reason : (reason?.() ?? CALL_CANCELLED);
 }
 
 function taskFailure(name: string, codeName: string | undefined, message: string, detail: string): OffloadError {

@@ -4,7 +4,7 @@
  * one Started, the latest Progress (a newer one replaces an unread one) and
  * the terminal result or error, which is never dropped.
  */
-import { OffloadError, Status } from '../errors.js';
+import { CALL_CANCELLED, type OffloadError } from '../errors.js';
 
 export type TaskEvent =
   | { type: 'started'; queuedMs: number }
@@ -57,7 +57,7 @@ export class TaskRun implements AsyncIterable<TaskEvent> {
   }
 
   /** Cancels the run: queued, it leaves the queue; running, it is asked to stop. */
-  cancel(reason: OffloadError = new OffloadError(Status.CANCELLED, 'the call was cancelled')): void {
+  cancel(reason: OffloadError = CALL_CANCELLED): void {
     this.#cancel(reason);
   }
 

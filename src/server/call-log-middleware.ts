@@ -2,6 +2,7 @@ import { ServerError, Status, type CallContext, type ServerMiddlewareCall } from
 import { performance } from 'node:perf_hooks';
 import { truncate } from '../errors.js';
 import type { Logger } from '../log.js';
+import { callEndReason } from './call-deadline.js';
 import type { CallRecord, RecordContext } from './call-record.js';
 import type { Metrics } from './metrics.js';
 
@@ -31,6 +32,9 @@ export function createCallLogMiddleware(log: Logger, metrics: Metrics) {
       else [code, message] = [Status.CANCELLED, 'cancelled by the client'];
       throw error;
     } finally {
+      // Whatever the handler made of it, a call whose signal aborted ended by
+      // its deadline or its client's cancel, and that is what the client saw.
+      if (context.signal.aborted) ({ code, message } = callEndReason(context.metadata));
       const seconds = (performance.now() - startedAt) / 1000;
       const path = call.method.path;
       metrics.rpcFinished(path, code, seconds);

@@ -7,17 +7,16 @@ export interface CallSignal {
 }
 
 const CALL_ENDED = new OffloadError(Status.CANCELLED, 'the call has ended');
-const CALL_CANCELLED = new OffloadError(Status.CANCELLED, 'the call was cancelled or its deadline passed');
 
 /**
  * A signal for the tasks of one streaming call (RunBatch). It aborts when the
- * call's own signal does (client cancel or deadline; grpc-js has already told
- * the client which) or when the handler ends. The server's shutdown signal
+ * call's own signal does, with `endReason()` (its deadline passed or its
+ * client cancelled), or when the handler ends. The server's shutdown signal
  * reaches each run through the pool, not through here.
  */
-export function linkCallSignal(callSignal: AbortSignal): CallSignal {
+export function linkCallSignal(callSignal: AbortSignal, endReason: () => OffloadError): CallSignal {
   const controller = new AbortController();
-  const fromCall = (): void => controller.abort(CALL_CANCELLED);
+  const fromCall = (): void => controller.abort(endReason());
   if (callSignal.aborted) fromCall();
   else callSignal.addEventListener('abort', fromCall, { once: true });
   return {

@@ -20,6 +20,7 @@ import type {
 import type { TaskPool } from '../pool/task-pool.js';
 import type { TaskRun } from '../pool/task-run.js';
 import type { RecordContext } from './call-record.js';
+import { callEndReason } from './call-deadline.js';
 import { linkCallSignal } from './call-signal.js';
 import { runBatch } from './run-batch.js';
 import { undecodable } from './served-definition.js';
@@ -48,18 +49,19 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
   const { catalog, pool, heartbeatMs } = deps;
 
   /** Validates and admits one task; throws UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED. */
-  const startTask = (request: { task: string; input: unknown; data: Uint8Array }, signal: AbortSignal, progress: boolean): TaskRun => {
+  const startTask = (request: { task: string; input: unknown; data: Uint8Array }, context: Context, signal: AbortSignal, progress: boolean): TaskRun => {
     if (deps.isDraining()) throw SHUTTING_DOWN;
     const task = catalog.get(request.task);
     const input = task.validate(request.input);
     const runLimitMs = task.timeoutMs && deps.maxRunMs ? Math.min(task.timeoutMs, deps.maxRunMs) : (task.timeoutMs ?? deps.maxRunMs);
     // The request message is not read again once its task is admitted.
-    return pool.run(task, input, request.data, { signal, progress, runLimitMs, handOverData: true });
+    const abortReason = (): OffloadError => callEndReason(context.metadata);
+    return pool.run(task, input, request.data, { signal, abortReason, progress, runLimitMs, handOverData: true });
   };
 
   return {
     async run(request: RunRequest, context: Context): Promise<RunResponse> {
-      const result = await startTask(request, context.signal, false).result();
+      const result = await startTask(request, context, context.signal, false).result();
       context.record.queuedMs = result.queuedMs;
       context.record.runMs = result.runMs;
       return { result: toTaskResult(result) };
@@ -68,7 +70,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
     async *runStream(request: RunStreamRequest, context: Context): AsyncIterable<RunStreamResponse> {
       let latest: Progress = { fraction: 0, message: '' };
       // The run cancels itself if this generator stops early (the client went away).
-      const events = withHeartbeat(startTask(request, context.signal, true), heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
+      const events = withHeartbeat(startTask(request, context, context.signal, true), heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
       for await (const event of events) {
         if (event.type === 'progress') latest = { fraction: event.fraction, message: event.message };
         if (event.type === 'result') Object.assign(context.record, { queuedMs: event.queuedMs, runMs: event.runMs });
@@ -77,7 +79,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
     },
 
     async *runBatch(requests: AsyncIterable<RunBatchRequest>, context: Context): AsyncIterable<RunBatchResponse> {
-      const call = linkCallSignal(context.signal);
+      const call = linkCallSignal(context.signal, () => callEndReason(context.metadata));
       // The latest progress of every item in flight, for heartbeats.
       const inFlight = new Map<string, Progress>();
       context.record.items = 0;
@@ -88,7 +90,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
             context.record.items!++;
             const reason = undecodable(item);
             if (reason !== undefined) throw new OffloadError(Status.INVALID_ARGUMENT, `the item could not be decoded: ${reason}`);
-            return startTask(item, call.signal, true);
+            return startTask(item, context, call.signal, true);
           },
           onServerFault: deps.onServerFault,
         });

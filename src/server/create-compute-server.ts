@@ -4,6 +4,7 @@
  * and the ordered shutdown that lets in-flight calls finish.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChannelOptions } from '@grpc/grpc-js';
 import { createServer } from 'nice-grpc';
 import { findTaskFiles } from '../catalog/find-task-files.js';
 import { TaskCatalog } from '../catalog/task-catalog.js';
@@ -13,6 +14,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { TaskPool } from '../pool/task-pool.js';
 import { bundledTasksDir } from '../pool/worker-entry.js';
 import { createAuthMiddleware } from './auth-middleware.js';
+import { recordDeadline } from './call-deadline.js';
 import { createCallLogMiddleware } from './call-log-middleware.js';
 import { createComputeService } from './compute-service.js';
 import { createDrain } from './drain.js';
@@ -91,6 +93,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
         : {}),
       // Channelz (grpc-js's per-call tracking) has no consumer here.
       'grpc.enable_channelz': 0,
+      // nice-grpc passes its options on to grpc-js's Server, which takes interceptors there.
+      ...({ interceptors: [recordDeadline] } as ChannelOptions),
     }).use(createCallLogMiddleware(log, metrics));
     // Without tokens there is no auth layer at all: every layer costs each call an async generator.
     const server = (config.authTokens.length > 0 ? base.use(createAuthMiddleware(config.authTokens)) : base)
