@@ -2,8 +2,8 @@
  * Flags every client command shares: where the server is and how to reach it.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { ComputeClientOptions } from '../client/create-compute-client.js';
+import { FlagError, parseFlags, type FlagSpecs } from '../parse-flags.js';
 import { CliError } from './cli-error.js';
 
 export const CLIENT_OPTIONS = {
@@ -15,7 +15,7 @@ export const CLIENT_OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
+} as const satisfies FlagSpecs;
 
 export const CLIENT_USAGE = `Connection flags:
   --address HOST:PORT   server or replicas (ipv4:A,B or dns:NAME) [OFFLOAD_ADDRESS; default 127.0.0.1:50051]
@@ -29,13 +29,19 @@ export const CLIENT_USAGE = `Connection flags:
 /** Parsed flags: strings for string options, booleans for boolean ones. */
 export type Values = Record<string, string | boolean | undefined>;
 
-/** Parses argv with the shared flags plus the command's own; a bad flag is a usage error. */
-export function parseCommandArgs(argv: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Values; positionals: string[] } {
+/**
+ * Parses argv with the shared flags plus the command's own (`command` is
+ * "offload run", say); a bad flag is a usage error that points at the
+ * command's help.
+ */
+export function parseCommandArgs(argv: string[], options: FlagSpecs, command: string): { values: Values; positionals: string[] } {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...CLIENT_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseFlags(argv, { ...CLIENT_OPTIONS, ...options }, { allowPositionals: true });
     return { values: values as Values, positionals };
   } catch (error) {
-    throw new CliError((error as Error).message);
+    if (!(error instanceof FlagError)) throw error;
+    if (error.problem === 'unknown-flag') throw new CliError(`unknown flag ${error.flag} for "${command}"; see ${command} --help`);
+    throw new CliError(error.message);
   }
 }
 

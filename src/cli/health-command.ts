@@ -8,7 +8,7 @@ import { CLIENT_USAGE, clientTarget, parseCommandArgs, stringFlag } from './clie
 export const HEALTH_USAGE = `Usage: offload health [--service NAME]\n\n${CLIENT_USAGE}\n`;
 
 export async function healthCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs(argv, { service: { type: 'string' } });
+  const { values } = parseCommandArgs(argv, { service: { type: 'string' } }, 'offload health');
   if (values['help']) {
     process.stdout.write(HEALTH_USAGE);
     return 0;

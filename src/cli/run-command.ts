@@ -26,13 +26,11 @@ ${CLIENT_USAGE}
 export const INTERRUPTED = 130;
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {
-    input: { type: 'string' },
-    'data-file': { type: 'string' },
-    out: { type: 'string' },
-    deadline: { type: 'string' },
-    json: { type: 'boolean' },
-  });
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    { input: { type: 'string' }, 'data-file': { type: 'string' }, out: { type: 'string' }, deadline: { type: 'string' }, json: { type: 'boolean' } },
+    'offload run',
+  );
   if (values['help']) {
     process.stdout.write(RUN_USAGE);
     return 0;

@@ -6,7 +6,7 @@ import { CLIENT_USAGE, clientTarget, parseCommandArgs } from './client-flags.js'
 export const TASKS_USAGE = `Usage: offload tasks [--json]\n\n${CLIENT_USAGE}\n`;
 
 export async function tasksCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs(argv, { json: { type: 'boolean' } });
+  const { values } = parseCommandArgs(argv, { json: { type: 'boolean' } }, 'offload tasks');
   if (values['help']) {
     process.stdout.write(TASKS_USAGE);
     return 0;

@@ -103,6 +103,25 @@ describe('offload run', () => {
     expect(await offload(['frobnicate'])).toMatchObject({ code: 2 });
   });
 
+  it('names an unknown flag and the command whose help lists the right ones, exiting 2', async () => {
+    expect(await offload(['run', 'spin', '--foo'])).toMatchObject({
+      code: 2,
+      stderr: 'offload: unknown flag --foo for "offload run"; see offload run --help\n',
+    });
+    expect(await offload(['tasks', '--verbose=1'])).toMatchObject({
+      code: 2,
+      stderr: 'offload: unknown flag --verbose for "offload tasks"; see offload tasks --help\n',
+    });
+  });
+
+  it('passes a value that starts with "-" on to validation, and says when a flag lacks its value', async () => {
+    expect(await offload(['run', 'spin', '--deadline', '-5s'])).toMatchObject({
+      code: 2,
+      stderr: 'offload: --deadline must be a duration such as 500ms, 30s or 2m (got "-5s")\n',
+    });
+    expect(await offload(['run', 'spin', '--deadline'])).toMatchObject({ code: 2, stderr: 'offload: --deadline needs a value\n' });
+  });
+
   it('gives up at --deadline with DEADLINE_EXCEEDED', async () => {
     const { code, stderr } = await offload(['run', 'spin', '--input', '{"ms":30000}', '--deadline', '300ms']);
     expect(code).toBe(1);

@@ -60,6 +60,9 @@ describe('starting the server', () => {
     [['--workers', '0'], 'offload: --workers must be a positive integer (got "0")'],
     [['--port', 'http'], 'offload: --port must be a non-negative integer (got "http")'],
     [['--tasks', 'no/such/dir'], 'offload: task directory no/such/dir does not exist or is not a directory'],
+    [['--max-queue', '-1'], 'offload: --max-queue must be a non-negative integer (got "-1")'],
+    [['--max-queue'], 'offload: --max-queue needs a value'],
+    [['--foo'], 'offload: unknown flag --foo; see offload serve --help'],
   ])('refuses %j with exit code 2 and an exact message', async (args, message) => {
     const { code, stderr } = await runToExit(args);
     expect(code).toBe(2);
