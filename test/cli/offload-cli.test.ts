@@ -103,25 +103,6 @@ describe('offload run', () => {
     expect(await offload(['frobnicate'])).toMatchObject({ code: 2 });
   });
 
-  it('names an unknown flag and the command whose help lists the right ones, exiting 2', async () => {
-    expect(await offload(['run', 'spin', '--foo'])).toMatchObject({
-      code: 2,
-      stderr: 'offload: unknown flag --foo for "offload run"; see offload run --help\n',
-    });
-    expect(await offload(['tasks', '--verbose=1'])).toMatchObject({
-      code: 2,
-      stderr: 'offload: unknown flag --verbose for "offload tasks"; see offload tasks --help\n',
-    });
-  });
-
-  it('passes a value that starts with "-" on to validation, and says when a flag lacks its value', async () => {
-    expect(await offload(['run', 'spin', '--deadline', '-5s'])).toMatchObject({
-      code: 2,
-      stderr: 'offload: --deadline must be a duration such as 500ms, 30s or 2m (got "-5s")\n',
-    });
-    expect(await offload(['run', 'spin', '--deadline'])).toMatchObject({ code: 2, stderr: 'offload: --deadline needs a value\n' });
-  });
-
   it('gives up at --deadline with DEADLINE_EXCEEDED', async () => {
     const { code, stderr } = await offload(['run', 'spin', '--input', '{"ms":30000}', '--deadline', '300ms']);
     expect(code).toBe(1);
@@ -144,9 +125,38 @@ describe('offload run', () => {
   });
 });
 
+describe('usage errors', () => {
+  it('names an unknown flag and the command whose help lists the right ones, exiting 2', async () => {
+    expect(await offload(['run', 'spin', '--foo'])).toMatchObject({
+      code: 2,
+      stderr: 'offload: unknown flag --foo for "offload run"; see offload run --help\n',
+    });
+    expect(await offload(['health', '--foo'])).toMatchObject({
+      code: 2,
+      stderr: 'offload: unknown flag --foo for "offload health"; see offload health --help\n',
+    });
+    expect(await offload(['tasks', '--verbose=1'])).toMatchObject({
+      code: 2,
+      stderr: 'offload: unknown flag --verbose for "offload tasks"; see offload tasks --help\n',
+    });
+  });
+
+  it('passes a value that starts with "-" on to validation, and says when a flag lacks its value', async () => {
+    expect(await offload(['run', 'spin', '--deadline', '-5s'])).toMatchObject({
+      code: 2,
+      stderr: 'offload: --deadline must be a duration such as 500ms, 30s or 2m (got "-5s")\n',
+    });
+    expect(await offload(['run', 'spin', '--deadline'])).toMatchObject({ code: 2, stderr: 'offload: --deadline needs a value\n' });
+  });
+});
+
 describe('offload health', () => {
   it('prints SERVING and exits 0', async () => {
     expect(await offload(['health'])).toMatchObject({ code: 0, stdout: 'SERVING\n' });
+  });
+
+  it('prints one JSON object with --json', async () => {
+    expect(await offload(['health', '--json'])).toMatchObject({ code: 0, stdout: '{"status":"SERVING"}\n', stderr: '' });
   });
 
   it('exits 1 with UNAVAILABLE when nothing listens', async () => {
