@@ -4,6 +4,7 @@ import { HealthDefinition } from 'nice-grpc-server-health';
 import { HealthCheckResponse_ServingStatus as ServingStatus } from 'nice-grpc-server-health/lib/proto/grpc/health/v1/health.js';
 import { createChannelCredentials } from '../client/channel-credentials.js';
 import { CLIENT_USAGE, clientTarget, parseCommandArgs, stringFlag } from './client-flags.js';
+import { explainCallError } from './explain-call-error.js';
 
 export const HEALTH_USAGE = `Usage: offload health [--service NAME] [--json]
 
@@ -29,6 +30,8 @@ export async function healthCommand(argv: string[]): Promise<number> {
     const name = ServingStatus[status] ?? String(status);
     process.stdout.write(values['json'] ? `${JSON.stringify({ status: name })}\n` : `${name}\n`);
     return status === ServingStatus.SERVING ? 0 : 1;
+  } catch (error) {
+    throw explainCallError(error, { address, tls: options.tls !== undefined, timeoutMessage: `no answer from ${address} within 10 s` });
   } finally {
     channel.close();
   }

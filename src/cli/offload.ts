@@ -8,6 +8,7 @@ import { ClientError } from 'nice-grpc';
 import { OffloadError, Status } from '../errors.js';
 import { CliError } from './cli-error.js';
 import { healthCommand } from './health-command.js';
+import { suppressIpServernameWarning } from './quiet-warnings.js';
 import { runCommand } from './run-command.js';
 import { serve } from './serve.js';
 import { tasksCommand } from './tasks-command.js';
@@ -58,5 +59,6 @@ function report(error: unknown): number {
   return 1;
 }
 
+suppressIpServernameWarning();
 const code = await main(process.argv.slice(2)).catch(report);
 if (code >= 0) process.exitCode = code;

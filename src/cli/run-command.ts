@@ -10,6 +10,7 @@ import { createComputeClient } from '../client/create-compute-client.js';
 import type { Json, RunEvent } from '../client/events.js';
 import { CliError } from './cli-error.js';
 import { CLIENT_USAGE, clientTarget, parseCommandArgs, parseDuration, stringFlag } from './client-flags.js';
+import { explainCallError } from './explain-call-error.js';
 import { createProgressBar } from './progress-bar.js';
 
 export const RUN_USAGE = `Usage: offload run TASK [--input JSON|@file.json] [--data-file FILE] [--out FILE] [--deadline 30s] [--json]
@@ -74,7 +75,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       process.stderr.write('offload: cancelled\n');
       return INTERRUPTED;
     }
-    throw error;
+    const timeoutMessage = `no result from ${address} within ${deadlineText ?? 'the deadline'} (--deadline)`;
+    throw explainCallError(error, { address, tls: options.tls !== undefined, timeoutMessage });
   } finally {
     process.off('SIGINT', onSigint);
     client.close();

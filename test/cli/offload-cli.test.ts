@@ -106,7 +106,7 @@ describe('offload run', () => {
   it('gives up at --deadline with DEADLINE_EXCEEDED', async () => {
     const { code, stderr } = await offload(['run', 'spin', '--input', '{"ms":30000}', '--deadline', '300ms']);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/^offload: DEADLINE_EXCEEDED/);
+    expect(stderr).toBe(`offload: DEADLINE_EXCEEDED: no result from ${server.address} within 300ms (--deadline)\n`);
     await eventually(() => expect(server.pool.stats.running).toBe(0));
   });
 
@@ -162,7 +162,32 @@ describe('offload health', () => {
   it('exits 1 with UNAVAILABLE when nothing listens', async () => {
     const { code, stderr } = await offload(['health', '--address', '127.0.0.1:1']);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/^offload: UNAVAILABLE/);
+    expect(stderr).toBe('offload: UNAVAILABLE: cannot reach 127.0.0.1:1 (connection refused); is the server running?\n');
+  });
+});
+
+describe('reaching the server', () => {
+  it('says which address refused the connection instead of grpc-js\'s balancer text', async () => {
+    expect(await offload(['run', 'echo', '--address', '127.0.0.1:1'])).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'offload: UNAVAILABLE: cannot reach 127.0.0.1:1 (connection refused); is the server running?\n',
+    });
+  });
+
+  it('dials port 50051 when --address names a host without a port, and says when the name does not resolve', async () => {
+    expect(await offload(['tasks', '--address', 'nosuch.invalid'])).toMatchObject({
+      code: 1,
+      stderr: 'offload: UNAVAILABLE: cannot reach nosuch.invalid:50051 (the host name does not resolve); is the address right?\n',
+    });
+  });
+
+  it('says a plaintext server does not speak TLS, without Node\'s IP servername warning or OpenSSL\'s text', async () => {
+    expect(await offload(['run', 'echo', '--tls', '--address', server.address])).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `offload: UNAVAILABLE: TLS handshake with ${server.address} failed: the server does not speak TLS (drop --tls?)\n`,
+    });
   });
 });
 
