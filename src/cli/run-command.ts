@@ -76,11 +76,22 @@ export async function runCommand(argv: string[]): Promise<number> {
       return INTERRUPTED;
     }
     const timeoutMessage = `no result from ${address} within ${deadlineText ?? 'the deadline'} (--deadline)`;
-    throw explainCallError(error, { address, tls: options.tls !== undefined, timeoutMessage });
+    throw pointAtTasksCommand(explainCallError(error, { address, tls: options.tls !== undefined, timeoutMessage }));
   } finally {
     process.off('SIGINT', onSigint);
     client.close();
   }
+}
+
+/**
+ * The server's NOT_FOUND for an unknown task points gRPC users at ListTasks;
+ * someone at a terminal lists tasks with `offload tasks`. The server's
+ * message stays as it is: other clients rely on it.
+ */
+function pointAtTasksCommand(error: unknown): unknown {
+  if (!(error instanceof CliError) || !error.message.startsWith('NOT_FOUND: unknown task')) return error;
+  const stem = error.message.replace(/; ListTasks shows the tasks this server runs$/, '');
+  return new CliError(`${stem}; \`offload tasks\` lists the tasks this server runs`, error.exitCode);
 }
 
 function toJsonEvent(event: RunEvent, dataWritten: boolean): Record<string, unknown> {

@@ -88,10 +88,10 @@ describe('offload run', () => {
     expect(stdout).toMatch(/done in \d+\.\d ms/);
   });
 
-  it('prints the status and message of a failed call to stderr and exits 1', async () => {
+  it('prints the status and message of a failed call to stderr and exits 1, pointing at `offload tasks` for an unknown task', async () => {
     const missing = await offload(['run', 'nope']);
     expect(missing).toMatchObject({ code: 1, stdout: '' });
-    expect(missing.stderr).toBe('offload: NOT_FOUND: unknown task "nope"; ListTasks shows the tasks this server runs\n');
+    expect(missing.stderr).toBe('offload: NOT_FOUND: unknown task "nope"; `offload tasks` lists the tasks this server runs\n');
     const invalid = await offload(['run', 'spin', '--input', '{"ms":70000}']);
     expect(invalid).toMatchObject({ code: 1, stderr: 'offload: INVALID_ARGUMENT: input.ms must be <= 60000\n' });
   });
