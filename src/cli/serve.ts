@@ -21,9 +21,11 @@ export async function serve(argv: string[]): Promise<void> {
   const log = createLogger(config.logLevel);
   const server = await createComputeServer(config, { logger: log }).catch(fail);
   if (!server) return;
+  const bracketed = server.host.includes(':') ? `[${server.host}]` : server.host;
+  const metrics = server.metricsPort === undefined ? '' : `; metrics on http://${bracketed}:${server.metricsPort}/metrics`;
   log.info(
-    { host: server.host, port: server.port, workers: config.workers, maxQueue: config.maxQueue, tasks: server.catalog.names },
-    `offload listening on ${server.address} with ${config.workers} workers; tasks: ${server.catalog.names.join(', ')}`,
+    { host: server.host, port: server.port, metricsPort: server.metricsPort, workers: config.workers, maxQueue: config.maxQueue, tasks: server.catalog.names },
+    `offload listening on ${server.address} with ${config.workers} ${config.workers === 1 ? 'worker' : 'workers'}; tasks: ${server.catalog.names.join(', ')}${metrics}`,
   );
 
   let stopping = false;

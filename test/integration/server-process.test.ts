@@ -137,6 +137,21 @@ describe('the compiled server (what npm start runs)', () => {
     }
   });
 
+  it('says "1 worker" for one, and where --metrics-port 0 put the metrics', async () => {
+    const server = await startProcess(['dist/src/main.js', '--port', '0', '--workers', '1', '--metrics-port', '0']);
+    try {
+      await eventually(() => expect(server.output()).toMatch(/listening on .*\n/));
+      const logged = JSON.parse(server.output().split('\n').find((l) => l.includes('listening on'))!) as { metricsPort: number; msg: string };
+      expect(logged.metricsPort).toBeGreaterThan(0);
+      expect(logged.msg).toMatch(/ with 1 worker; tasks: .*; metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics$/);
+      expect(logged.msg).toContain(`http://127.0.0.1:${logged.metricsPort}/metrics`);
+      const response = await fetch(`http://127.0.0.1:${logged.metricsPort}/metrics`);
+      expect(await response.text()).toContain('offload_queue_depth');
+    } finally {
+      server.child.kill('SIGKILL');
+    }
+  });
+
   it('loads a user\'s TypeScript task from a directory outside any package', async () => {
     // No package.json around it: tsx treats the file as CommonJS, as it would in a user's repository.
     const dir = await mkdtemp(join(tmpdir(), 'offload-user-tasks-'));
