@@ -75,7 +75,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       process.stderr.write('offload: cancelled\n');
       return INTERRUPTED;
     }
-    const timeoutMessage = `no result from ${address} within ${deadlineText ?? 'the deadline'} (--deadline)`;
+    const timeoutMessage = deadlineText === undefined ? `no result from ${address} in time` : `no result from ${address} within ${deadlineText} (--deadline)`;
     throw pointAtTasksCommand(explainCallError(error, { address, tls: options.tls !== undefined, timeoutMessage }));
   } finally {
     process.off('SIGINT', onSigint);
