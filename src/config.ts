@@ -7,7 +7,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
+import { FlagError, parseFlags, type FlagValues } from './parse-flags.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -101,19 +101,17 @@ export const USAGE = `Usage: offload serve [flags]\n\nFlags (each also read from
 
 /** Parses and validates flags and environment; throws ConfigError with an exact message. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
-  let values: Record<string, string | string[] | boolean | undefined>;
+  let values: FlagValues;
   try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        ...Object.fromEntries(Object.keys(FLAGS).map((name) => [name, { type: 'string' as const }])),
-        tasks: { type: 'string', multiple: true },
-      },
+    ({ values } = parseFlags(argv, {
+      ...Object.fromEntries(Object.keys(FLAGS).map((name) => [name, { type: 'string' as const }])),
+      tasks: { type: 'string', multiple: true },
     }));
   } catch (error) {
-    throw new ConfigError((error as Error).message);
+    if (!(error instanceof FlagError)) throw error;
+    if (error.problem === 'unknown-flag') throw new ConfigError(`unknown flag ${error.flag}; see offload serve --help`);
+    if (error.problem === 'unexpected-argument') throw new ConfigError(`${error.message}; offload serve takes only flags (see offload serve --help)`);
+    throw new ConfigError(error.message);
   }
 
   const raw = (name: FlagName): { value: string; source: string } | undefined => {

@@ -8,4 +8,4 @@ export type { TlsOptions, Pem } from './client/channel-credentials.js';
 export type { BatchEvent, BatchItem, Json, RunEvent, TaskInfo, TaskResult } from './client/events.js';
 export { OffloadError, Status } from './errors.js';
 export { loadConfig, ConfigError, type Config } from './config.js';
-export { createComputeServer, type ComputeServer, type ServerOptions } from './server/create-compute-server.js';
+export { createComputeServer, ListenError, type ComputeServer, type ServerOptions } from './server/create-compute-server.js';

@@ -2,8 +2,8 @@
  * Flags every client command shares: where the server is and how to reach it.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { ComputeClientOptions } from '../client/create-compute-client.js';
+import { FlagError, parseFlags, type FlagSpecs } from '../parse-flags.js';
 import { CliError } from './cli-error.js';
 
 export const CLIENT_OPTIONS = {
@@ -15,10 +15,11 @@ export const CLIENT_OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
+} as const satisfies FlagSpecs;
 
 export const CLIENT_USAGE = `Connection flags:
-  --address HOST:PORT   server or replicas (ipv4:A,B or dns:NAME) [OFFLOAD_ADDRESS; default 127.0.0.1:50051]
+  --address HOST[:PORT] server or replicas (ipv4:A,B or dns:NAME); a host without a port means 50051
+                        [OFFLOAD_ADDRESS; default 127.0.0.1:50051]
   --token TOKEN         bearer token [OFFLOAD_TOKEN]
   --token-file FILE     read the bearer token from FILE (its first line)
   --tls                 use TLS with the system's roots
@@ -29,13 +30,19 @@ export const CLIENT_USAGE = `Connection flags:
 /** Parsed flags: strings for string options, booleans for boolean ones. */
 export type Values = Record<string, string | boolean | undefined>;
 
-/** Parses argv with the shared flags plus the command's own; a bad flag is a usage error. */
-export function parseCommandArgs(argv: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Values; positionals: string[] } {
+/**
+ * Parses argv with the shared flags plus the command's own (`command` is
+ * "offload run", say); a bad flag is a usage error that points at the
+ * command's help.
+ */
+export function parseCommandArgs(argv: string[], options: FlagSpecs, command: string): { values: Values; positionals: string[] } {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...CLIENT_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseFlags(argv, { ...CLIENT_OPTIONS, ...options }, { allowPositionals: true });
     return { values: values as Values, positionals };
   } catch (error) {
-    throw new CliError((error as Error).message);
+    if (!(error instanceof FlagError)) throw error;
+    if (error.problem === 'unknown-flag') throw new CliError(`unknown flag ${error.flag} for "${command}"; see ${command} --help`);
+    throw new CliError(error.message);
   }
 }
 
@@ -45,15 +52,50 @@ export function stringFlag(values: Values, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** The port `offload serve` listens on unless told otherwise. */
+export const DEFAULT_PORT = 50051;
+
 export function clientTarget(values: Values, env: NodeJS.ProcessEnv = process.env): { address: string; options: ComputeClientOptions } {
   const flag = (name: string): string | undefined => stringFlag(values, name);
-  const address = flag('address') ?? env['OFFLOAD_ADDRESS'] ?? '127.0.0.1:50051';
+  const address = addDefaultPort(flag('address') ?? env['OFFLOAD_ADDRESS'] ?? `127.0.0.1:${DEFAULT_PORT}`);
   const tokenFile = flag('token-file');
   const token = flag('token') ?? (tokenFile ? firstLine(tokenFile) : env['OFFLOAD_TOKEN']);
   const [ca, cert, key] = [flag('tls-ca'), flag('tls-cert'), flag('tls-key')];
   if (cert && !key) throw new CliError('--tls-cert needs --tls-key');
   const tls = values['tls'] === true || ca || cert ? strip({ ca: ca && read(ca), cert: cert && read(cert), key: key && read(key) }) : undefined;
   return { address, options: { ...(token ? { token } : {}), ...(tls ? { tls } : {}) } };
+}
+
+/**
+ * The target with offload's port added to every host that has none: grpc-js
+ * would dial 443 (or 80) instead, and a user who types `--address
+ * 127.0.0.1` means offload's own port. Covers `host`, `[v6]`, a bare v6
+ * address, each entry of an `ipv4:`/`ipv6:` list and a `dns:` name; `unix:`
+ * paths have no port. The library client leaves targets as grpc-js reads them.
+ */
+export function addDefaultPort(target: string, port = DEFAULT_PORT): string {
+  const scheme = /^(dns|ipv4|ipv6|unix|unix-abstract):/.exec(target)?.[1];
+  if (scheme === undefined) return addPortToHost(target, port);
+  if (scheme.startsWith('unix')) return target;
+  const rest = target.slice(scheme.length + 1);
+  if (scheme === 'dns') {
+    const authority = /^\/\/[^/]*\//.exec(rest)?.[0] ?? '';
+    return `dns:${authority}${addPortToHost(rest.slice(authority.length), port)}`;
+  }
+  return `${scheme}:${rest
+    .split(',')
+    .map((entry) => addPortToHost(entry, port))
+    .join(',')}`;
+}
+
+/** Follows grpc-js's reading of host[:port]: brackets hold v6; one colon splits off a port; more mean a bare v6 address. */
+function addPortToHost(host: string, port: number): string {
+  if (host === '') return host;
+  if (host.startsWith('[')) return host.endsWith(']') ? `${host}:${port}` : host;
+  const colons = host.split(':').length - 1;
+  if (colons === 0) return `${host}:${port}`;
+  if (colons === 1) return host.endsWith(':') ? `${host}${port}` : host;
+  return `[${host}]:${port}`;
 }
 
 /** "30s", "500ms", "2m", "1h"; a bare number is seconds. */

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { packageRoot } from '../package-paths.js';
 import { CliError } from './cli-error.js';
-import { parseCommandArgs } from './client-flags.js';
+import { FlagError, parseFlags } from '../parse-flags.js';
 import { taskProjectFiles } from './task-project.js';
 
 export const INIT_USAGE = `Usage: offload init [DIR]
@@ -24,7 +24,7 @@ interface OffloadPackage {
 }
 
 export async function initCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {});
+  const { values, positionals } = parseInitArgs(argv);
   if (values['help']) {
     process.stdout.write(INIT_USAGE);
     return 0;
@@ -56,6 +56,15 @@ export async function initCommand(argv: string[]): Promise<number> {
       `  npx offload run word-count --input '{"text":"to be or not to be"}'\n`,
   );
   return 0;
+}
+
+function parseInitArgs(argv: string[]): ReturnType<typeof parseFlags> {
+  try {
+    return parseFlags(argv, { help: { type: 'boolean', short: 'h' } }, { allowPositionals: true });
+  } catch (error) {
+    if (!(error instanceof FlagError)) throw error;
+    throw new CliError(error.problem === 'unknown-flag' ? `unknown flag ${error.flag} for "offload init"; see offload init --help` : error.message);
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import { OffloadError, Status } from '../errors.js';
 import { CliError } from './cli-error.js';
 import { healthCommand } from './health-command.js';
 import { initCommand } from './init-command.js';
+import { suppressIpServernameWarning } from './quiet-warnings.js';
 import { runCommand } from './run-command.js';
 import { serve } from './serve.js';
 import { tasksCommand } from './tasks-command.js';
@@ -61,5 +62,6 @@ function report(error: unknown): number {
   return 1;
 }
 
+suppressIpServernameWarning();
 const code = await main(process.argv.slice(2)).catch(report);
 if (code >= 0) process.exitCode = code;

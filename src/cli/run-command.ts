@@ -10,6 +10,7 @@ import { createComputeClient } from '../client/create-compute-client.js';
 import type { Json, RunEvent } from '../client/events.js';
 import { CliError } from './cli-error.js';
 import { CLIENT_USAGE, clientTarget, parseCommandArgs, parseDuration, stringFlag } from './client-flags.js';
+import { explainCallError } from './explain-call-error.js';
 import { createProgressBar } from './progress-bar.js';
 
 export const RUN_USAGE = `Usage: offload run TASK [--input JSON|@file.json] [--data-file FILE] [--out FILE] [--deadline 30s] [--json]
@@ -26,13 +27,11 @@ ${CLIENT_USAGE}
 export const INTERRUPTED = 130;
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {
-    input: { type: 'string' },
-    'data-file': { type: 'string' },
-    out: { type: 'string' },
-    deadline: { type: 'string' },
-    json: { type: 'boolean' },
-  });
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    { input: { type: 'string' }, 'data-file': { type: 'string' }, out: { type: 'string' }, deadline: { type: 'string' }, json: { type: 'boolean' } },
+    'offload run',
+  );
   if (values['help']) {
     process.stdout.write(RUN_USAGE);
     return 0;
@@ -76,11 +75,23 @@ export async function runCommand(argv: string[]): Promise<number> {
       process.stderr.write('offload: cancelled\n');
       return INTERRUPTED;
     }
-    throw error;
+    const timeoutMessage = deadlineText === undefined ? `no result from ${address} in time` : `no result from ${address} within ${deadlineText} (--deadline)`;
+    throw pointAtTasksCommand(explainCallError(error, { address, tls: options.tls !== undefined, timeoutMessage }));
   } finally {
     process.off('SIGINT', onSigint);
     client.close();
   }
+}
+
+/**
+ * The server's NOT_FOUND for an unknown task points gRPC users at ListTasks;
+ * someone at a terminal lists tasks with `offload tasks`. The server's
+ * message stays as it is: other clients rely on it.
+ */
+function pointAtTasksCommand(error: unknown): unknown {
+  if (!(error instanceof CliError) || !error.message.startsWith('NOT_FOUND: unknown task')) return error;
+  const stem = error.message.replace(/; ListTasks shows the tasks this server runs$/, '');
+  return new CliError(`${stem}; \`offload tasks\` lists the tasks this server runs`, error.exitCode);
 }
 
 function toJsonEvent(event: RunEvent, dataWritten: boolean): Record<string, unknown> {

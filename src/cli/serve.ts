@@ -4,8 +4,8 @@
  */
 import { ConfigError, loadConfig, USAGE, type Config } from '../config.js';
 import { TaskLoadError } from '../catalog/task-catalog.js';
-import { createLogger } from '../log.js';
-import { createComputeServer } from '../server/create-compute-server.js';
+import { createLogger, routeGrpcLogs } from '../log.js';
+import { createComputeServer, ListenError } from '../server/create-compute-server.js';
 
 export async function serve(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -19,11 +19,14 @@ export async function serve(argv: string[]): Promise<void> {
     return fail(error);
   }
   const log = createLogger(config.logLevel);
+  routeGrpcLogs(log);
   const server = await createComputeServer(config, { logger: log }).catch(fail);
   if (!server) return;
+  const bracketed = server.host.includes(':') ? `[${server.host}]` : server.host;
+  const metrics = server.metricsPort === undefined ? '' : `; metrics on http://${bracketed}:${server.metricsPort}/metrics`;
   log.info(
-    { host: server.host, port: server.port, workers: config.workers, maxQueue: config.maxQueue, tasks: server.catalog.names },
-    `offload listening on ${server.address} with ${config.workers} workers; tasks: ${server.catalog.names.join(', ')}`,
+    { host: server.host, port: server.port, metricsPort: server.metricsPort, workers: config.workers, maxQueue: config.maxQueue, tasks: server.catalog.names },
+    `offload listening on ${server.address} with ${config.workers} ${config.workers === 1 ? 'worker' : 'workers'}; tasks: ${server.catalog.names.join(', ')}${metrics}`,
   );
 
   let stopping = false;
@@ -46,10 +49,21 @@ export async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', stop);
 }
 
+/** The setting to change when an address cannot be bound. */
+function listenFlag(error: ListenError): string {
+  if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') return ' (--host)';
+  if (error.code === 'EADDRINUSE' || error.code === 'EACCES') return error.endpoint === 'grpc' ? ' (--port)' : ' (--metrics-port)';
+  return '';
+}
+
 function fail(error: unknown): undefined {
   if (error instanceof ConfigError || error instanceof TaskLoadError) {
     process.stderr.write(`offload: ${error.message}\n`);
     process.exitCode = 2;
+  } else if (error instanceof ListenError) {
+    // Exit 1, not 2: the flags are valid; the machine refused them (a port another process holds, say).
+    process.stderr.write(`offload: ${error.message}${listenFlag(error)}\n`);
+    process.exitCode = 1;
   } else {
     process.stderr.write(`offload: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = 1;

@@ -2,11 +2,12 @@
 import { createComputeClient } from '../client/create-compute-client.js';
 import type { TaskInfo } from '../client/events.js';
 import { CLIENT_USAGE, clientTarget, parseCommandArgs } from './client-flags.js';
+import { explainCallError } from './explain-call-error.js';
 
 export const TASKS_USAGE = `Usage: offload tasks [--json]\n\n${CLIENT_USAGE}\n`;
 
 export async function tasksCommand(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs(argv, { json: { type: 'boolean' } });
+  const { values } = parseCommandArgs(argv, { json: { type: 'boolean' } }, 'offload tasks');
   if (values['help']) {
     process.stdout.write(TASKS_USAGE);
     return 0;
@@ -18,6 +19,8 @@ export async function tasksCommand(argv: string[]): Promise<number> {
     if (values['json']) process.stdout.write(`${JSON.stringify(tasks, null, 2)}\n`);
     else process.stdout.write(table(['TASK', 'INPUT', 'DESCRIPTION'], tasks.map((t) => [t.name, describeInput(t), t.description])));
     return 0;
+  } catch (error) {
+    throw explainCallError(error, { address, tls: options.tls !== undefined, timeoutMessage: `no answer from ${address} within 10 s` });
   } finally {
     client.close();
   }

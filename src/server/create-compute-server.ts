@@ -50,6 +50,42 @@ export interface ComputeServer {
   close(): Promise<void>;
 }
 
+/**
+ * The server could not bind an address: "cannot listen on HOST:PORT: the
+ * address is already in use". grpc-js reports a bind failure as one sentence
+ * ("No address added out of total 1 resolved errors: [listen EADDRINUSE:
+ * ...]"); `code` is the errno in it, when there is one.
+ */
+export class ListenError extends Error {
+  override name = 'ListenError';
+  constructor(
+    /** Which listener failed: the gRPC port or the metrics port. */
+    readonly endpoint: 'grpc' | 'metrics',
+    readonly address: string,
+    /** EADDRINUSE, EADDRNOTAVAIL, EACCES, ENOTFOUND; undefined when the cause has no errno. */
+    readonly code: string | undefined,
+    reason: string,
+  ) {
+    super(`cannot listen on ${address}: ${reason}`);
+  }
+}
+
+const LISTEN_REASONS: Record<string, string> = {
+  EADDRINUSE: 'the address is already in use',
+  EADDRNOTAVAIL: 'the address is not one of this machine\'s',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  ENOTFOUND: 'the host name does not resolve',
+};
+
+function toListenError(error: unknown, endpoint: ListenError['endpoint'], address: string): ListenError {
+  const message = error instanceof Error ? error.message : String(error);
+  const code =
+    (error as NodeJS.ErrnoException).code ??
+    /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES|ENOTFOUND)\b/.exec(message)?.[1] ??
+    (/^Name resolution failed/.test(message) ? 'ENOTFOUND' : undefined);
+  return new ListenError(endpoint, address, code, (code !== undefined ? LISTEN_REASONS[code] : undefined) ?? message);
+}
+
 export interface ServerOptions {
   logger?: Logger;
 }
@@ -80,6 +116,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
   metrics.watchPool(() => pool.stats);
   const drain = createDrain();
   let metricsServer: MetricsServer | undefined;
+  // Set once the gRPC server exists: a start that fails after it listens (the metrics port taken) must close it, or the process never exits.
+  let grpcServer: { forceShutdown(): void } | undefined;
   try {
     const catalog = new TaskCatalog(await pool.describe(files));
     const base = createServer({
@@ -100,6 +138,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
     const server = (config.authTokens.length > 0 ? base.use(createAuthMiddleware(config.authTokens)) : base)
       .use(drain.middleware)
       .use(errorMiddleware);
+    grpcServer = server;
     server.add(
       ServedComputeServiceDefinition,
       createComputeService({
@@ -116,8 +155,15 @@ export async function createComputeServer(config: Config, options: ServerOptions
     addReflection(server);
 
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    const port = await withReceiveWindows(() => server.listen(`${host}:${config.port}`, createServerCredentials(config.tls)));
-    if (config.metricsPort !== undefined) metricsServer = await startMetricsServer(metrics.registry, config.host, config.metricsPort);
+    const port = await withReceiveWindows(() => server.listen(`${host}:${config.port}`, createServerCredentials(config.tls))).catch((error: unknown) => {
+      throw toListenError(error, 'grpc', `${host}:${config.port}`);
+    });
+    if (config.metricsPort !== undefined) {
+      const metricsPort = config.metricsPort;
+      metricsServer = await startMetricsServer(metrics.registry, config.host, metricsPort).catch((error: unknown) => {
+        throw toListenError(error, 'metrics', `${host}:${metricsPort}`);
+      });
+    }
     health.serving();
 
     let shuttingDown: Promise<void> | undefined;
@@ -159,6 +205,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       },
     };
   } catch (error) {
+    grpcServer?.forceShutdown();
     await Promise.all([pool.close(), metricsServer?.close()]);
     throw error;
   }

@@ -88,10 +88,10 @@ describe('offload run', () => {
     expect(stdout).toMatch(/done in \d+\.\d ms/);
   });
 
-  it('prints the status and message of a failed call to stderr and exits 1', async () => {
+  it('prints the status and message of a failed call to stderr and exits 1, pointing at `offload tasks` for an unknown task', async () => {
     const missing = await offload(['run', 'nope']);
     expect(missing).toMatchObject({ code: 1, stdout: '' });
-    expect(missing.stderr).toBe('offload: NOT_FOUND: unknown task "nope"; ListTasks shows the tasks this server runs\n');
+    expect(missing.stderr).toBe('offload: NOT_FOUND: unknown task "nope"; `offload tasks` lists the tasks this server runs\n');
     const invalid = await offload(['run', 'spin', '--input', '{"ms":70000}']);
     expect(invalid).toMatchObject({ code: 1, stderr: 'offload: INVALID_ARGUMENT: input.ms must be <= 60000\n' });
   });
@@ -106,7 +106,7 @@ describe('offload run', () => {
   it('gives up at --deadline with DEADLINE_EXCEEDED', async () => {
     const { code, stderr } = await offload(['run', 'spin', '--input', '{"ms":30000}', '--deadline', '300ms']);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/^offload: DEADLINE_EXCEEDED/);
+    expect(stderr).toBe(`offload: DEADLINE_EXCEEDED: no result from ${server.address} within 300ms (--deadline)\n`);
     await eventually(() => expect(server.pool.stats.running).toBe(0));
   });
 
@@ -125,15 +125,69 @@ describe('offload run', () => {
   });
 });
 
+describe('usage errors', () => {
+  it('names an unknown flag and the command whose help lists the right ones, exiting 2', async () => {
+    expect(await offload(['run', 'spin', '--foo'])).toMatchObject({
+      code: 2,
+      stderr: 'offload: unknown flag --foo for "offload run"; see offload run --help\n',
+    });
+    expect(await offload(['health', '--foo'])).toMatchObject({
+      code: 2,
+      stderr: 'offload: unknown flag --foo for "offload health"; see offload health --help\n',
+    });
+    expect(await offload(['tasks', '--verbose=1'])).toMatchObject({
+      code: 2,
+      stderr: 'offload: unknown flag --verbose for "offload tasks"; see offload tasks --help\n',
+    });
+  });
+
+  it('passes a value that starts with "-" on to validation, and says when a flag lacks its value', async () => {
+    expect(await offload(['run', 'spin', '--deadline', '-5s'])).toMatchObject({
+      code: 2,
+      stderr: 'offload: --deadline must be a duration such as 500ms, 30s or 2m (got "-5s")\n',
+    });
+    expect(await offload(['run', 'spin', '--deadline'])).toMatchObject({ code: 2, stderr: 'offload: --deadline needs a value\n' });
+  });
+});
+
 describe('offload health', () => {
   it('prints SERVING and exits 0', async () => {
     expect(await offload(['health'])).toMatchObject({ code: 0, stdout: 'SERVING\n' });
   });
 
+  it('prints one JSON object with --json', async () => {
+    expect(await offload(['health', '--json'])).toMatchObject({ code: 0, stdout: '{"status":"SERVING"}\n', stderr: '' });
+  });
+
   it('exits 1 with UNAVAILABLE when nothing listens', async () => {
     const { code, stderr } = await offload(['health', '--address', '127.0.0.1:1']);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/^offload: UNAVAILABLE/);
+    expect(stderr).toBe('offload: UNAVAILABLE: cannot reach 127.0.0.1:1 (connection refused); is the server running?\n');
+  });
+});
+
+describe('reaching the server', () => {
+  it('says which address refused the connection instead of grpc-js\'s balancer text', async () => {
+    expect(await offload(['run', 'echo', '--address', '127.0.0.1:1'])).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'offload: UNAVAILABLE: cannot reach 127.0.0.1:1 (connection refused); is the server running?\n',
+    });
+  });
+
+  it('dials port 50051 when --address names a host without a port, and says when the name does not resolve', async () => {
+    expect(await offload(['tasks', '--address', 'nosuch.invalid'])).toMatchObject({
+      code: 1,
+      stderr: 'offload: UNAVAILABLE: cannot reach nosuch.invalid:50051 (the host name does not resolve); is the address right?\n',
+    });
+  });
+
+  it('says a plaintext server does not speak TLS, without Node\'s IP servername warning or OpenSSL\'s text', async () => {
+    expect(await offload(['run', 'echo', '--tls', '--address', server.address])).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `offload: UNAVAILABLE: TLS handshake with ${server.address} failed: the server does not speak TLS (drop --tls?)\n`,
+    });
   });
 });
 

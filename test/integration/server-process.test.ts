@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,18 +14,25 @@ const exec = promisify(execFile);
 const badTasks = join(repoRoot, 'test/fixtures/bad-tasks');
 
 /** Runs the server from source (tsx) until it exits; for start-up failures. */
-async function runToExit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stderr: string }> {
+async function runToExit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    await exec(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+    const { stdout } = await exec(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       timeout: 20_000,
     });
-    return { code: 0, stderr: '' };
+    return { code: 0, stdout, stderr: '' };
   } catch (error) {
-    const failure = error as { code: number; stderr: string };
-    return { code: failure.code, stderr: failure.stderr };
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
   }
+}
+
+/** Holds a loopback port, as another process would, until the returned close is called. */
+async function holdPort(): Promise<{ port: number; close: () => Promise<void> }> {
+  const holder = createNetServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  return { port: (holder.address() as AddressInfo).port, close: () => new Promise((resolve) => holder.close(() => resolve())) };
 }
 
 interface ServerProcess {
@@ -60,6 +68,9 @@ describe('starting the server', () => {
     [['--workers', '0'], 'offload: --workers must be a positive integer (got "0")'],
     [['--port', 'http'], 'offload: --port must be a non-negative integer (got "http")'],
     [['--tasks', 'no/such/dir'], 'offload: task directory no/such/dir does not exist or is not a directory'],
+    [['--max-queue', '-1'], 'offload: --max-queue must be a non-negative integer (got "-1")'],
+    [['--max-queue'], 'offload: --max-queue needs a value'],
+    [['--foo'], 'offload: unknown flag --foo; see offload serve --help'],
   ])('refuses %j with exit code 2 and an exact message', async (args, message) => {
     const { code, stderr } = await runToExit(args);
     expect(code).toBe(2);
@@ -70,6 +81,29 @@ describe('starting the server', () => {
     const { code, stderr } = await runToExit([], { OFFLOAD_MAX_QUEUE: 'lots' });
     expect(code).toBe(2);
     expect(stderr.trim()).toBe('offload: OFFLOAD_MAX_QUEUE must be a non-negative integer (got "lots")');
+  });
+
+  it('exits 1 with one line naming the address when the port is taken, and routes grpc-js\'s own log line to the debug log', async () => {
+    const held = await holdPort();
+    try {
+      const { code, stdout, stderr } = await runToExit(['--port', String(held.port), '--workers', '1', '--log-level', 'debug']);
+      expect(code).toBe(1);
+      expect(stderr).toBe(`offload: cannot listen on 127.0.0.1:${held.port}: the address is already in use (--port)\n`);
+      expect(stdout).toMatch(/"level":20,.*"component":"grpc-js".*"msg":"No address added out of total 1 resolved"/);
+    } finally {
+      await held.close();
+    }
+  });
+
+  it('exits 1, rather than running on without metrics, when the metrics port is taken', async () => {
+    const held = await holdPort();
+    try {
+      const { code, stderr } = await runToExit(['--port', '0', '--workers', '1', '--metrics-port', String(held.port)]);
+      expect(code).toBe(1);
+      expect(stderr).toBe(`offload: cannot listen on 127.0.0.1:${held.port}: the address is already in use (--metrics-port)\n`);
+    } finally {
+      await held.close();
+    }
   });
 
   it('refuses a task directory whose task reuses a name, naming both files', async () => {
@@ -130,6 +164,21 @@ describe('the compiled server (what npm start runs)', () => {
       for (const phase of ['not-serving', 'draining', 'closing', 'stopped']) expect(server.output()).toContain(`"phase":"${phase}"`);
     } finally {
       channel.close();
+      server.child.kill('SIGKILL');
+    }
+  });
+
+  it('says "1 worker" for one, and where --metrics-port 0 put the metrics', async () => {
+    const server = await startProcess(['dist/src/main.js', '--port', '0', '--workers', '1', '--metrics-port', '0']);
+    try {
+      await eventually(() => expect(server.output()).toMatch(/listening on .*\n/));
+      const logged = JSON.parse(server.output().split('\n').find((l) => l.includes('listening on'))!) as { metricsPort: number; msg: string };
+      expect(logged.metricsPort).toBeGreaterThan(0);
+      expect(logged.msg).toMatch(/ with 1 worker; tasks: .*; metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics$/);
+      expect(logged.msg).toContain(`http://127.0.0.1:${logged.metricsPort}/metrics`);
+      const response = await fetch(`http://127.0.0.1:${logged.metricsPort}/metrics`);
+      expect(await response.text()).toContain('offload_queue_depth');
+    } finally {
       server.child.kill('SIGKILL');
     }
   });

@@ -38,6 +38,10 @@ describe('loadConfig', () => {
     [['--workers', '5000'], '--workers must be at most 1024 (got "5000")'],
     [['--port', '70000'], '--port must be at most 65535 (got "70000")'],
     [['--max-queue=-1'], '--max-queue must be a non-negative integer (got "-1")'],
+    [['--max-queue', '-1'], '--max-queue must be a non-negative integer (got "-1")'],
+    [['--port', '-80'], '--port must be a non-negative integer (got "-80")'],
+    [['--max-queue'], '--max-queue needs a value'],
+    [['--tasks', '--workers', '2'], '--tasks needs a value'],
     [['--host', ''], '--host must not be empty'],
     [['--log-level', 'loud'], '--log-level must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
   ])('rejects %j with an exact message', (argv, message) => {
@@ -48,8 +52,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig([], { OFFLOAD_WORKERS: '-2' })).toThrow('OFFLOAD_WORKERS must be a positive integer');
   });
 
-  it('rejects unknown flags', () => {
-    expect(() => loadConfig(['--wrokers', '2'], {})).toThrow(ConfigError);
+  it('rejects an unknown flag, pointing at the help', () => {
+    expect(() => loadConfig(['--wrokers', '2'], {})).toThrow(new ConfigError('unknown flag --wrokers; see offload serve --help'));
+    expect(() => loadConfig(['--wrokers=2'], {})).toThrow(new ConfigError('unknown flag --wrokers; see offload serve --help'));
+  });
+
+  it('rejects an argument that is not a flag', () => {
+    expect(() => loadConfig(['8080'], {})).toThrow(new ConfigError('unexpected argument "8080"; offload serve takes only flags (see offload serve --help)'));
   });
 });
 

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { addDefaultPort, clientTarget } from '../../src/cli/client-flags.js';
+
+describe('addDefaultPort', () => {
+  it.each([
+    ['127.0.0.1', '127.0.0.1:50051'],
+    ['localhost', 'localhost:50051'],
+    ['127.0.0.1:', '127.0.0.1:50051'],
+    ['[::1]', '[::1]:50051'],
+    ['::1', '[::1]:50051'],
+    ['ipv4:10.0.0.1,10.0.0.2:7000', 'ipv4:10.0.0.1:50051,10.0.0.2:7000'],
+    ['ipv6:[::1],[::2]:7000', 'ipv6:[::1]:50051,[::2]:7000'],
+    ['dns:offload.svc', 'dns:offload.svc:50051'],
+    ['dns:///offload-headless', 'dns:///offload-headless:50051'],
+    ['dns://8.8.8.8/offload.example.com', 'dns://8.8.8.8/offload.example.com:50051'],
+  ])('gives %s offload\'s port: %s', (target, expected) => {
+    expect(addDefaultPort(target)).toBe(expected);
+  });
+
+  it.each(['127.0.0.1:7000', 'localhost:7000', '[::1]:7000', 'ipv4:10.0.0.1:1,10.0.0.2:2', 'dns:///offload-headless:7000', 'unix:/run/offload.sock', 'unix:relative.sock'])(
+    'leaves %s as it is',
+    (target) => {
+      expect(addDefaultPort(target)).toBe(target);
+    },
+  );
+});
+
+describe('clientTarget', () => {
+  it('applies the default port to --address and to OFFLOAD_ADDRESS', () => {
+    expect(clientTarget({ address: '127.0.0.1' }, {}).address).toBe('127.0.0.1:50051');
+    expect(clientTarget({}, { OFFLOAD_ADDRESS: 'offload.internal' }).address).toBe('offload.internal:50051');
+    expect(clientTarget({}, {}).address).toBe('127.0.0.1:50051');
+  });
+});
