@@ -26,6 +26,7 @@ import { checkOutput } from './check-output.js';
 import { loadTask } from './load-task.js';
 import { createProgressReporter } from './progress-reporter.js';
 import { TaskError } from './task.js';
+import { captureTaskOutput } from './task-output.js';
 
 const { slots } = workerData as WorkerData;
 
@@ -50,6 +51,8 @@ const reportStray = (error: unknown): void =>
   } satisfies StrayErrorMessage);
 process.on('uncaughtException', reportStray);
 process.on('unhandledRejection', reportStray);
+
+const taskOutput = captureTaskOutput((message) => parentPort!.postMessage(message));
 
 /** The last run handed to this worker, while it has not settled. */
 let tail: Promise<unknown> | undefined;
@@ -94,6 +97,7 @@ async function runTask({ id, slot, file, input, data, progress }: RunMessage): P
   const timing = () => ({ startedAt: startedAtMs, runMs: performance.timeOrigin + performance.now() - startedAtMs, lastProgress: reporter.latest() });
   try {
     const task = await loadTask(file);
+    taskOutput.setRun({ id, task: task.name });
     const returned = await task.run(input, { data: data ?? new Uint8Array(0), signal, progress: reporter.progress });
     const { output, data: bytes } = splitReturn(returned);
     const { bytes: outputBytes } = checkOutput(output);
@@ -108,6 +112,8 @@ async function runTask({ id, slot, file, input, data, progress }: RunMessage): P
     };
   } finally {
     current = undefined;
+    taskOutput.flush();
+    taskOutput.setRun(undefined);
   }
 }
 

@@ -128,7 +128,20 @@ export type TaskEventMessage =
 /** A task module threw outside any run: a timer or promise left behind after its task returned. */
 export type StrayErrorMessage = { offload: 'stray-error'; detail: string };
 
-export type WorkerMessage = TaskEventMessage | StrayErrorMessage;
+/** Lines a task may print per second on one worker; beyond it they are counted and dropped. */
+export const OUTPUT_LINES_PER_SECOND = 100;
+
+/**
+ * A line a task printed (console.*, process.stdout/stderr), or how many lines
+ * it printed beyond the rate limit. `run` and `task` are unset for output while
+ * task modules load.
+ */
+export type TaskOutputMessage = { offload: 'output'; run: number | undefined; task: string | undefined; stream: 'stdout' | 'stderr' } & (
+  | { line: string }
+  | { dropped: number }
+);
+
+export type WorkerMessage = TaskEventMessage | StrayErrorMessage | TaskOutputMessage;
 
 /** Loop side to workers, on CONTROL_CHANNEL. */
 export type ControlMessage = { type: 'abort'; id: number };

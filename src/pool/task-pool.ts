@@ -16,6 +16,7 @@ import {
   type RunReply,
   type SkippedReply,
   type TaskEventMessage,
+  type TaskOutputMessage,
   type WorkerMessage,
   type WorkerData,
   type WorkerRequest,
@@ -46,8 +47,21 @@ export interface TaskPoolOptions {
   onWorkerRestart?: () => void;
   /** Told when a task module threw outside any run (a timer firing after its task returned). */
   onStrayError?: (detail: string) => void;
+  /** Told of each line a task printed, and of lines dropped beyond the rate limit. */
+  onTaskOutput?: (output: TaskOutput) => void;
   /** Results larger than this fail with RESOURCE_EXHAUSTED instead of failing the call on the wire. */
   maxResultBytes?: number;
+}
+
+/** A line a task printed, with who asked for the run; or a count of lines dropped. */
+export interface TaskOutput {
+  /** undefined: printed while task modules loaded. */
+  task: string | undefined;
+  stream: 'stdout' | 'stderr';
+  line?: string;
+  dropped?: number;
+  call: number | undefined;
+  item: string | undefined;
 }
 
 export interface SettledRun {
@@ -63,6 +77,9 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Why the run ends when `signal` aborts with no OffloadError reason (a call's deadline or its client's cancel); asked only then. */
   abortReason?: () => OffloadError;
+  /** The call that asked for the run, and its batch item: named in the log lines of the task's output. */
+  call?: number;
+  item?: string;
   /** Whether to carry started and progress events across threads (a unary Run does not need them). */
   progress?: boolean;
   /** Longest the task may run once started; 0 or undefined: no limit. */
@@ -112,6 +129,8 @@ interface InFlight {
   /** ms since the epoch. */
   readonly submittedAt: number;
   readonly runLimitMs: number;
+  readonly call: number | undefined;
+  readonly item: string | undefined;
   /** The live hand-over to piscina; undefined while the run waits in our queue. */
   sent: Sent | undefined;
   requeues: number;
@@ -189,6 +208,7 @@ export class TaskPool {
     });
     this.#piscina.on('message', (message: WorkerMessage) => {
       if (message?.offload === 'event') this.#onEvent(message);
+      else if (message?.offload === 'output') this.#onOutput(message);
       else if (message?.offload === 'stray-error') options.onStrayError?.(message.detail);
     });
     this.#piscina.on('workerDestroy', () => {
@@ -217,7 +237,7 @@ export class TaskPool {
     if (this.#inFlight.size >= this.#capacity) {
       throw new OffloadError(Status.RESOURCE_EXHAUSTED, `the task queue is full (${this.stats.queued} waiting); retry later`);
     }
-    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false } = options;
+    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false, call, item } = options;
     if (signal?.aborted) throw abortError(signal, abortReason);
 
     const id = this.#nextId++;
@@ -233,6 +253,8 @@ export class TaskPool {
       run: new TaskRun((reason) => this.#cancel(flight, reason)),
       submittedAt: performance.timeOrigin + performance.now(),
       runLimitMs,
+      call,
+      item,
       sent: undefined,
       requeues: 0,
       startedAt: undefined,
@@ -285,6 +307,18 @@ export class TaskPool {
       flight.lastProgress = { fraction: message.fraction, message: message.message };
       flight.run.push({ type: 'progress', ...flight.lastProgress });
     }
+  }
+
+  #onOutput(message: TaskOutputMessage): void {
+    // The run may have settled already: its reply and its last lines travel apart.
+    const flight = message.run === undefined ? undefined : this.#inFlight.get(message.run);
+    this.#options.onTaskOutput?.({
+      task: message.task,
+      stream: message.stream,
+      ...('line' in message ? { line: message.line } : { dropped: message.dropped }),
+      call: flight?.call,
+      item: flight?.item,
+    });
   }
 
   /** Hands queued runs to piscina while a worker has room. */

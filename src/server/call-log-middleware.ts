@@ -15,12 +15,13 @@ const QUIET = /^\/grpc\.(health|reflection)\./;
  * and the RPC metrics. Metadata is never logged, so tokens stay out of logs.
  */
 export function createCallLogMiddleware(log: Logger, metrics: Metrics) {
+  let calls = 0;
   return async function* callLogMiddleware<Request, Response>(
     call: ServerMiddlewareCall<Request, Response, RecordContext>,
     context: CallContext,
   ): AsyncGenerator<Response, Response | void, undefined> {
     const startedAt = performance.now();
-    const record: CallRecord = {};
+    const record: CallRecord = { call: ++calls };
     const task = (call.request as { task?: unknown } | undefined)?.task;
     if (typeof task === 'string') record.task = truncate(task, 256);
     let code = Status.OK;
@@ -40,6 +41,7 @@ export function createCallLogMiddleware(log: Logger, metrics: Metrics) {
       metrics.rpcFinished(path, code, seconds);
       const line = {
         method: path,
+        call: record.call,
         task: record.task,
         items: record.items,
         code: Status[code],

@@ -3,6 +3,8 @@
  * filled in by the compute service, read by the call-log middleware.
  */
 export interface CallRecord {
+  /** Unique in this process: ties a task's output lines to the call's log line. */
+  readonly call: number;
   task?: string;
   queuedMs?: number;
   runMs?: number;

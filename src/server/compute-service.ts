@@ -49,14 +49,14 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
   const { catalog, pool, heartbeatMs } = deps;
 
   /** Validates and admits one task; throws UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED. */
-  const startTask = (request: { task: string; input: unknown; data: Uint8Array }, context: Context, signal: AbortSignal, progress: boolean): TaskRun => {
+  const startTask = (request: { task: string; input: unknown; data: Uint8Array; id?: string }, context: Context, signal: AbortSignal, progress: boolean): TaskRun => {
     if (deps.isDraining()) throw SHUTTING_DOWN;
     const task = catalog.get(request.task);
     const input = task.validate(request.input);
     const runLimitMs = task.timeoutMs && deps.maxRunMs ? Math.min(task.timeoutMs, deps.maxRunMs) : (task.timeoutMs ?? deps.maxRunMs);
     // The request message is not read again once its task is admitted.
     const abortReason = (): OffloadError => callEndReason(context.metadata);
-    return pool.run(task, input, request.data, { signal, abortReason, progress, runLimitMs, handOverData: true });
+    return pool.run(task, input, request.data, { signal, abortReason, progress, runLimitMs, handOverData: true, call: context.record.call, item: request.id });
   };
 
   return {

@@ -16,6 +16,7 @@ import { bundledTasksDir } from '../pool/worker-entry.js';
 import { createAuthMiddleware } from './auth-middleware.js';
 import { recordDeadline } from './call-deadline.js';
 import { createCallLogMiddleware } from './call-log-middleware.js';
+import { createTaskOutputLog } from './task-output-log.js';
 import { createComputeService } from './compute-service.js';
 import { createDrain } from './drain.js';
 import { errorMiddleware } from './error-middleware.js';
@@ -106,6 +107,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
     // Room for the response's own fields around the output and data.
     maxResultBytes: config.maxMessageBytes - 1024,
     onStrayError: (detail) => log.warn({ detail }, 'a task threw after its run had ended (a timer or promise it left behind)'),
+    onTaskOutput: createTaskOutputLog(log),
     taskFiles: files,
     onSettled: metrics.taskSettled,
     onWorkerRestart: () => {
