@@ -8,6 +8,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { FlagError, parseFlags, type FlagValues } from './parse-flags.js';
+import { defaultWorkerHeapMb, readMemoryLimit } from './memory-limit.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -41,8 +42,10 @@ export interface Config {
   readonly maxRunMs: number;
   /** 0: a task may wait in the queue as long as it takes. */
   readonly maxQueueMs: number;
-  /** 0: V8's default heap limit. */
+  /** 0: V8's default heap limit. Without the flag, derived from the container's memory limit. */
   readonly workerMaxMemoryMb: number;
+  /** The container's (cgroup's) memory limit in MB, when there is one. */
+  readonly memoryLimitMb: number | undefined;
   /** How much lower the workers' CPU priority is than the event loop's (Linux nice, 0 to 19). */
   readonly workerNice: number;
   /** Worker crashes in a row that suspend a task; 0: never suspend. */
@@ -83,7 +86,7 @@ export const FLAGS = {
   'metrics-port': { env: 'OFFLOAD_METRICS_PORT', help: 'serve Prometheus metrics at http://HOST:PORT/metrics', default: 'off' },
   'max-run-ms': { env: 'OFFLOAD_MAX_RUN_MS', help: 'longest any task may run (tasks may set a lower timeoutMs); 0: no limit', default: '600000' },
   'max-queue-ms': { env: 'OFFLOAD_MAX_QUEUE_MS', help: 'longest a task may wait for a worker; 0: no limit', default: '30000' },
-  'worker-max-memory-mb': { env: 'OFFLOAD_WORKER_MAX_MEMORY_MB', help: "heap limit per worker; a task beyond it fails alone; 0: V8's default", default: '0' },
+  'worker-max-memory-mb': { env: 'OFFLOAD_WORKER_MAX_MEMORY_MB', help: "heap limit per worker; a task beyond it fails alone; 0: V8's default", default: "from the container's memory limit, else 0" },
   'worker-nice': { env: 'OFFLOAD_WORKER_NICE', help: 'how much lower worker threads run than the event loop (nice, 0-19), so the loop answers at once', default: '10' },
   'crash-limit': { env: 'OFFLOAD_CRASH_LIMIT', help: 'worker crashes in a row after which a task is refused for a while; 0: never', default: '5' },
   'crash-cooldown-ms': { env: 'OFFLOAD_CRASH_COOLDOWN_MS', help: 'how long a task that keeps crashing is refused', default: '30000' },
@@ -100,7 +103,13 @@ export const USAGE = `Usage: offload serve [flags]\n\nFlags (each also read from
   .join('\n')}\n`;
 
 /** Parses and validates flags and environment; throws ConfigError with an exact message. */
-export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Config {
+/** What loadConfig reads from the machine, for tests to replace. */
+export interface SystemFacts {
+  /** The container's memory limit in bytes, if any. */
+  memoryLimitBytes: number | undefined;
+}
+
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, system: SystemFacts = { memoryLimitBytes: readMemoryLimit() }): Config {
   let values: FlagValues;
   try {
     ({ values } = parseFlags(argv, {
@@ -178,7 +187,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     metricsPort,
     maxRunMs: integer('max-run-ms', 600_000, 0, 24 * HOUR),
     maxQueueMs: integer('max-queue-ms', 30_000, 0, 24 * HOUR),
-    workerMaxMemoryMb: integer('worker-max-memory-mb', 0, 0, 1024 * 1024),
+    workerMaxMemoryMb: integer('worker-max-memory-mb', defaultWorkerHeapMb(system.memoryLimitBytes, workers), 0, 1024 * 1024),
+    memoryLimitMb: system.memoryLimitBytes === undefined ? undefined : Math.floor(system.memoryLimitBytes / 2 ** 20),
     workerNice: integer('worker-nice', 10, 0, 19),
     crashLimit: integer('crash-limit', 5, 0, 1_000_000),
     crashCooldownMs: integer('crash-cooldown-ms', 30_000, 0, 24 * HOUR),

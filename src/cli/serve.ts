@@ -24,9 +24,20 @@ export async function serve(argv: string[]): Promise<void> {
   if (!server) return;
   const bracketed = server.host.includes(':') ? `[${server.host}]` : server.host;
   const metrics = server.metricsPort === undefined ? '' : `; metrics on http://${bracketed}:${server.metricsPort}/metrics`;
+  const heap = config.workerMaxMemoryMb > 0 ? `; worker heap limit ${config.workerMaxMemoryMb} MB each` : '';
+  const from = heap && config.memoryLimitMb !== undefined ? ` (container memory limit ${config.memoryLimitMb} MB)` : '';
   log.info(
-    { host: server.host, port: server.port, metricsPort: server.metricsPort, workers: config.workers, maxQueue: config.maxQueue, tasks: server.catalog.names },
-    `offload listening on ${server.address} with ${config.workers} ${config.workers === 1 ? 'worker' : 'workers'}; tasks: ${server.catalog.names.join(', ')}${metrics}`,
+    {
+      host: server.host,
+      port: server.port,
+      metricsPort: server.metricsPort,
+      workers: config.workers,
+      maxQueue: config.maxQueue,
+      workerMaxMemoryMb: config.workerMaxMemoryMb,
+      memoryLimitMb: config.memoryLimitMb,
+      tasks: server.catalog.names,
+    },
+    `offload listening on ${server.address} with ${config.workers} ${config.workers === 1 ? 'worker' : 'workers'}; tasks: ${server.catalog.names.join(', ')}${metrics}${heap}${from}`,
   );
 
   let stopping = false;

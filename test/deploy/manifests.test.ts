@@ -11,7 +11,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { taskProjectFiles } from '../../src/cli/task-project.js';
 import { FLAGS, loadConfig } from '../../src/config.js';
+import { defaultWorkerHeapMb } from '../../src/memory-limit.js';
 import type { ComputeServer } from '../../src/server/create-compute-server.js';
 import { connect } from '../helpers/client.js';
 import { repoRoot, startServer } from '../helpers/start-server.js';
@@ -208,6 +210,29 @@ describe('deploy/kubernetes.yaml', () => {
     const liveness = obj(container.livenessProbe);
     const secondsToRestart = Number(liveness.periodSeconds ?? 10) * Number(liveness.failureThreshold ?? 3);
     expect(secondsToRestart).toBeGreaterThan(Number(pod.terminationGracePeriodSeconds));
+  });
+
+  it("runs the image that offload init's Dockerfile builds, with that image's task directory", () => {
+    const { version } = JSON.parse(read('package.json')) as { version: string };
+    const tools = { typescript: '', tsx: '', typesNode: '' };
+    const dockerfile = taskProjectFiles({ name: 'my-tasks', offloadSpec: '', version, tools })['Dockerfile']!;
+    const tag = /docker build -t (\S+) \./.exec(dockerfile)?.[1];
+    expect(container.image).toBe(tag);
+    const imageEnv = dockerStages(dockerfile)[0]!.instructions.filter((i) => i.keyword === 'ENV').map((i) => i.args);
+    expect(imageEnv).toContain(`OFFLOAD_TASKS=${env['OFFLOAD_TASKS']}`);
+    // One name for offload's own image: what deploy/Dockerfile says to tag, what the project builds on, what this file names.
+    expect(read('deploy/Dockerfile')).toContain(`-t offload:${version} .`);
+    expect(dockerStages(dockerfile)[0]!.from).toBe(`offload:${version}`);
+    expect(source).toContain(`-t offload:${version} .`);
+  });
+
+  it("caps each worker's heap as offload derives it from the pod's memory limit", () => {
+    const limit = String(obj(obj(container.resources).limits).memory);
+    const units: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, K: 1e3, M: 1e6, G: 1e9 };
+    const [, amount, unit] = /^(\d+)([KMG]i?)?$/.exec(limit)!;
+    const bytes = Number(amount) * (unit ? units[unit]! : 1);
+    expect(offload().workerMaxMemoryMb).toBe(defaultWorkerHeapMb(bytes, offload().workers));
+    expect(offload().workerMaxMemoryMb * offload().workers).toBeLessThan(bytes / 2 ** 20);
   });
 
   it('requests one CPU per worker thread', () => {

@@ -68,6 +68,8 @@ describe('starting the server', () => {
     [['--workers', '0'], 'offload: --workers must be a positive integer (got "0")'],
     [['--port', 'http'], 'offload: --port must be a non-negative integer (got "http")'],
     [['--tasks', 'no/such/dir'], 'offload: task directory no/such/dir does not exist or is not a directory'],
+    // proto/ holds only .proto files and a subdirectory: nothing to serve.
+    [['--tasks', 'proto'], 'offload: task directory proto holds no task modules (.js, .mjs, .ts or .mts files directly inside it)'],
     [['--max-queue', '-1'], 'offload: --max-queue must be a non-negative integer (got "-1")'],
     [['--max-queue'], 'offload: --max-queue needs a value'],
     [['--foo'], 'offload: unknown flag --foo; see offload serve --help'],
