@@ -10,15 +10,22 @@ const MAX_LINE_CHARS = 8192;
 
 type Stream = 'stdout' | 'stderr';
 
+/** Who printed: the run's task, and the call (and batch item) it runs for. */
+export interface OutputOwner {
+  task: string;
+  call: number | undefined;
+  item: string | undefined;
+}
+
 export interface OutputCapture {
   /** Lines from now on belong to this run (undefined: none, as while modules load). */
-  setRun(run: { id: number; task: string } | undefined): void;
+  setRun(run: OutputOwner | undefined): void;
   /** Sends a pending partial line and the count of dropped lines: the run that printed them is ending. */
   flush(): void;
 }
 
 export function captureTaskOutput(post: (message: TaskOutputMessage) => void): OutputCapture {
-  let run: { id: number; task: string } | undefined;
+  let run: OutputOwner | undefined;
   const partial: Record<Stream, string> = { stdout: '', stderr: '' };
   /** Per task name: the current one-second window, the lines sent in it and those dropped. */
   const budgets = new Map<string, { window: number; sent: number; dropped: number }>();
@@ -40,11 +47,11 @@ export function captureTaskOutput(post: (message: TaskOutputMessage) => void): O
     }
     budget.sent++;
     const line = text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS - 1)}…` : text;
-    post({ offload: 'output', run: run?.id, task, stream, line });
+    post({ offload: 'output', task, call: run?.call, item: run?.item, stream, line });
   };
   const reportDropped = (key: string, budget: { dropped: number }): void => {
     if (budget.dropped === 0) return;
-    post({ offload: 'output', run: run?.id, task: key || undefined, stream: 'stderr', dropped: budget.dropped });
+    post({ offload: 'output', task: key || undefined, call: run?.call, item: run?.item, stream: 'stderr', dropped: budget.dropped });
     budget.dropped = 0;
   };
   const write = (stream: Stream, chunk: unknown): void => {

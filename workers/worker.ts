@@ -19,6 +19,7 @@ import {
   type StrayErrorMessage,
   type TaskEventMessage,
   type WorkerData,
+  type WorkerReadyMessage,
   type WorkerRequest,
 } from '../src/pool/messages.js';
 import { createCancelSignal } from './cancel-signal.js';
@@ -28,7 +29,7 @@ import { createProgressReporter } from './progress-reporter.js';
 import { TaskError } from './task.js';
 import { captureTaskOutput } from './task-output.js';
 
-const { slots } = workerData as WorkerData;
+const { slots, taskFiles } = workerData as WorkerData;
 
 /** The run on this worker now, so an abort message can reach a task that is waiting. */
 let current: { id: number; abort: () => void } | undefined;
@@ -53,6 +54,12 @@ process.on('uncaughtException', reportStray);
 process.on('unhandledRejection', reportStray);
 
 const taskOutput = captureTaskOutput((message) => parentPort!.postMessage(message));
+
+// Import every task module before saying ready (top-level await: piscina
+// hands this worker no task before it is done). A module that fails to load
+// fails here silently: describing the tasks reports it, and runs report it again.
+await Promise.all(taskFiles.map((file) => loadTask(file).catch(() => undefined)));
+parentPort!.postMessage({ offload: 'ready' } satisfies WorkerReadyMessage);
 
 /** The last run handed to this worker, while it has not settled. */
 let tail: Promise<unknown> | undefined;
@@ -82,7 +89,7 @@ function post(message: TaskEventMessage): void {
   parentPort!.postMessage(message);
 }
 
-async function runTask({ id, slot, file, input, data, progress }: RunMessage): Promise<RunReply | SkippedReply> {
+async function runTask({ id, slot, file, input, data, progress, call, item }: RunMessage): Promise<RunReply | SkippedReply> {
   Atomics.store(slots.thread, slot, threadId);
   // The loop side may have taken the task back (cancelled, or moved to an idle worker).
   if (Atomics.compareExchange(slots.state, slot, SlotState.PENDING, SlotState.STARTED) !== SlotState.PENDING) {
@@ -97,7 +104,7 @@ async function runTask({ id, slot, file, input, data, progress }: RunMessage): P
   const timing = () => ({ startedAt: startedAtMs, runMs: performance.timeOrigin + performance.now() - startedAtMs, lastProgress: reporter.latest() });
   try {
     const task = await loadTask(file);
-    taskOutput.setRun({ id, task: task.name });
+    taskOutput.setRun({ task: task.name, call, item });
     const returned = await task.run(input, { data: data ?? new Uint8Array(0), signal, progress: reporter.progress });
     const { output, data: bytes } = splitReturn(returned);
     const { bytes: outputBytes } = checkOutput(output);

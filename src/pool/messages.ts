@@ -52,6 +52,8 @@ export interface WorkerBoot {
 
 export interface WorkerData extends WorkerBoot {
   slots: SharedSlots;
+  /** Every task module: each worker imports them all as it starts, so no call waits for a first import. */
+  taskFiles: string[];
 }
 
 /** Runs one task: the piscina task object for a run. */
@@ -67,6 +69,9 @@ export interface RunMessage {
   data: Uint8Array | undefined;
   /** Whether the caller listens to started and progress events (Run does not). */
   progress: boolean;
+  /** The call that asked for the run and its batch item, echoed in the task's output lines. */
+  call: number | undefined;
+  item: string | undefined;
 }
 
 /** Imports task modules and describes them: the piscina task object at start-up. */
@@ -133,15 +138,25 @@ export const OUTPUT_LINES_PER_SECOND = 100;
 
 /**
  * A line a task printed (console.*, process.stdout/stderr), or how many lines
- * it printed beyond the rate limit. `run` and `task` are unset for output while
- * task modules load.
+ * it printed beyond the rate limit. It names the run's task and caller itself:
+ * it may arrive after the run's reply, which travels on another port. `task`
+ * is unset for output while task modules load.
  */
-export type TaskOutputMessage = { offload: 'output'; run: number | undefined; task: string | undefined; stream: 'stdout' | 'stderr' } & (
+export type TaskOutputMessage = {
+  offload: 'output';
+  task: string | undefined;
+  call: number | undefined;
+  item: string | undefined;
+  stream: 'stdout' | 'stderr';
+} & (
   | { line: string }
   | { dropped: number }
 );
 
-export type WorkerMessage = TaskEventMessage | StrayErrorMessage | TaskOutputMessage;
+/** A worker has loaded its entry and the task modules: it runs a task the moment it gets one. */
+export type WorkerReadyMessage = { offload: 'ready' };
+
+export type WorkerMessage = TaskEventMessage | StrayErrorMessage | TaskOutputMessage | WorkerReadyMessage;
 
 /** Loop side to workers, on CONTROL_CHANNEL. */
 export type ControlMessage = { type: 'abort'; id: number };

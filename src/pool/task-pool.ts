@@ -178,6 +178,10 @@ export class TaskPool {
   readonly #control = new BroadcastChannel(CONTROL_CHANNEL);
   readonly #maxResultBytes: number;
   #nextId = 1;
+  readonly #ready: Promise<void>;
+  #onAllReady: () => void = () => {};
+  /** Workers that said they were ready, replacements included. */
+  #readyWorkers = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #closing = false;
 
@@ -198,7 +202,7 @@ export class TaskPool {
     const { filename, boot } = workerModule(options.taskFiles);
     this.#piscina = new Piscina({
       filename,
-      workerData: { ...boot, slots: this.#slots } satisfies WorkerData,
+      workerData: { ...boot, slots: this.#slots, taskFiles: [...options.taskFiles] } satisfies WorkerData,
       minThreads: options.workers,
       maxThreads: options.workers,
       concurrentTasksPerWorker: PER_WORKER,
@@ -209,8 +213,10 @@ export class TaskPool {
     this.#piscina.on('message', (message: WorkerMessage) => {
       if (message?.offload === 'event') this.#onEvent(message);
       else if (message?.offload === 'output') this.#onOutput(message);
+      else if (message?.offload === 'ready' && ++this.#readyWorkers === options.workers) this.#onAllReady();
       else if (message?.offload === 'stray-error') options.onStrayError?.(message.detail);
     });
+    this.#ready = new Promise((resolve) => (this.#onAllReady = resolve));
     this.#piscina.on('workerDestroy', () => {
       if (!this.#closing) options.onWorkerRestart?.();
     });
@@ -221,6 +227,15 @@ export class TaskPool {
     let running = 0;
     for (const flight of this.#inFlight.values()) if (this.#started(flight) !== undefined) running++;
     return { running, queued: this.#inFlight.size - running };
+  }
+
+  /**
+   * Resolves once every worker has started and imported the task modules.
+   * piscina counts its first workers as ready before they have loaded
+   * anything, so the workers say it themselves.
+   */
+  ready(): Promise<void> {
+    return this.#ready;
   }
 
   /** Imports the task modules in a worker and reports what each turned out to be. */
@@ -310,15 +325,8 @@ export class TaskPool {
   }
 
   #onOutput(message: TaskOutputMessage): void {
-    // The run may have settled already: its reply and its last lines travel apart.
-    const flight = message.run === undefined ? undefined : this.#inFlight.get(message.run);
-    this.#options.onTaskOutput?.({
-      task: message.task,
-      stream: message.stream,
-      ...('line' in message ? { line: message.line } : { dropped: message.dropped }),
-      call: flight?.call,
-      item: flight?.item,
-    });
+    const { task, stream, call, item } = message;
+    this.#options.onTaskOutput?.({ task, stream, call, item, ...('line' in message ? { line: message.line } : { dropped: message.dropped }) });
   }
 
   /** Hands queued runs to piscina while a worker has room. */
@@ -339,7 +347,17 @@ export class TaskPool {
     this.#live++;
     this.#sent.add(sent);
     const bytes = transferable(flight, ahead);
-    const request: RunMessage = { kind: 'run', id: flight.id, slot, file: flight.file, input: flight.input, data: bytes, progress: flight.progress };
+    const request: RunMessage = {
+      kind: 'run',
+      id: flight.id,
+      slot,
+      file: flight.file,
+      input: flight.input,
+      data: bytes,
+      progress: flight.progress,
+      call: flight.call,
+      item: flight.item,
+    };
     // piscina's balancer puts a task that carries a signal only on an idle
     // worker, and nothing behind it: that keeps large inputs from waiting
     // behind another run. The signal itself is never used.

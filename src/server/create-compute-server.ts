@@ -122,6 +122,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
   let grpcServer: { forceShutdown(): void } | undefined;
   try {
     const catalog = new TaskCatalog(await pool.describe(files));
+    // Health says SERVING once the pool is up: every worker, not only the one that described the tasks.
+    await pool.ready();
     const base = createServer({
       'grpc.max_receive_message_length': config.maxMessageBytes,
       'grpc.max_send_message_length': config.maxMessageBytes,

@@ -100,6 +100,8 @@ describe('TaskPool (the bridge)', () => {
 
   it('moves a run waiting behind a long one to a worker that has gone idle', async () => {
     createPool({ workers: 2 });
+    // A worker still starting would take neither run: both would queue on the other one.
+    await pool.ready();
     const long = pool.run(spin, { ms: 2000, steps: 1 }, none);
     const short = pool.run(spin, { ms: 100, steps: 1 }, none);
     await eventually(() => expect(pool.stats.running).toBe(2));
