@@ -98,6 +98,7 @@ export function createComputeClient(target: string, options: ComputeClientOption
       const metadata = Metadata(callOptions.metadata).set('authorization', `Bearer ${token}`);
       return yield* call.next(call.request, { ...callOptions, metadata });
     })
+    .use(resetIsUnavailable)
     .use(retryMiddleware)
     .use(deadlineMiddleware)
     .use(fixDeadline)
@@ -197,6 +198,23 @@ const sendDeadline: ClientMiddleware<SentDeadline> = async function* sendDeadlin
   if (!sentDeadline) return yield* call.next(call.request, rest);
   const metadata = Metadata(rest.metadata).set('grpc-timeout', grpcTimeout(sentDeadline.getTime() - Date.now()));
   return yield* call.next(call.request, { ...rest, metadata });
+};
+
+/**
+ * A unary call whose stream was reset before its status arrived lost its
+ * server mid-call, as a 502 from a proxy says (UNAVAILABLE): a proxy that had
+ * already passed on the answer's headers when its replica died can only reset
+ * the stream (grpc-js then says INTERNAL "Received RST_STREAM with code 2").
+ * Both leave the outcome unknown, so both are UNAVAILABLE, and retried alike.
+ * Streams keep INTERNAL: their earlier events were real.
+ */
+const resetIsUnavailable: ClientMiddleware = async function* resetIsUnavailable(call, options) {
+  try {
+    return yield* call.next(call.request, options);
+  } catch (error) {
+    if (call.responseStream || !(error instanceof ClientError) || error.code !== Status.INTERNAL || !/^Received RST_STREAM with code \d+/.test(error.details)) throw error;
+    throw new ClientError(call.method.path, Status.UNAVAILABLE, `${error.details}: the server went away before it answered`);
+  }
 };
 
 /** A grpc-timeout value: at most 8 digits and a unit (the gRPC HTTP/2 protocol). */

@@ -1,3 +1,4 @@
+import { constants as http2Constants, createServer as createHttp2Server } from 'node:http2';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -109,6 +110,32 @@ describe('createComputeClient', () => {
     expect(await failure(client(s.address, { retry: false }).run('spin', { ms: 1 }))).toMatchObject({ code: Status.RESOURCE_EXHAUSTED });
     expect(await client(s.address, { retry: { baseDelayMs: 50, maxRetries: 10 } }).run('spin', { ms: 1 })).toEqual({ ms: 1 });
     await busy;
+  });
+
+  it('counts a unary call whose stream was reset before its answer as UNAVAILABLE, and retries it', async () => {
+    // What a proxy does when its replica dies after the answer's headers: it resets the stream.
+    let attempts = 0;
+    const proxy = createHttp2Server();
+    proxy.on('stream', (stream) => {
+      attempts++;
+      stream.on('error', () => {});
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      setTimeout(() => stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR), 5);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    opened.push({ close: () => void proxy.close() });
+    const address = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const once = await failure(client(address, { retry: false }).run('spin', { ms: 1 }));
+    expect(once.code).toBe(Status.UNAVAILABLE);
+    expect(once.message).toMatch(/^Received RST_STREAM with code \d+ \(.*\): the server went away before it answered$/);
+    expect(attempts).toBe(1);
+    await failure(client(address, { retry: { baseDelayMs: 1, maxRetries: 2 } }).run('spin', { ms: 1 }));
+    expect(attempts).toBe(4);
+    // A stream keeps INTERNAL: its earlier events were real.
+    const stream = async () => {
+      for await (const _ of client(address, { retry: false }).runStream('spin', { ms: 1 }));
+    };
+    expect(await failure(stream())).toMatchObject({ code: Status.INTERNAL });
   });
 
   it('retries UNAVAILABLE until a server comes up', async () => {
