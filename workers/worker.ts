@@ -29,7 +29,7 @@ import { createProgressReporter } from './progress-reporter.js';
 import { TaskError } from './task.js';
 import { captureTaskOutput } from './task-output.js';
 
-const { slots, taskFiles } = workerData as WorkerData;
+const { slots, taskFiles, poolUp } = workerData as WorkerData;
 
 /** The run on this worker now, so an abort message can reach a task that is waiting. */
 let current: { id: number; abort: () => void } | undefined;
@@ -55,10 +55,11 @@ process.on('unhandledRejection', reportStray);
 
 const taskOutput = captureTaskOutput((message) => parentPort!.postMessage(message));
 
-// Import every task module before saying ready (top-level await: piscina
-// hands this worker no task before it is done). A module that fails to load
-// fails here silently: describing the tasks reports it, and runs report it again.
-await Promise.all(taskFiles.map((file) => loadTask(file).catch(() => undefined)));
+// While the pool starts, import every task module before saying ready
+// (top-level await: piscina hands this worker no task before it is done). A
+// module that fails to load fails here silently: describing the tasks reports
+// it, and runs report it again.
+if (Atomics.load(poolUp, 0) === 0) await Promise.all(taskFiles.map((file) => loadTask(file).catch(() => undefined)));
 parentPort!.postMessage({ offload: 'ready' } satisfies WorkerReadyMessage);
 
 /** The last run handed to this worker, while it has not settled. */

@@ -52,8 +52,14 @@ export interface WorkerBoot {
 
 export interface WorkerData extends WorkerBoot {
   slots: SharedSlots;
-  /** Every task module: each worker imports them all as it starts, so no call waits for a first import. */
+  /**
+   * Every task module. The workers that start with the pool import them all
+   * before they say they are ready, so no call waits for a first import; a
+   * worker that replaces a lost one (`poolUp[0]` is 1 by then) starts at once
+   * and imports a task when it first runs it, so calls do not wait for it.
+   */
   taskFiles: string[];
+  poolUp: Int32Array;
 }
 
 /** Runs one task: the piscina task object for a run. */

@@ -182,6 +182,8 @@ export class TaskPool {
   #onAllReady: () => void = () => {};
   /** Workers that said they were ready, replacements included. */
   #readyWorkers = 0;
+  /** Shared with the workers: 1 once every first worker is ready (see WorkerData.taskFiles). */
+  readonly #poolUp = new Int32Array(new SharedArrayBuffer(4));
   #sweeper: NodeJS.Timeout | undefined;
   #closing = false;
 
@@ -202,7 +204,7 @@ export class TaskPool {
     const { filename, boot } = workerModule(options.taskFiles);
     this.#piscina = new Piscina({
       filename,
-      workerData: { ...boot, slots: this.#slots, taskFiles: [...options.taskFiles] } satisfies WorkerData,
+      workerData: { ...boot, slots: this.#slots, taskFiles: [...options.taskFiles], poolUp: this.#poolUp } satisfies WorkerData,
       minThreads: options.workers,
       maxThreads: options.workers,
       concurrentTasksPerWorker: PER_WORKER,
@@ -213,7 +215,10 @@ export class TaskPool {
     this.#piscina.on('message', (message: WorkerMessage) => {
       if (message?.offload === 'event') this.#onEvent(message);
       else if (message?.offload === 'output') this.#onOutput(message);
-      else if (message?.offload === 'ready' && ++this.#readyWorkers === options.workers) this.#onAllReady();
+      else if (message?.offload === 'ready' && ++this.#readyWorkers === options.workers) {
+        Atomics.store(this.#poolUp, 0, 1);
+        this.#onAllReady();
+      }
       else if (message?.offload === 'stray-error') options.onStrayError?.(message.detail);
     });
     this.#ready = new Promise((resolve) => (this.#onAllReady = resolve));
