@@ -57,7 +57,11 @@ describe('metrics', () => {
   it('moves under load: calls, task durations, queue depth and worker restarts', async () => {
     await start(['--metrics-port', '0', '--workers', '1']);
     const calls = Array.from({ length: 4 }, () => client.run({ task: 'spin', input: { ms: 100 } }));
-    await eventually(() => expect(server.pool.stats.queued).toBeGreaterThan(0));
+    // Admitted at once, but running only once the worker has picked the first one up.
+    await eventually(() => {
+      expect(server.pool.stats.running).toBe(1);
+      expect(server.pool.stats.queued).toBeGreaterThan(0);
+    });
     const busy = await scrape();
     expect(sample(busy, 'offload_tasks_running')).toBe(1);
     expect(sample(busy, 'offload_queue_depth')).toBeGreaterThan(0);
