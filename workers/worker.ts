@@ -60,7 +60,7 @@ const taskOutput = captureTaskOutput((message) => parentPort!.postMessage(messag
 // module that fails to load fails here silently: describing the tasks reports
 // it, and runs report it again.
 if (Atomics.load(poolUp, 0) === 0) await Promise.all(taskFiles.map((file) => loadTask(file).catch(() => undefined)));
-parentPort!.postMessage({ offload: 'ready' } satisfies WorkerReadyMessage);
+parentPort!.postMessage({ offload: 'ready', thread: threadId } satisfies WorkerReadyMessage);
 
 /** The last run handed to this worker, while it has not settled. */
 let tail: Promise<unknown> | undefined;

@@ -160,7 +160,7 @@ export type TaskOutputMessage = {
 );
 
 /** A worker has loaded its entry and the task modules: it runs a task the moment it gets one. */
-export type WorkerReadyMessage = { offload: 'ready' };
+export type WorkerReadyMessage = { offload: 'ready'; thread: number };
 
 export type WorkerMessage = TaskEventMessage | StrayErrorMessage | TaskOutputMessage | WorkerReadyMessage;
 

@@ -180,8 +180,8 @@ export class TaskPool {
   #nextId = 1;
   readonly #ready: Promise<void>;
   #onAllReady: () => void = () => {};
-  /** Workers that said they were ready, replacements included. */
-  #readyWorkers = 0;
+  /** Threads of the workers that said they were ready (thread ids are never reused). */
+  #readyThreads = new Set<number>();
   /** Shared with the workers: 1 once every first worker is ready (see WorkerData.taskFiles). */
   readonly #poolUp = new Int32Array(new SharedArrayBuffer(4));
   #sweeper: NodeJS.Timeout | undefined;
@@ -215,10 +215,7 @@ export class TaskPool {
     this.#piscina.on('message', (message: WorkerMessage) => {
       if (message?.offload === 'event') this.#onEvent(message);
       else if (message?.offload === 'output') this.#onOutput(message);
-      else if (message?.offload === 'ready' && ++this.#readyWorkers === options.workers) {
-        Atomics.store(this.#poolUp, 0, 1);
-        this.#onAllReady();
-      }
+      else if (message?.offload === 'ready') this.#onReady(message.thread);
       else if (message?.offload === 'stray-error') options.onStrayError?.(message.detail);
     });
     this.#ready = new Promise((resolve) => (this.#onAllReady = resolve));
@@ -241,6 +238,21 @@ export class TaskPool {
    */
   ready(): Promise<void> {
     return this.#ready;
+  }
+
+  /** Workers that can take a run now: started, and not stopped since (a replacement counts once it has started). */
+  get readyWorkers(): number {
+    // Only live workers count; forgetting the others keeps the set as small as the pool.
+    const live = this.#piscina.threads.map((worker) => worker.threadId).filter((thread) => this.#readyThreads.has(thread));
+    this.#readyThreads = new Set(live);
+    return live.length;
+  }
+
+  #onReady(thread: number): void {
+    this.#readyThreads.add(thread);
+    if (Atomics.load(this.#poolUp, 0) === 1 || this.readyWorkers < this.#options.workers) return;
+    Atomics.store(this.#poolUp, 0, 1);
+    this.#onAllReady();
   }
 
   /** Imports the task modules in a worker and reports what each turned out to be. */

@@ -115,7 +115,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       log.warn('a worker stopped and was replaced');
     },
   });
-  metrics.watchPool(() => pool.stats);
+  metrics.watchPool(() => pool.stats, () => pool.readyWorkers);
   const drain = createDrain();
   let metricsServer: MetricsServer | undefined;
   // Set once the gRPC server exists: a start that fails after it listens (the metrics port taken) must close it, or the process never exits.

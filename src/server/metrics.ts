@@ -12,7 +12,7 @@ const RPC_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 3
 export interface Metrics {
   readonly registry: Registry;
   /** Wires the pool's gauges; called once the pool exists. */
-  watchPool(stats: () => PoolStats): void;
+  watchPool(stats: () => PoolStats, readyWorkers: () => number): void;
   taskSettled(run: SettledRun): void;
   workerRestarted(): void;
   rpcFinished(method: string, code: Status, seconds: number): void;
@@ -22,6 +22,7 @@ export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let stats: () => PoolStats = () => ({ running: 0, queued: 0 });
+  let readyWorkers: () => number = () => 0;
 
   new Gauge({
     name: 'offload_queue_depth',
@@ -37,6 +38,14 @@ export function createMetrics(): Metrics {
     registers: [registry],
     collect() {
       this.set(stats().running);
+    },
+  });
+  new Gauge({
+    name: 'offload_workers_ready',
+    help: 'Worker threads started and able to take a task (fewer than --workers while a lost one is being replaced).',
+    registers: [registry],
+    collect() {
+      this.set(readyWorkers());
     },
   });
   const duration = new Histogram({
@@ -74,8 +83,9 @@ export function createMetrics(): Metrics {
 
   return {
     registry,
-    watchPool(source) {
+    watchPool(source, ready) {
       stats = source;
+      readyWorkers = ready;
     },
     taskSettled(run) {
       if (run.queuedMs !== undefined) queued.observe({ task: run.task }, run.queuedMs / 1000);

@@ -45,6 +45,7 @@ describe('metrics', () => {
       'offload_task_duration_seconds_bucket',
       'offload_task_queue_seconds_bucket',
       'offload_worker_restarts_total',
+      'offload_workers_ready',
       'offload_rpc_requests_total',
       'offload_rpc_duration_seconds_bucket',
       'nodejs_eventloop_lag_seconds',
@@ -74,6 +75,8 @@ describe('metrics', () => {
     expect(sample(after, 'offload_task_duration_seconds_count{task="spin",outcome="OK"}')).toBe(4);
     expect(sample(after, 'offload_task_queue_seconds_count{task="spin"}')).toBe(4);
     expect(sample(after, 'offload_worker_restarts_total')).toBe(1);
+    // The crashed worker's replacement counts once it has started.
+    await eventually(async () => expect(sample(await scrape(), 'offload_workers_ready')).toBe(1));
     expect(sample(after, 'offload_queue_depth')).toBe(0);
   });
 

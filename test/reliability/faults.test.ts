@@ -15,6 +15,7 @@ import { RawClient, statusCode, statusName, Tally, type Outcome } from './raw-cl
 import { createReport, fill } from './report.js';
 import { OffloadProcess, type Sample } from './server-process.js';
 import { batchItemBody, decodeBatchEvent, decodeRunResponse, PATHS, runBody, runStreamBody, type RequestFields } from './wire.js';
+import { eventually } from '../helpers/eventually.js';
 
 const report = createReport('faults');
 const MEMORY_MB = 256;
@@ -117,9 +118,15 @@ function batchItems(outcome: Outcome): Map<string, { code: string; message: stri
   return items;
 }
 
-/** Both workers take a call at once: two spins start without waiting for each other. */
-async function expectFullPool(address: string): Promise<void> {
-  const client = new RawClient(address);
+/**
+ * Both workers are back and take a call at once: two spins start without
+ * waiting for each other. A replacement worker may still be starting (on a
+ * loaded machine, that takes a second), so wait for the pool to report both
+ * workers ready first; one that never comes back fails that wait.
+ */
+async function expectFullPool(offload: Pick<OffloadProcess, 'address' | 'readyWorkers'>): Promise<void> {
+  await eventually(async () => expect(await offload.readyWorkers()).toBe(2), 20_000);
+  const client = new RawClient(offload.address);
   try {
     const outcomes = await Promise.all([1, 2].map(() => client.unary(PATHS.run, runBody({ task: 'spin', input: { ms: 1000 } }), { keep: true, watchdogMs: 20_000 })));
     const queued = outcomes.map((o) => (o.code === 0 ? Math.round(decodeRunResponse(o.messages[0]!).result?.queuedMs ?? NaN) : NaN));
@@ -197,7 +204,7 @@ describe('a faulty task fails only its own call', () => {
     row.restarts = (await server.restarts()) - restarts;
     // One call by each of Run, RunStream and RunBatch (the stubborn batch item, too, loses its worker).
     expect.soft(row.restarts, 'worker restarts: one per call that kills its worker').toBe(fault.restarts * 3);
-    await expectFullPool(server.address);
+    await expectFullPool(server);
     await expectNormalCallWorks(server.address);
     expectNoWarnings(server, warnings, row);
     expectRecovered(before, after);
@@ -234,7 +241,7 @@ describe('a faulty task fails only its own call', () => {
     row.after = after;
     row.restarts = (await server.restarts()) - restarts;
     expect.soft(row.restarts, 'worker restarts').toBeLessThanOrEqual(1);
-    await expectFullPool(server.address);
+    await expectFullPool(server);
     expectNoWarnings(server, warnings, row);
     expectRecovered(before, after);
   }, 60_000);
@@ -309,7 +316,7 @@ describe('repeated crashes', () => {
       const after = await recoveredSample(own, before);
       row.after = after;
       row.restarts = await own.restarts();
-      await expectFullPool(own.address);
+      await expectFullPool(own);
       await expectNormalCallWorks(own.address);
       expectNoWarnings(own, 0, row);
       expectRecovered(before, after);

@@ -181,6 +181,11 @@ export class OffloadProcess {
     return this.metric('offload_worker_restarts_total');
   }
 
+  /** Workers started and able to take a task, as /metrics reports them. */
+  async readyWorkers(): Promise<number> {
+    return this.metric('offload_workers_ready');
+  }
+
   /** Queue depth and running tasks as /metrics reports them. */
   async poolGauges(): Promise<{ queued: number; running: number }> {
     const m = await this.metrics();
