@@ -24,13 +24,18 @@ export function spawnServer(
     cwd: options.cwd,
     env: { ...process.env, OFFLOAD_LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own, so stop() reaches the server behind a launcher
+    // such as npx, which does not pass SIGTERM on to the command it runs.
+    detached: true,
   });
   let out = '';
   let err = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGTERM');
     await exited;
+    // The launcher may exit before the server it started: wait until the whole group is gone.
+    await waitForGroupExit(child.pid!);
   };
   return new Promise((resolve, reject) => {
     child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
@@ -41,4 +46,20 @@ export function spawnServer(
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code} before it was ready:\n${err}${out}`)));
   });
+}
+
+/** Resolves once no process of the group is left (signal 0 finds none); SIGKILLs what remains after 10 s, and gives up a second later. */
+async function waitForGroupExit(group: number): Promise<void> {
+  const alive = (): boolean => {
+    try {
+      process.kill(-group, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let waited = 0; alive() && waited < 11_000; waited += 50) {
+    if (waited === 10_000) process.kill(-group, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
