@@ -1,16 +1,20 @@
 /**
  * The deployment files under deploy/ keep the properties their comments
  * promise. No Docker engine or cluster is needed: the Dockerfile and the
- * manifests are read as text (Kubernetes YAML with a small parser, checked
- * against PyYAML where Debian's python3-yaml is installed), cross-checked
- * against offload's own configuration, and the image's health probe runs
- * against a real server.
+ * manifests are read as text (the Kubernetes YAML with the `yaml` package,
+ * which refuses any YAML error, and typed with `kubernetes-types`),
+ * cross-checked against offload's own configuration, and the image's health
+ * probe runs against a real server.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Deployment } from 'kubernetes-types/apps/v1.js';
+import type { Service } from 'kubernetes-types/core/v1.js';
+import type { PodDisruptionBudget } from 'kubernetes-types/policy/v1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { taskProjectFiles } from '../../src/cli/task-project.js';
 import { FLAGS, loadConfig } from '../../src/config.js';
 import { defaultWorkerHeapMb } from '../../src/memory-limit.js';
@@ -19,7 +23,6 @@ import { connect } from '../helpers/client.js';
 import { repoRoot, startServer } from '../helpers/start-server.js';
 import { freePort } from './cluster.js';
 import { dockerStages } from './dockerfile.js';
-import { parseYamlDocuments, type YamlValue } from './yaml-subset.js';
 
 const exec = promisify(execFile);
 const read = (path: string): string => readFileSync(join(repoRoot, path), 'utf8');
@@ -152,64 +155,77 @@ describe('deploy/healthcheck.mjs (the image HEALTHCHECK)', () => {
 
 // ---- deploy/kubernetes.yaml ---------------------------------------------------
 
-type Obj = { [key: string]: YamlValue };
-const obj = (value: YamlValue | undefined): Obj => {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`expected a mapping, got ${JSON.stringify(value)}`);
+type Manifest = Deployment | Service | PodDisruptionBudget;
+
+/** Every document of a multi-document YAML file, refusing any YAML error or warning. */
+function parseManifests(text: string): Manifest[] {
+  return parseAllDocuments(text).map((document) => {
+    const problems = [...document.errors, ...document.warnings];
+    if (problems.length > 0) throw new Error(`deploy/kubernetes.yaml: ${problems.map((p) => p.message).join('; ')}`);
+    return document.toJS() as Manifest;
+  });
+}
+
+/** A value the manifest must set: the tests below fail on its absence rather than on undefined. */
+function required<T>(value: T | undefined | null, what: string): T {
+  if (value === undefined || value === null) throw new Error(`deploy/kubernetes.yaml sets no ${what}`);
   return value;
-};
-const list = (value: YamlValue | undefined): YamlValue[] => {
-  if (!Array.isArray(value)) throw new Error(`expected a list, got ${JSON.stringify(value)}`);
-  return value;
-};
+}
+
+/** A Kubernetes memory quantity (`512Mi`, `1Gi`, `1G`, bytes) in bytes. */
+function quantityBytes(quantity: string | number): number {
+  const [, amount, unit] = /^(\d+)([KMGT]i?)?$/.exec(String(quantity)) ?? [];
+  if (amount === undefined) throw new Error(`not a memory quantity: ${quantity}`);
+  const units: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, K: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(amount) * (unit ? units[unit]! : 1);
+}
 
 describe('deploy/kubernetes.yaml', () => {
   const source = read('deploy/kubernetes.yaml');
-  const documents = parseYamlDocuments(source).map(obj);
-  const byKind = (kind: string): Obj[] => documents.filter((d) => d.kind === kind);
-  const deployment = byKind('Deployment')[0]!;
-  const pod = obj(obj(obj(deployment.spec).template).spec);
-  const container = obj(list(pod.containers)[0]);
-  const env = Object.fromEntries(list(container.env).map((e) => [obj(e).name as string, String(obj(e).value)]));
+  const manifests = parseManifests(source);
+  const deployments = manifests.filter((m): m is Deployment => m.kind === 'Deployment');
+  const services = manifests.filter((m): m is Service => m.kind === 'Service');
+  const deployment = required(deployments[0], 'Deployment');
+  const pod = required(deployment.spec?.template.spec, 'pod spec');
+  const container = required(pod.containers[0], 'container');
+  const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, required(e.value, `value for ${e.name}`)]));
   // What offload itself makes of the container's settings (throws on any bad value).
   const offload = () => loadConfig(['--host', '0.0.0.0'], env);
 
-  it.skipIf(spawnSync('/usr/bin/python3', ['-c', 'import yaml']).status !== 0)('parses the same as PyYAML', () => {
-    const python = spawnSync('/usr/bin/python3', ['-c', 'import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d is not None]))'], {
-      input: source,
-      encoding: 'utf8',
-    });
-    expect(python.status).toBe(0);
-    expect(documents).toEqual(JSON.parse(python.stdout));
+  it('holds a Deployment, two Services and a PodDisruptionBudget of the API versions Kubernetes serves', () => {
+    expect(manifests.map((m) => `${m.apiVersion} ${m.kind}`)).toEqual(['apps/v1 Deployment', 'v1 Service', 'v1 Service', 'policy/v1 PodDisruptionBudget']);
   });
 
   it('runs three replicas of a Deployment whose OFFLOAD_* settings are all valid offload configuration', () => {
-    expect(byKind('Deployment')).toHaveLength(1);
-    expect(obj(deployment.spec).replicas).toBe(3);
+    expect(deployments).toHaveLength(1);
+    expect(deployment.spec?.replicas).toBe(3);
     for (const name of Object.keys(env)) expect(Object.values(FLAGS).map((f) => f.env)).toContain(name);
     expect(offload).not.toThrow();
     expect(offload().port).toBe(50051);
+    expect(container.ports?.map((p) => p.containerPort)).toContain(offload().port);
   });
 
   it('probes readiness and liveness with Kubernetes native gRPC probes (grpc.health.v1) on the served port', () => {
-    for (const probe of [obj(container.readinessProbe), obj(container.livenessProbe)]) {
-      expect(Object.keys(probe).filter((k) => ['grpc', 'httpGet', 'tcpSocket', 'exec'].includes(k))).toEqual(['grpc']);
-      expect(obj(probe.grpc).port).toBe(offload().port);
-      expect(['', 'offload.v1.ComputeService', undefined]).toContain(obj(probe.grpc).service);
+    for (const probe of [required(container.readinessProbe, 'readinessProbe'), required(container.livenessProbe, 'livenessProbe')]) {
+      expect([probe.httpGet, probe.tcpSocket, probe.exec]).toEqual([undefined, undefined, undefined]);
+      expect(required(probe.grpc, 'grpc probe').port).toBe(offload().port);
+      expect(['', 'offload.v1.ComputeService', undefined]).toContain(probe.grpc?.service);
     }
   });
 
   it('gives the pod more time to stop than preStop pause plus the shutdown grace', () => {
-    const preStop = list(obj(obj(obj(container.lifecycle).preStop).exec).command);
+    const preStop = required(container.lifecycle?.preStop?.exec?.command, 'preStop command');
     expect(preStop[0]).toBe('sleep');
     const pauseSeconds = Number(preStop[1]);
     expect(pauseSeconds).toBeGreaterThan(0);
-    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(pauseSeconds + offload().shutdownGraceMs / 1000);
+    expect(required(pod.terminationGracePeriodSeconds, 'terminationGracePeriodSeconds')).toBeGreaterThan(pauseSeconds + offload().shutdownGraceMs / 1000);
   });
 
   it('never lets the liveness probe restart a pod in the middle of its drain (health is NOT_SERVING then)', () => {
-    const liveness = obj(container.livenessProbe);
-    const secondsToRestart = Number(liveness.periodSeconds ?? 10) * Number(liveness.failureThreshold ?? 3);
-    expect(secondsToRestart).toBeGreaterThan(Number(pod.terminationGracePeriodSeconds));
+    const liveness = required(container.livenessProbe, 'livenessProbe');
+    // Kubernetes' defaults: every 10 s, 3 failures.
+    const secondsToRestart = (liveness.periodSeconds ?? 10) * (liveness.failureThreshold ?? 3);
+    expect(secondsToRestart).toBeGreaterThan(required(pod.terminationGracePeriodSeconds, 'terminationGracePeriodSeconds'));
   });
 
   it("runs the image that offload init's Dockerfile builds, with that image's task directory", () => {
@@ -227,32 +243,35 @@ describe('deploy/kubernetes.yaml', () => {
   });
 
   it("caps each worker's heap as offload derives it from the pod's memory limit", () => {
-    const limit = String(obj(obj(container.resources).limits).memory);
-    const units: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, K: 1e3, M: 1e6, G: 1e9 };
-    const [, amount, unit] = /^(\d+)([KMG]i?)?$/.exec(limit)!;
-    const bytes = Number(amount) * (unit ? units[unit]! : 1);
+    const bytes = quantityBytes(required(container.resources?.limits?.['memory'], 'memory limit'));
     expect(offload().workerMaxMemoryMb).toBe(defaultWorkerHeapMb(bytes, offload().workers));
     expect(offload().workerMaxMemoryMb * offload().workers).toBeLessThan(bytes / 2 ** 20);
   });
 
-  it('requests one CPU per worker thread', () => {
-    const cpu = String(obj(obj(container.resources).requests).cpu);
+  it('requests one CPU per worker thread, and sets no CPU limit (throttling would stall the event loop)', () => {
+    const cpu = String(required(container.resources?.requests?.['cpu'], 'cpu request'));
     const cores = cpu.endsWith('m') ? Number(cpu.slice(0, -1)) / 1000 : Number(cpu);
     expect(cores).toBe(offload().workers);
+    expect(container.resources?.limits?.['cpu']).toBeUndefined();
   });
 
   it('has a ClusterIP Service and a headless Service (clusterIP None) that select the Deployment pods on the gRPC port', () => {
-    const labels = obj(obj(obj(obj(deployment.spec).template).metadata).labels);
-    const services = byKind('Service');
-    const clusterIp = services.find((s) => obj(s.spec).clusterIP === undefined && [undefined, 'ClusterIP'].includes(obj(s.spec).type as string));
-    const headless = services.find((s) => obj(s.spec).clusterIP === 'None');
+    const labels = required(deployment.spec?.template.metadata?.labels, 'pod labels');
+    const clusterIp = services.find((s) => s.spec?.clusterIP === undefined && [undefined, 'ClusterIP'].includes(s.spec?.type));
+    const headless = services.find((s) => s.spec?.clusterIP === 'None');
     expect(clusterIp).toBeDefined();
-    expect(obj(headless?.metadata).name).toBe('offload-headless');
+    expect(headless?.metadata?.name).toBe('offload-headless');
     for (const service of [clusterIp!, headless!]) {
-      expect(labels).toMatchObject(obj(obj(service.spec).selector));
-      expect(list(obj(service.spec).ports).map((p) => obj(p).port)).toContain(offload().port);
+      expect(labels).toMatchObject(required(service.spec?.selector, 'Service selector'));
+      expect(service.spec?.ports?.map((p) => p.port)).toContain(offload().port);
     }
     expect(source).toContain('dns:///offload-headless.default.svc.cluster.local:50051');
+  });
+
+  it('keeps at least two replicas through voluntary disruptions, selecting the same pods', () => {
+    const budget = required(manifests.find((m): m is PodDisruptionBudget => m.kind === 'PodDisruptionBudget'), 'PodDisruptionBudget');
+    expect(budget.spec?.minAvailable).toBe(2);
+    expect(deployment.spec?.template.metadata?.labels).toMatchObject(required(budget.spec?.selector?.matchLabels, 'budget selector'));
   });
 });
 
