@@ -102,13 +102,13 @@ export const USAGE = `Usage: offload serve [flags]\n\nFlags (each also read from
   .map(([name, f]) => `  --${name.padEnd(28)} ${f.help} [${f.env}; default ${f.default}]`)
   .join('\n')}\n`;
 
-/** Parses and validates flags and environment; throws ConfigError with an exact message. */
 /** What loadConfig reads from the machine, for tests to replace. */
 export interface SystemFacts {
   /** The container's memory limit in bytes, if any. */
   memoryLimitBytes: number | undefined;
 }
 
+/** Parses and validates flags and environment; throws ConfigError with an exact message. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, system: SystemFacts = { memoryLimitBytes: readMemoryLimit() }): Config {
   let values: FlagValues;
   try {

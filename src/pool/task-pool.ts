@@ -48,20 +48,9 @@ export interface TaskPoolOptions {
   /** Told when a task module threw outside any run (a timer firing after its task returned). */
   onStrayError?: (detail: string) => void;
   /** Told of each line a task printed, and of lines dropped beyond the rate limit. */
-  onTaskOutput?: (output: TaskOutput) => void;
+  onTaskOutput?: (output: TaskOutputMessage) => void;
   /** Results larger than this fail with RESOURCE_EXHAUSTED instead of failing the call on the wire. */
   maxResultBytes?: number;
-}
-
-/** A line a task printed, with who asked for the run; or a count of lines dropped. */
-export interface TaskOutput {
-  /** undefined: printed while task modules loaded. */
-  task: string | undefined;
-  stream: 'stdout' | 'stderr';
-  line?: string;
-  dropped?: number;
-  call: number | undefined;
-  item: string | undefined;
 }
 
 export interface SettledRun {
@@ -214,12 +203,14 @@ export class TaskPool {
     });
     this.#piscina.on('message', (message: WorkerMessage) => {
       if (message?.offload === 'event') this.#onEvent(message);
-      else if (message?.offload === 'output') this.#onOutput(message);
+      else if (message?.offload === 'output') options.onTaskOutput?.(message);
       else if (message?.offload === 'ready') this.#onReady(message.thread);
       else if (message?.offload === 'stray-error') options.onStrayError?.(message.detail);
     });
     this.#ready = new Promise((resolve) => (this.#onAllReady = resolve));
     this.#piscina.on('workerDestroy', () => {
+      // Forget stopped workers, so the set stays about as small as the pool.
+      this.#readyThreads = new Set(this.#piscina.threads.map((worker) => worker.threadId).filter((thread) => this.#readyThreads.has(thread)));
       if (!this.#closing) options.onWorkerRestart?.();
     });
     (this.#control as unknown as { unref(): void }).unref();
@@ -242,10 +233,7 @@ export class TaskPool {
 
   /** Workers that can take a run now: started, and not stopped since (a replacement counts once it has started). */
   get readyWorkers(): number {
-    // Only live workers count; forgetting the others keeps the set as small as the pool.
-    const live = this.#piscina.threads.map((worker) => worker.threadId).filter((thread) => this.#readyThreads.has(thread));
-    this.#readyThreads = new Set(live);
-    return live.length;
+    return this.#piscina.threads.filter((worker) => this.#readyThreads.has(worker.threadId)).length;
   }
 
   #onReady(thread: number): void {
@@ -339,11 +327,6 @@ export class TaskPool {
       flight.lastProgress = { fraction: message.fraction, message: message.message };
       flight.run.push({ type: 'progress', ...flight.lastProgress });
     }
-  }
-
-  #onOutput(message: TaskOutputMessage): void {
-    const { task, stream, call, item } = message;
-    this.#options.onTaskOutput?.({ task, stream, call, item, ...('line' in message ? { line: message.line } : { dropped: message.dropped }) });
   }
 
   /** Hands queued runs to piscina while a worker has room. */

@@ -10,51 +10,17 @@
  * idle cores); GOCACHE lives under the OS temp dir and outlives the run, so
  * later builds take about 3 s.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ComputeServer } from '../../src/server/create-compute-server.js';
-import { createTestCertificates, type TestCertificates } from '../helpers/certificates.js';
-import { repoRoot, startServer } from '../helpers/start-server.js';
+import { repoRoot } from '../helpers/start-server.js';
+import { expectSuccess, runCommand, usePlainServer, useTlsServer, useTokenServer, type Outcome } from './example-harness.js';
 
-const execFileAsync = promisify(execFile);
 const buildScript = join(repoRoot, 'examples', 'go', 'build.sh');
 const goCache = join(tmpdir(), 'offload-go-example-cache');
 const missingDeps =
   'install them with scripts/ensure-system-deps.sh (golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev protoc-gen-go protoc-gen-go-grpc)';
-
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to completion (asynchronously: the server shares this event loop); never throws on a non-zero exit. */
-async function runCommand(file: string, args: string[], env: NodeJS.ProcessEnv = {}, timeout = 60_000): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await execFileAsync(file, args, {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      env: { ...process.env, ...env },
-      timeout,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (thrown) {
-    const error = thrown as { code?: number | string; killed?: boolean; signal?: string | null; stdout?: string; stderr?: string; message: string };
-    if (error.killed || typeof error.code !== 'number') {
-      throw new Error(`${file} ${args.join(' ')} did not run to completion (${error.signal ?? String(error.code)}): ${error.stderr?.trim() || error.message}`);
-    }
-    return { code: error.code, stdout: error.stdout ?? '', stderr: error.stderr ?? '' };
-  }
-}
-
-/** Fails with the command's output unless it exited 0. */
-function expectSuccess(outcome: Outcome): void {
-  if (outcome.code !== 0) throw new Error(`exit ${outcome.code}\nstdout:\n${outcome.stdout}\nstderr:\n${outcome.stderr}`);
-}
 
 describe('the Go example client', () => {
   let buildDir: string | undefined;
@@ -76,16 +42,10 @@ describe('the Go example client', () => {
   });
 
   describe('against a plaintext server without auth', () => {
-    let server: ComputeServer | undefined;
-    beforeAll(async () => {
-      server = await startServer();
-    });
-    afterAll(async () => {
-      await server?.close();
-    });
+    const plain = usePlainServer();
 
     it('lists tasks, runs primes, streams spin progress, runs a batch and shows a refused call', async () => {
-      const outcome = await runExample(['-address', server!.address]);
+      const outcome = await runExample(['-address', plain.server!.address]);
       expectSuccess(outcome);
       const out = outcome.stdout;
 
@@ -106,7 +66,7 @@ describe('the Go example client', () => {
     });
 
     it('prints progress in order, between the spin header and its result, ending at 100%', async () => {
-      const outcome = await runExample(['-address', server!.address]);
+      const outcome = await runExample(['-address', plain.server!.address]);
       expectSuccess(outcome);
       const lines = outcome.stdout.split('\n');
       const start = lines.indexOf('spin for 500 ms:');
@@ -128,7 +88,7 @@ describe('the Go example client', () => {
     });
 
     it('takes the address from OFFLOAD_ADDRESS when no -address is given', async () => {
-      const outcome = await runExample([], { OFFLOAD_ADDRESS: server!.address, OFFLOAD_TOKEN: '' });
+      const outcome = await runExample([], { OFFLOAD_ADDRESS: plain.server!.address, OFFLOAD_TOKEN: '' });
       expectSuccess(outcome);
       expect(outcome.stdout).toContain('primes below 1,000,000: 78498\n');
     });
@@ -143,66 +103,46 @@ describe('the Go example client', () => {
 
   describe('against a server started with --auth-token-file', () => {
     const token = 'example-token-7d2e5b';
-    let server: ComputeServer | undefined;
-    let tokenDir: string | undefined;
-    beforeAll(async () => {
-      tokenDir = await mkdtemp(join(tmpdir(), 'offload-go-token-'));
-      const tokenFile = join(tokenDir, 'tokens');
-      await writeFile(tokenFile, `# tokens for the Go example test\n${token}\n`);
-      server = await startServer(['--auth-token-file', tokenFile]);
-    });
-    afterAll(async () => {
-      await server?.close();
-      if (tokenDir) await rm(tokenDir, { recursive: true, force: true });
-    });
+    const authed = useTokenServer(token);
 
     it('works when given the token with -token', async () => {
-      const outcome = await runExample(['-address', server!.address, '-token', token]);
+      const outcome = await runExample(['-address', authed.server!.address, '-token', token]);
       expectSuccess(outcome);
       expect(outcome.stdout).toContain('primes below 1,000,000: 78498\n');
       expect(outcome.stdout).toMatch(/^ {2}oops: failed with NOT_FOUND: /m);
     });
 
     it('works when given the token in OFFLOAD_TOKEN', async () => {
-      const outcome = await runExample(['-address', server!.address], { OFFLOAD_TOKEN: token });
+      const outcome = await runExample(['-address', authed.server!.address], { OFFLOAD_TOKEN: token });
       expectSuccess(outcome);
       expect(outcome.stdout).toContain('  primes: {"count":25}\n');
     });
 
     it('exits 1 and prints UNAUTHENTICATED without a token', async () => {
-      const outcome = await runExample(['-address', server!.address]);
+      const outcome = await runExample(['-address', authed.server!.address]);
       expect(outcome.code).toBe(1);
       expect(outcome.stderr).toMatch(/^error: UNAUTHENTICATED: missing credentials/m);
       expect(outcome.stdout).not.toContain('primes below');
     });
 
     it('exits 1 and prints UNAUTHENTICATED with a wrong token', async () => {
-      const outcome = await runExample(['-address', server!.address, '-token', 'not-the-token']);
+      const outcome = await runExample(['-address', authed.server!.address, '-token', 'not-the-token']);
       expect(outcome.code).toBe(1);
       expect(outcome.stderr).toMatch(/^error: UNAUTHENTICATED: invalid bearer token/m);
     });
   });
 
   describe('against a TLS server', () => {
-    let server: ComputeServer | undefined;
-    let certificates: TestCertificates | undefined;
-    beforeAll(async () => {
-      certificates = await createTestCertificates();
-      server = await startServer(['--tls-cert', certificates.server.cert.path, '--tls-key', certificates.server.key.path]);
-    });
-    afterAll(async () => {
-      await server?.close();
-      await certificates?.cleanup();
-    });
+    const tls = useTlsServer();
 
     it('connects when given the CA with -ca', async () => {
-      const outcome = await runExample(['-address', server!.address, '-ca', certificates!.ca.cert.path]);
+      const outcome = await runExample(['-address', tls.server!.address, '-ca', tls.certificates!.ca.cert.path]);
       expectSuccess(outcome);
       expect(outcome.stdout).toContain('primes below 1,000,000: 78498\n');
     });
 
     it('exits 1 with UNAVAILABLE when it does not trust the server certificate', async () => {
-      const outcome = await runExample(['-address', server!.address, '-ca', certificates!.untrustedCa.cert.path]);
+      const outcome = await runExample(['-address', tls.server!.address, '-ca', tls.certificates!.untrustedCa.cert.path]);
       expect(outcome.code).toBe(1);
       expect(outcome.stderr).toMatch(/^error: UNAVAILABLE: /m);
     });

@@ -6,50 +6,16 @@
  * protobuf-compiler and libprotobuf-dev (scripts/ensure-system-deps.sh
  * installs them); without them these tests fail rather than skip.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ComputeServer } from '../../src/server/create-compute-server.js';
-import { createTestCertificates, type TestCertificates } from '../helpers/certificates.js';
-import { protoDir, repoRoot, startServer } from '../helpers/start-server.js';
+import { protoDir, repoRoot } from '../helpers/start-server.js';
+import { expectSuccess, runCommand, usePlainServer, useTlsServer, useTokenServer, type Outcome } from './example-harness.js';
 
-const execFileAsync = promisify(execFile);
 const python = '/usr/bin/python3';
 const example = join(repoRoot, 'examples', 'python', 'offload_client.py');
 const missingDeps = 'install them with scripts/ensure-system-deps.sh (python3-grpcio python3-protobuf protobuf-compiler libprotobuf-dev)';
-
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to completion (asynchronously: the server shares this event loop); never throws on a non-zero exit. */
-async function runCommand(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
-  try {
-    const { stdout, stderr } = await execFileAsync(file, args, {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      env: { ...process.env, ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (thrown) {
-    const error = thrown as { code?: number | string; killed?: boolean; signal?: string | null; stdout?: string; stderr?: string; message: string };
-    if (error.killed || typeof error.code !== 'number') {
-      throw new Error(`${file} ${args.join(' ')} did not run to completion (${error.signal ?? String(error.code)}): ${error.stderr?.trim() || error.message}`);
-    }
-    return { code: error.code, stdout: error.stdout ?? '', stderr: error.stderr ?? '' };
-  }
-}
-
-/** Fails with the command's output unless it exited 0. */
-function expectSuccess(outcome: Outcome): void {
-  if (outcome.code !== 0) throw new Error(`exit ${outcome.code}\nstdout:\n${outcome.stdout}\nstderr:\n${outcome.stderr}`);
-}
 
 describe('the Python example client', () => {
   let genDir: string | undefined;
@@ -75,16 +41,10 @@ describe('the Python example client', () => {
   });
 
   describe('against a plaintext server without auth', () => {
-    let server: ComputeServer | undefined;
-    beforeAll(async () => {
-      server = await startServer();
-    });
-    afterAll(async () => {
-      await server?.close();
-    });
+    const plain = usePlainServer();
 
     it('lists tasks, runs primes, streams spin progress, runs a batch and shows a refused call', async () => {
-      const outcome = await runExample(['--address', server!.address]);
+      const outcome = await runExample(['--address', plain.server!.address]);
       expectSuccess(outcome);
       const out = outcome.stdout;
 
@@ -108,7 +68,7 @@ describe('the Python example client', () => {
     it('exits 2 and prints the protoc command when the generated messages are missing', async () => {
       const emptyDir = await mkdtemp(join(tmpdir(), 'offload-py-empty-'));
       try {
-        const outcome = await runCommand(python, [example, '--address', server!.address], { OFFLOAD_PY_GEN: emptyDir });
+        const outcome = await runCommand(python, [example, '--address', plain.server!.address], { OFFLOAD_PY_GEN: emptyDir });
         expect(outcome.code).toBe(2);
         expect(outcome.stderr).toContain('protoc -I proto -I /usr/include --python_out=examples/python/gen proto/offload/v1/compute.proto');
       } finally {
@@ -119,60 +79,40 @@ describe('the Python example client', () => {
 
   describe('against a server started with --auth-token-file', () => {
     const token = 'example-token-4f1c9a';
-    let server: ComputeServer | undefined;
-    let tokenDir: string | undefined;
-    beforeAll(async () => {
-      tokenDir = await mkdtemp(join(tmpdir(), 'offload-py-token-'));
-      const tokenFile = join(tokenDir, 'tokens');
-      await writeFile(tokenFile, `# tokens for the Python example test\n${token}\n`);
-      server = await startServer(['--auth-token-file', tokenFile]);
-    });
-    afterAll(async () => {
-      await server?.close();
-      if (tokenDir) await rm(tokenDir, { recursive: true, force: true });
-    });
+    const authed = useTokenServer(token);
 
     it('works when given the token with --token', async () => {
-      const outcome = await runExample(['--address', server!.address, '--token', token]);
+      const outcome = await runExample(['--address', authed.server!.address, '--token', token]);
       expectSuccess(outcome);
       expect(outcome.stdout).toContain('primes below 1,000,000: 78498\n');
       expect(outcome.stdout).toMatch(/^ {2}oops: failed with NOT_FOUND: /m);
     });
 
     it('exits non-zero and prints UNAUTHENTICATED without --token', async () => {
-      const outcome = await runExample(['--address', server!.address]);
+      const outcome = await runExample(['--address', authed.server!.address]);
       expect(outcome.code).not.toBe(0);
       expect(outcome.stderr).toMatch(/^error: UNAUTHENTICATED: /m);
       expect(outcome.stdout).not.toContain('primes below');
     });
 
     it('exits non-zero and prints UNAUTHENTICATED with a wrong token', async () => {
-      const outcome = await runExample(['--address', server!.address, '--token', 'not-the-token']);
+      const outcome = await runExample(['--address', authed.server!.address, '--token', 'not-the-token']);
       expect(outcome.code).not.toBe(0);
       expect(outcome.stderr).toMatch(/^error: UNAUTHENTICATED: invalid bearer token/m);
     });
   });
 
   describe('against a TLS server', () => {
-    let server: ComputeServer | undefined;
-    let certificates: TestCertificates | undefined;
-    beforeAll(async () => {
-      certificates = await createTestCertificates();
-      server = await startServer(['--tls-cert', certificates.server.cert.path, '--tls-key', certificates.server.key.path]);
-    });
-    afterAll(async () => {
-      await server?.close();
-      await certificates?.cleanup();
-    });
+    const tls = useTlsServer();
 
     it('connects when given the CA with --ca', async () => {
-      const outcome = await runExample(['--address', server!.address, '--ca', certificates!.ca.cert.path]);
+      const outcome = await runExample(['--address', tls.server!.address, '--ca', tls.certificates!.ca.cert.path]);
       expectSuccess(outcome);
       expect(outcome.stdout).toContain('primes below 1,000,000: 78498\n');
     });
 
     it('exits non-zero with UNAVAILABLE when it does not trust the server certificate', async () => {
-      const outcome = await runExample(['--address', server!.address, '--ca', certificates!.untrustedCa.cert.path]);
+      const outcome = await runExample(['--address', tls.server!.address, '--ca', tls.certificates!.untrustedCa.cert.path]);
       expect(outcome.code).not.toBe(0);
       expect(outcome.stderr).toMatch(/^error: UNAVAILABLE: /m);
     });
