@@ -13,6 +13,12 @@ if (workerData.typescript) {
   const [{ register: registerCommonJs }, { register: registerEsm }] = await Promise.all([import('tsx/cjs/api'), import('tsx/esm/api')]);
   registerCommonJs();
   registerEsm();
+  // Loading tsx tries to reach a \`tsx watch\` parent over a Unix socket, which
+  // fails when there is none; the failed socket is closed by this thread's
+  // event loop. Let the loop turn (the error arrives in the next iteration's
+  // pending phase) before piscina parks the idle worker in Atomics.wait, or
+  // each new worker holds the socket until its first task.
+  for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
 }
 // After tsx, so these hooks run first and a bare 'offload/task' never reaches
 // a node_modules lookup from the task's own directory.

@@ -107,3 +107,18 @@ export function hostEnv(layout: Layout): Record<string, string> {
   if (env['OFFLOAD_TASKS']) env['OFFLOAD_TASKS'] = env['OFFLOAD_TASKS'].split(',').map((dir) => join(layout.root, dir)).join(',');
   return env;
 }
+
+/**
+ * Node's own flags in the runtime image's CMD (`node FLAGS script …`), so a
+ * test can start offload the way the image does.
+ */
+export function imageNodeFlags(dockerfile: string): string[] {
+  const cmd = dockerStages(dockerfile)
+    .at(-1)
+    ?.instructions.filter((i) => i.keyword === 'CMD')
+    .at(-1);
+  if (!cmd) throw new Error('the Dockerfile has no CMD');
+  const [executable, ...args] = JSON.parse(cmd.args) as string[];
+  if (executable !== 'node') throw new Error(`the image's CMD runs ${executable}, not node`);
+  return args.slice(0, args.findIndex((arg) => !arg.startsWith('-')));
+}

@@ -53,12 +53,21 @@ describe('deploy/Dockerfile', () => {
   const runs = (stage: typeof build): string[] => stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
   const copies = (stage: typeof build): string[] => stage.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args);
 
-  it('builds in one stage and runs from a separate, slim Node 20 stage', () => {
+  it('builds in one stage and runs from a separate, slim stage, both on the newest Node major that engines lists and CI tests', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     expect(build.name).toBeTruthy();
     expect(runs(build).some((r) => /\bnpm ci\b/.test(r) && !r.includes('--omit=dev'))).toBe(true);
     expect(runs(build).some((r) => /\bnpm run build\b/.test(r))).toBe(true);
-    expect(runtime.from).toMatch(/^node:20(\.\d+)*-(bookworm-)?slim$/);
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
+    const majors = [...engines.matchAll(/\^(\d+)/g)].map((m) => Number(m[1]));
+    const newest = Math.max(...majors);
+    expect(newest).toBe(24);
+    expect(runtime.from).toMatch(new RegExp(`^node:${newest}(\\.\\d+)*-bookworm-slim$`));
+    // Built and run on one major: the lockfile's optional native packages are chosen at build time.
+    expect(build.from).toBe(runtime.from);
+    // CI runs the whole suite on that major too.
+    expect(read('.ci/run')).toContain(`test:node${newest}`);
+    expect((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts[`test:node${newest}`]).toBe(`bash scripts/test-on-node.sh ${newest}`);
   });
 
   it('installs only production dependencies in the runtime stage and copies no node_modules from the build', () => {
@@ -93,7 +102,7 @@ describe('deploy/Dockerfile', () => {
     expect(healthcheck?.args).toMatch(/CMD \["node", "deploy\/healthcheck\.mjs"\]$/);
     expect(copies(runtime)).toContain('deploy/healthcheck.mjs ./deploy/healthcheck.mjs');
     const cmd = runtime.instructions.filter((i) => i.keyword === 'CMD').at(-1);
-    expect(JSON.parse(cmd!.args)).toEqual(['node', 'dist/src/main.js', '--host', '0.0.0.0']);
+    expect(JSON.parse(cmd!.args)).toEqual(['node', '--max-semi-space-size=16', 'dist/src/main.js', '--host', '0.0.0.0']);
   });
 });
 

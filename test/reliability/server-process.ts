@@ -5,7 +5,8 @@
  * descriptors). The server's log goes to a file under .tmp/reliability/ so a
  * failure can be read afterwards, and a slow reader never blocks the server.
  *
- * The child runs with `--expose-gc` and a one-line preload that runs a full
+ * The child runs with the image's node flags (deploy/Dockerfile's CMD), and
+ * with `--expose-gc` and a one-line preload that runs a full
  * GC on SIGUSR2, so "heap after GC" separates what is retained (a leak) from
  * garbage not yet collected. Nothing else about the server is changed.
  */
@@ -15,11 +16,14 @@ import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { imageNodeFlags } from '../deploy/dockerfile.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const fixtureTasksDir = join(repoRoot, 'test/fixtures/tasks');
 export const workDir = join(repoRoot, '.tmp/reliability');
 
+/** Node's flags from the image's CMD: the server under test is sized as it is shipped. */
+const NODE_FLAGS = imageNodeFlags(readFileSync(join(repoRoot, 'deploy/Dockerfile'), 'utf8'));
 const GC_HOOK = "data:text/javascript,process.on('SIGUSR2',()=>globalThis.gc())";
 const MB = 1024 * 1024;
 
@@ -34,6 +38,8 @@ export interface Sample {
   connections: number;
   /** OS threads (the main thread, libuv and V8 helpers, one per worker). */
   threads: number;
+  /** Open descriptors by kind ("pipe", "socket", "anon_inode:[eventfd]", …), so a leak says what leaks. */
+  fdKinds: Record<string, number>;
 }
 
 export interface ExitInfo {
@@ -78,6 +84,7 @@ export class OffloadProcess {
     const logFile = join(workDir, `${name}.log`);
     const out = openSync(logFile, 'w');
     const args = [
+      ...NODE_FLAGS,
       '--expose-gc',
       // A warning (MaxListenersExceededWarning, say) comes with the stack that caused it.
       '--trace-warnings',
@@ -204,16 +211,36 @@ export class OffloadProcess {
     if (gc) await this.gc();
     // Counted before scraping /metrics, whose own connection would be one more.
     const fds = this.fds();
+    const fdKinds = this.fdKinds();
     const connections = this.connections();
     const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
     const field = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
     const heapMb = (await this.metric('nodejs_heap_size_used_bytes')) / MB;
-    return { rssMb: round(field('VmRSS') / 1024), heapMb: round(heapMb), fds, connections, threads: field('Threads') };
+    return { rssMb: round(field('VmRSS') / 1024), heapMb: round(heapMb), fds, connections, threads: field('Threads'), fdKinds };
   }
 
   /** Open file descriptors now. */
   fds(): number {
     return readdirSync(`/proc/${this.pid}/fd`).length;
+  }
+
+  /** Open file descriptors now, counted by what they point at without the inode ("pipe", "socket", a path). */
+  fdKinds(): Record<string, number> {
+    const kinds: Record<string, number> = {};
+    const tcp = new Map(tcpSockets(this.pid).map((socket) => [socket.inode, socket]));
+    for (const fd of readdirSync(`/proc/${this.pid}/fd`)) {
+      let target = 'closed';
+      try {
+        const link = readlinkSync(`/proc/${this.pid}/fd/${fd}`);
+        const socket = tcp.get(/^socket:\[(\d+)\]$/.exec(link)?.[1] ?? '');
+        // TCP sockets by state and local port: a connection stuck in CLOSE_WAIT (08) is a leak, a listener (0A) is not.
+        target = socket ? `tcp ${socket.state} :${socket.localPort}` : link.replace(/:\[\d+\]$/, '');
+      } catch {
+        // Closed between listing and reading: not open any more.
+      }
+      kinds[target] = (kinds[target] ?? 0) + 1;
+    }
+    return kinds;
   }
 
   /** Established TCP connections to the gRPC port held by the server now. */
@@ -293,7 +320,7 @@ function scrape(port: number): Promise<string> {
 }
 
 /** The process's TCP sockets, from /proc/PID/fd and /proc/PID/net/tcp{,6}. */
-function tcpSockets(pid: number): { localPort: number; state: string }[] {
+function tcpSockets(pid: number): { localPort: number; state: string; inode: string }[] {
   const inodes = new Set<string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -303,7 +330,7 @@ function tcpSockets(pid: number): { localPort: number; state: string }[] {
       // closed meanwhile
     }
   }
-  const sockets: { localPort: number; state: string }[] = [];
+  const sockets: { localPort: number; state: string; inode: string }[] = [];
   for (const table of ['tcp', 'tcp6']) {
     let text = '';
     try {
@@ -314,7 +341,7 @@ function tcpSockets(pid: number): { localPort: number; state: string }[] {
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 10 || !inodes.has(cols[9]!)) continue;
-      sockets.push({ localPort: parseInt(cols[1]!.split(':').at(-1)!, 16), state: cols[3]! });
+      sockets.push({ localPort: parseInt(cols[1]!.split(':').at(-1)!, 16), state: cols[3]!, inode: cols[9]! });
     }
   }
   return sockets;
