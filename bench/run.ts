@@ -32,6 +32,7 @@ import { watchForeignLoad } from './lib/proc.js';
 import { killAllServers, SERVER_NAMES, startServer } from './lib/servers.js';
 import type { ServerHandle, ServerName, ServerSetup } from './lib/servers.js';
 import { sleep, withTimeout } from './lib/stats.js';
+import { readVersionRuns, versionFile } from './lib/node-versions.js';
 import { renderChart } from './lib/svg.js';
 import { loadBundledTasks } from './lib/tasks.js';
 import { verifyServer } from './lib/verify.js';
@@ -400,6 +401,10 @@ function writeOutputs(results: ResultsFile): void {
   const summary = summarize(results.measurements);
   const targets = checkTargets(summary, results.params.streams.count);
   mkdirSync(outDir, { recursive: true });
+  // A full run is also kept per Node major, for BENCHMARKS.md's comparison of versions.
+  if (results.mode === 'full' && !opts.out) {
+    writeFileSync(versionFile(outDir, String(results.machine['node'])), JSON.stringify({ ...results, targets, summary }, null, 2) + '\n');
+  }
   const chartFile = join(outDir, 'chart.svg');
   const caption = `offload benchmarks: ${results.mode} mode, ${results.runs} run${results.runs > 1 ? 's' : ''}, ${results.machine['cores']} cores, ${results.startedAt.slice(0, 10)}`;
   writeFileSync(chartFile, renderChart(summary, results.servers, caption));
@@ -413,7 +418,9 @@ function writeOutputs(results: ResultsFile): void {
       targets,
       chartPath: relative(join(markdownFile, '..'), chartFile).split('\\').join('/'),
       notes: results.mode === 'full' && existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : undefined,
-      command: `npm run bench${results.mode === 'quick' ? ' -- --quick' : ''}`,
+      nodeVersions: results.mode === 'full' && !opts.out ? readVersionRuns(outDir) : [],
+      // npm names the script that started the run: bench:node24 runs on Node 24.
+      command: `npm run ${process.env['npm_lifecycle_event'] === 'bench:node24' ? 'bench:node24' : 'bench'}${results.mode === 'quick' ? ' -- --quick' : ''}`,
     }),
   );
   writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ ...results, targets, summary }, null, 2) + '\n');

