@@ -106,7 +106,7 @@ function run(task: string, input?: unknown, data?: Buffer, options: CallOptions 
 /** Resolves with the error a call failed with; fails the test if it succeeded. */
 async function failure(call: Promise<unknown>): Promise<ServiceError> {
   const error = await call.then(() => expect.fail('call should have failed'), (e: ServiceError) => e);
-  return error as ServiceError;
+  return error;
 }
 
 function collect<T>(stream: ClientReadableStream<T> | ClientDuplexStream<object, T>): Promise<T[]> {
