@@ -55,7 +55,7 @@ export interface TaskContext {
    * backwards), with an optional short message. Cheap enough to call often:
    * reports are coalesced before they cross to the server.
    */
-  progress(fraction: number, message?: string): void;
+  progress(this: void, fraction: number, message?: string): void;
   /**
    * Aborted when the caller cancels, the deadline passes or the server shuts
    * down. Reading `signal.aborted` also notices a cancel that arrived while
