@@ -201,7 +201,8 @@ describe('ComputeService through a bare @grpc/grpc-js client', () => {
     expect(fromValue(only('spin').result?.output)).toEqual({ ms: 200 });
     expect(fromValue(only('primes').result?.output)).toEqual({ count: 25 });
     expect(only('unknown').failure?.code).toBe(status.NOT_FOUND);
-    expect(only('invalid').failure).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringContaining('input.ms') });
+    expect(only('invalid').failure?.code).toBe(status.INVALID_ARGUMENT);
+    expect(only('invalid').failure?.message).toContain('input.ms');
   });
 
   it('fails an unknown task with NOT_FOUND', async () => {
