@@ -10,6 +10,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 npm run --silent typecheck
+npm run --silent lint
 npm run --silent lint:proto
 npm run --silent build
 npx vitest run "$@"

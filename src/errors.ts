@@ -69,5 +69,5 @@ export const SHUTTING_DOWN = new OffloadError(Status.UNAVAILABLE, 'server shutti
 export function statusFromName(name: string | undefined): Status | undefined {
   if (name === undefined || name === 'OK') return undefined;
   const code = (Status as unknown as Record<string, unknown>)[name];
-  return typeof code === 'number' ? (code as Status) : undefined;
+  return typeof code === 'number' ? code : undefined;
 }

@@ -15,6 +15,7 @@ export function createCancelSignal(states: Int32Array, slot: number): { signal: 
   const poll = (): void => {
     if (!controllerAborted() && Atomics.load(states, slot) === SlotState.CANCELLED) abort();
   };
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- taken off the prototype on purpose, to call on this signal below.
   const abortedGetter = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
   const controllerAborted = (): boolean => abortedGetter.call(signal) as boolean;
   Object.defineProperty(signal, 'aborted', {

@@ -31,7 +31,7 @@ export function checkOutput(value: unknown): { bytes: number } {
         visit(v[i], `${path}[${i}]`, depth + 1);
       }
     } else {
-      const proto = Object.getPrototypeOf(v);
+      const proto: unknown = Object.getPrototypeOf(v);
       if (proto !== Object.prototype && proto !== null) {
         throw invalid(path, `is a ${v.constructor?.name ?? 'non-plain object'}, not a plain object`);
       }

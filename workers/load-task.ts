@@ -9,7 +9,7 @@ const loaded = new Map<string, TaskDefinition>();
 export async function loadTask(file: string): Promise<TaskDefinition> {
   const cached = loaded.get(file);
   if (cached) return cached;
-  const mod: { default?: unknown } = await import(pathToFileURL(file).href);
+  const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
   const task = checkTask(mod.default);
   loaded.set(file, task);
   return task;

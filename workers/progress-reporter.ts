@@ -19,7 +19,7 @@ export function createProgressReporter(send: ((report: ProgressReport) => void) 
   let lastSentAt = 0;
 
   return {
-    progress(next: number, note?: string): void {
+    progress(this: void, next: number, note?: string): void {
       if (!send) return;
       if (typeof next === 'number' && !Number.isNaN(next)) fraction = Math.max(fraction, Math.min(1, Math.max(0, next)));
       if (note !== undefined) message = String(note).slice(0, 1024);

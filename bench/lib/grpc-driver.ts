@@ -5,7 +5,7 @@
  */
 import { credentials } from '@grpc/grpc-js';
 import type { CallOptions, Client, ClientDuplexStream, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
-import type { Driver, DriverFactory, EventKind, RunOutcome } from './driver.js';
+import type { Driver, DriverFactory, RunOutcome } from './driver.js';
 import { channelOptions, fromValue, loadComputePackage, toValue } from './wire.js';
 import type { WireStreamEvent, WireTaskInfo, WireTaskResult } from './wire.js';
 
@@ -45,7 +45,7 @@ export function grpcDriverFactory(address: string): DriverFactory {
       runStream: (task, input, onEvent, timeoutMs) =>
         new Promise<void>((resolve, reject) => {
           const call = stub.runStream({ task, input: toValue(input) }, { deadline: deadline(timeoutMs) });
-          call.on('data', (event: WireStreamEvent) => onEvent((event.event ?? 'progress') as EventKind));
+          call.on('data', (event: WireStreamEvent) => onEvent(event.event ?? 'progress'));
           call.on('error', (error) => reject(named(error)));
           call.on('end', () => resolve());
         }),

@@ -42,7 +42,7 @@ export function summarize(measurements: readonly Measurement[]): Summary {
   const summary: Summary = {};
   for (const [id, byServer] of values) {
     summary[id] = {};
-    for (const [server, list] of byServer) summary[id]![server] = { median: median(list), min: min(list), max: max(list), values: list };
+    for (const [server, list] of byServer) summary[id][server] = { median: median(list), min: min(list), max: max(list), values: list };
   }
   return summary;
 }

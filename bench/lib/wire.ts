@@ -31,7 +31,7 @@ let cached: ComputePackage | undefined;
 export function loadComputePackage(): ComputePackage {
   if (!cached) {
     const definition = loadSync(protoFile, { includeDirs: [protoDir], keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
-    const root = loadPackageDefinition(definition) as GrpcObject;
+    const root = loadPackageDefinition(definition);
     cached = (root['offload'] as GrpcObject)['v1'] as unknown as ComputePackage;
   }
   return cached;

@@ -13,5 +13,5 @@ export function suppressIpServernameWarning(): void {
     const given = typeof typeOrOptions === 'object' && typeOrOptions !== null ? (typeOrOptions as { code?: unknown }).code : code;
     if (given === 'DEP0123') return;
     emitWarning(warning, ...rest);
-  }) as typeof process.emitWarning;
+  });
 }

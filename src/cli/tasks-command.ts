@@ -32,11 +32,20 @@ export function describeInput(task: TaskInfo): string {
   if (!schema.properties) return schema.type ? String(schema.type) : 'any';
   const required = new Set(schema.required ?? []);
   const fields = Object.entries(schema.properties).map(([name, field]) => {
-    const range = field['minimum'] !== undefined || field['maximum'] !== undefined ? ` ${field['minimum'] ?? ''}..${field['maximum'] ?? ''}` : '';
+    const range = field['minimum'] !== undefined || field['maximum'] !== undefined ? ` ${keyword(field['minimum'] ?? '')}..${keyword(field['maximum'] ?? '')}` : '';
     const fallback = field['default'] !== undefined ? ` = ${JSON.stringify(field['default'])}` : '';
-    return `${name}${required.has(name) ? '' : '?'}: ${String(field['type'] ?? 'any')}${range}${fallback}`;
+    return `${name}${required.has(name) ? '' : '?'}: ${keyword(field['type'] ?? 'any')}${range}${fallback}`;
   });
   return fields.length ? fields.join(', ') : '{}';
+}
+
+/**
+ * A schema keyword's value as text. The schema comes from the server, so a
+ * value may be an object (an ajv `{ $data }` reference): shown as JSON, not
+ * "[object Object]". A `type` list shows as "string,null".
+ */
+function keyword(value: unknown): string {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? JSON.stringify(value) : String(value);
 }
 
 function table(header: string[], rows: string[][]): string {

@@ -160,7 +160,7 @@ export function createComputeClient(target: string, options: ComputeClientOption
     async listTasks(opts) {
       try {
         const { tasks } = await grpc.listTasks({}, callOptions(opts));
-        return tasks.map((t) => ({ name: t.name, description: t.description, inputSchema: (t.inputSchema ?? {}) as Record<string, unknown> }));
+        return tasks.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema ?? {} }));
       } catch (error) {
         throw toOffloadError(error);
       }

@@ -443,6 +443,7 @@ export class TaskPool {
       if (!sent) return;
       const thread = Atomics.load(this.#slots.thread, sent.slot);
       const worker = this.#piscina.threads.find((w) => w.threadId === thread);
+      // Not awaited: the promise only brings the exit code. piscina sees the exit, settles the run and replaces the worker.
       void worker?.terminate();
     }, this.#options.cancelGraceMs);
   }

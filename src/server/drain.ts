@@ -13,6 +13,7 @@ export interface Drain {
   /** Resolves true once no compute call is in flight, or false after `ms`. */
   waitIdle(ms: number): Promise<boolean>;
   middleware<Request, Response>(
+    this: void,
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
   ): AsyncGenerator<Response, Response | void, undefined>;

@@ -8,7 +8,9 @@ export class HandoffQueue<T> implements AsyncIterable<T> {
   #wake: (() => void) | undefined;
   #ended = false;
   #closed = false;
-  #error: unknown;
+  // Boxed: whatever the producer failed with is thrown as is, even a thrown
+  // undefined, which must not read as "no failure" and end the stream cleanly.
+  #failure: { error: unknown } | undefined;
 
   push(value: T): Promise<void> {
     if (this.#closed) return Promise.resolve();
@@ -26,7 +28,7 @@ export class HandoffQueue<T> implements AsyncIterable<T> {
 
   /** Fails the consumer after the waiting values. */
   fail(error: unknown): void {
-    this.#error ??= error;
+    this.#failure ??= { error };
     this.end();
   }
 
@@ -44,7 +46,7 @@ export class HandoffQueue<T> implements AsyncIterable<T> {
           next.taken();
           yield next.value;
         } else if (this.#ended) {
-          if (this.#error !== undefined) throw this.#error;
+          if (this.#failure) throw this.#failure.error;
           return;
         } else {
           await new Promise<void>((resolve) => (this.#wake = resolve));

@@ -13,7 +13,7 @@ export interface Metrics {
   readonly registry: Registry;
   /** Wires the pool's gauges; called once the pool exists. */
   watchPool(stats: () => PoolStats, readyWorkers: () => number): void;
-  taskSettled(run: SettledRun): void;
+  taskSettled(this: void, run: SettledRun): void;
   workerRestarted(): void;
   rpcFinished(method: string, code: Status, seconds: number): void;
 }

@@ -50,6 +50,7 @@ export async function* runBatch(requests: AsyncIterable<RunBatchRequest>, option
         inFlight++;
         const job = runItem(next.value);
         running.add(job);
+        // Not awaited: items run side by side. runItem turns every failure into a TaskFailure event, so job does not reject.
         void job.then(() => running.delete(job));
       }
       await Promise.all(running);
@@ -59,6 +60,7 @@ export async function* runBatch(requests: AsyncIterable<RunBatchRequest>, option
     }
   };
 
+  // Not awaited: feed runs while the caller reads; it hands any error to out, which throws it to the caller.
   void feed();
   yield* out;
 }

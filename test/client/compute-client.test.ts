@@ -149,9 +149,9 @@ describe('createComputeClient', () => {
 
   it('balances calls round-robin over several replicas', async () => {
     const [a, b] = [await server(), await server()];
-    const c = client(`ipv4:127.0.0.1:${a!.port},127.0.0.1:${b!.port}`);
+    const c = client(`ipv4:127.0.0.1:${a.port},127.0.0.1:${b.port}`);
     for (let i = 0; i < 10; i++) await c.run('echo', i);
-    for (const s of [a!, b!]) {
+    for (const s of [a, b]) {
       const counted = await s.metrics.registry.getSingleMetric('offload_rpc_requests_total')!.get();
       const runs = counted.values.find((v) => v.labels['method'] === '/offload.v1.ComputeService/Run')?.value ?? 0;
       expect(runs).toBeGreaterThanOrEqual(3);

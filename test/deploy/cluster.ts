@@ -47,17 +47,17 @@ export async function startReplica(flags: string[] = []): Promise<Replica> {
   });
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
     const onData = (): void => {
       const match = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
       if (match) {
-        child.stdout!.off('data', onData);
+        child.stdout.off('data', onData);
         resolve(Number(match[1]));
       }
     };
-    child.stdout!.on('data', onData);
+    child.stdout.on('data', onData);
     void exited.then((code) => reject(new Error(`replica exited with ${code} before it was ready:\n${out}`)));
   });
   return {
@@ -144,12 +144,12 @@ export function nginxTestConfig(source: string, { dir, port, upstreams, override
   conf.replaceOnce(
     /(upstream offload \{[^}]*?)((?:^[ \t]*server[ \t]+\S+[^;\n]*;[ \t]*\n)+)([^}]*\})/m,
     (head, lines, tail) => {
-      const servers = lines!.trimEnd().split('\n').map((line) => /^([ \t]*)server[ \t]+\S+([^;\n]*);/.exec(line)!);
+      const servers = lines.trimEnd().split('\n').map((line) => /^([ \t]*)server[ \t]+\S+([^;\n]*);/.exec(line)!);
       if (servers.length < 2) throw new Error('deploy/nginx.conf: the upstream should list several replicas');
-      if (/^[ \t]*server[ \t]/m.test(tail!)) throw new Error("deploy/nginx.conf: keep the upstream's server lines together, so the test replaces them all");
+      if (/^[ \t]*server[ \t]/m.test(tail)) throw new Error("deploy/nginx.conf: keep the upstream's server lines together, so the test replaces them all");
       const parameters = new Set(servers.map((server) => server[2]));
       if (parameters.size !== 1) throw new Error(`deploy/nginx.conf: the upstream's server lines have different parameters (${[...parameters].join(' |')}); the test gives every replica the same`);
-      return head! + upstreams.map((p) => `${servers[0]![1]}server 127.0.0.1:${p}${servers[0]![2]};\n`).join('') + tail!;
+      return head + upstreams.map((p) => `${servers[0]![1]}server 127.0.0.1:${p}${servers[0]![2]};\n`).join('') + tail;
     },
     'upstream offload block with a run of server lines',
   );
@@ -211,8 +211,8 @@ export async function startNginx(upstreams: number[], { overrides, tls }: StartN
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const read = (file: string) => (): string => {
     try {

@@ -38,8 +38,8 @@ export function spawnServer(
     await waitForGroupExit(child.pid!);
   };
   return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /listening on (\S+:\d+)/.exec(out);
       if (match) resolve({ child, address: match[1]!, stdout: () => out, stderr: () => err, stop });

@@ -35,12 +35,11 @@ describe('a task that fails', () => {
       t.client.run({ task: 'fixture.exit' }),
       t.client.run({ task: 'spin', input: { ms: 100 } }),
     ]);
-    expect(crash).toMatchObject({ status: 'rejected', reason: { code: Status.INTERNAL } });
-    expect((crash as PromiseRejectedResult).reason.details).toBe('task fixture.exit failed: its worker stopped unexpectedly');
+    expect(crash).toMatchObject({ status: 'rejected', reason: { code: Status.INTERNAL, details: 'task fixture.exit failed: its worker stopped unexpectedly' } });
     expect(healthy.status).toBe('fulfilled');
     // Both workers are usable afterwards.
     const after = await Promise.all([1, 2].map(() => t.client.run({ task: 'spin', input: { ms: 20 } })));
-    expect(after.map((r) => r.result?.output)).toEqual([{ ms: 20 }, { ms: 20 }]);
+    expect(after.map((r): unknown => r.result?.output)).toEqual([{ ms: 20 }, { ms: 20 }]);
   });
 });
 

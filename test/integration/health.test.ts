@@ -13,9 +13,10 @@ import { collect, connect, rejection, type ComputeClient } from '../helpers/clie
 import { startServer } from '../helpers/start-server.js';
 import { eventually } from '../helpers/eventually.js';
 
-/** grpc.health.v1.HealthCheckResponse.ServingStatus, as on the wire. */
-const SERVING = 1;
-const NOT_SERVING = 2;
+/** grpc.health.v1.HealthCheckResponse.ServingStatus; nice-grpc-server-health exports only its type, through the client. */
+type ServingStatus = Awaited<ReturnType<Client<typeof HealthDefinition>['check']>>['status'];
+const SERVING = 1 as ServingStatus;
+const NOT_SERVING = 2 as ServingStatus;
 const COMPUTE = 'offload.v1.ComputeService';
 
 interface Running {

@@ -49,8 +49,8 @@ function startProcess(command: string[]): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
-    child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /listening on (\S+:\d+)/.exec(out);
       if (match) resolve({ child, address: match[1]!, line: out.split('\n').find((l) => l.includes('listening on'))!, output: () => out });

@@ -82,7 +82,7 @@ describe('the server process', () => {
       remote.close();
       await child.stop();
     }
-    for (const line of child.stdout().trim().split('\n')) expect(() => JSON.parse(line), line).not.toThrow();
+    for (const line of child.stdout().trim().split('\n')) expect((): unknown => JSON.parse(line), line).not.toThrow();
     expect(child.stderr()).toBe('');
   });
 });

@@ -72,7 +72,7 @@ export async function normalCall(address: string): Promise<Outcome & { output: u
   try {
     const outcome = await client.unary(PATHS.run, runBody({ task: 'primes', input: { limit: 1000 } }), { keep: true, watchdogMs: 15_000 });
     const first = outcome.messages[0];
-    const output = outcome.code === 0 && first ? decodeRunResponse(first).result?.output : undefined;
+    const output: unknown = outcome.code === 0 && first ? decodeRunResponse(first).result?.output : undefined;
     return { ...outcome, output };
   } finally {
     client.close();

@@ -217,7 +217,7 @@ describe('load and churn', () => {
       client.close();
       fill(row, tally);
     }
-    expect.soft(row.peakRssMb!, 'peak RSS while the clients did not read').toBeLessThan(before.rssMb + 128);
+    expect.soft(row.peakRssMb, 'peak RSS while the clients did not read').toBeLessThan(before.rssMb + 128);
     const resumed = outcomes.filter((_, i) => i % 2 === 0);
     const cancelled = outcomes.filter((_, i) => i % 2 === 1);
     expect.soft(resumed.map((o) => statusName(o.code)), 'streams read again').toEqual(resumed.map(() => 'OK'));
@@ -288,7 +288,7 @@ describe('load and churn', () => {
     let missing = 0;
     for (const state of seen) if (state !== 2) missing++;
     expect.soft(missing, 'items without a result').toBe(0);
-    expect.soft(row.peakRssMb!, 'peak RSS during the batch').toBeLessThan(before.rssMb + 256);
+    expect.soft(row.peakRssMb, 'peak RSS during the batch').toBeLessThan(before.rssMb + 256);
     const after = await recoveredSample(server, before);
     row.after = after;
     row.restarts = (await server.restarts()) - restarts;

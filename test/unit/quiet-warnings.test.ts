@@ -2,6 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { suppressIpServernameWarning } from '../../src/cli/quiet-warnings.js';
 
+// eslint-disable-next-line @typescript-eslint/unbound-method -- kept only to put back on process, never called detached.
 const original = process.emitWarning;
 afterEach(() => {
   process.emitWarning = original;

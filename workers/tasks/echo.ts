@@ -1,6 +1,6 @@
-import { defineTask } from '../task.js';
+import { defineTask, type Json } from '../task.js';
 
-export default defineTask({
+export default defineTask<Json>({
   name: 'echo',
   description: 'Returns its input as output and its data as data; useful to measure overhead and test clients.',
   input: {},

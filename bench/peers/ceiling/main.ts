@@ -42,7 +42,7 @@ const driver: Driver = {
   async run(task, input, data) {
     // A request's bytes arrive in a buffer of their own; copy, then transfer it to the worker.
     const bytes = data && data.byteLength > 0 ? new Uint8Array(data) : undefined;
-    const reply = await pool.run({ task, input, data: bytes }, bytes ? { transferList: [bytes.buffer as ArrayBuffer] } : {});
+    const reply = await pool.run({ task, input, data: bytes }, bytes ? { transferList: [bytes.buffer] } : {});
     return { output: reply.output, dataBytes: reply.data?.byteLength ?? 0 };
   },
   async runStream(task, input, onEvent) {
