@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, runnable on a bare machine: it installs what the
-# suite needs (Debian packages, node_modules), checks types and the proto
-# contract, builds, then runs vitest. Extra arguments go to vitest.
+# suite needs (Debian packages, node_modules), checks types, lints (ESLint,
+# zero warnings) and checks the proto contract, builds, then runs vitest.
+# Extra arguments go to vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
