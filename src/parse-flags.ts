@@ -1,13 +1,15 @@
 /**
  * Command-line flags for `offload serve` and the client commands.
  *
- * node:util's parseArgs refuses `--max-queue -1` as ambiguous, so a value
- * that starts with "-" never reached the validation that has the exact
- * message for it; and its own messages talk about positionals and `--`. Here
- * a value that looks like a number (`-1`, `-5s`, `-.5`) is taken as the
- * value, and each mistake is one FlagError that names the flag, for the
- * caller to word with its command's help.
+ * node:util's parseArgs reads the command line (`--name=value`, `--`, short
+ * aliases); the checks are done here, not by its strict mode. Strict mode
+ * refuses `--max-queue -1` as ambiguous, so a value that starts with "-"
+ * would never reach the validation that has the exact message for it, and its
+ * own messages talk about positionals and `--`. Here a value that looks like a
+ * number (`-1`, `-5s`, `-.5`) is taken as the value, and each mistake is one
+ * FlagError that names the flag, for the caller to word with its command's help.
  */
+import { parseArgs } from 'node:util';
 
 export interface FlagSpec {
   readonly type: 'string' | 'boolean';
@@ -43,44 +45,35 @@ export function parseFlags(
   specs: FlagSpecs,
   { allowPositionals = false }: { allowPositionals?: boolean } = {},
 ): { values: FlagValues; positionals: string[] } {
+  // Not strict: a string flag takes whatever follows it (`--port --json` too),
+  // unknown flags pass as tokens, and the loop below words each mistake.
+  const { tokens } = parseArgs({ args: [...argv], options: specs, strict: false, allowPositionals: true, tokens: true });
+  const isFlag = (arg: string): boolean => {
+    if (arg === '--') return true;
+    const written = arg.split('=')[0]!;
+    if (written.startsWith('--')) return Object.hasOwn(specs, written.slice(2));
+    return Object.values(specs).some((spec) => spec.short !== undefined && `-${spec.short}` === written);
+  };
   const values: FlagValues = {};
   const positionals: string[] = [];
-  const nameOf = (flag: string): string | undefined => {
-    const name = flag.startsWith('--') ? flag.slice(2) : Object.keys(specs).find((n) => specs[n]!.short !== undefined && `-${specs[n]!.short}` === flag);
-    return name !== undefined && Object.hasOwn(specs, name) ? name : undefined;
-  };
 
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') {
-      positionals.push(arg);
-      continue;
-    }
-    const equals = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const flag = equals === -1 ? arg : arg.slice(0, equals);
-    const inline = equals === -1 ? undefined : arg.slice(equals + 1);
-    const name = nameOf(flag);
-    if (name === undefined) throw new FlagError('unknown-flag', flag, `unknown flag ${flag}`);
+  for (const token of tokens) {
+    if (token.kind === 'positional') positionals.push(token.value);
+    if (token.kind !== 'option') continue;
+    const { name, value } = token;
+    // parseArgs splits `-hx` (and `-port`, typed Go-style) into one-letter flags: name what was typed.
+    const flag = token.rawName.startsWith('--') ? token.rawName : argv[token.index]!;
+    if (!Object.hasOwn(specs, name)) throw new FlagError('unknown-flag', flag, `unknown flag ${flag}`);
     const spec = specs[name]!;
     if (spec.type === 'boolean') {
-      if (inline !== undefined) throw new FlagError('unexpected-value', flag, `${flag} takes no value (got "${inline}")`);
+      if (value !== undefined) throw new FlagError('unexpected-value', flag, `${flag} takes no value (got "${value}")`);
       values[name] = true;
       continue;
     }
-    let value = inline;
-    if (value === undefined) {
-      const next = argv[i + 1];
-      if (next === undefined || next === '--' || (next.startsWith('-') && next !== '-' && !NEGATIVE_NUMBER.test(next))) {
-        // `--token -abc` is more likely a value than a mistyped flag: say how to pass it.
-        const hint = next !== undefined && next !== '--' && nameOf(next.split('=')[0]!) === undefined ? `; for a value that starts with "-", write ${flag}=${next}` : '';
-        throw new FlagError('missing-value', flag, `${flag} needs a value${hint}`);
-      }
-      value = next;
-      i++;
+    if (value === undefined || (!token.inlineValue && value.startsWith('-') && value !== '-' && !NEGATIVE_NUMBER.test(value))) {
+      // `--token -abc` is more likely a value than a mistyped flag: say how to pass it.
+      const hint = value !== undefined && !isFlag(value) ? `; for a value that starts with "-", write ${flag}=${value}` : '';
+      throw new FlagError('missing-value', flag, `${flag} needs a value${hint}`);
     }
     values[name] = spec.multiple ? [...((values[name] as string[] | undefined) ?? []), value] : value;
   }

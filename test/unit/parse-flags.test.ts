@@ -48,6 +48,8 @@ describe('parseFlags', () => {
   it('names an unknown flag as written, without its value', () => {
     expect(problem(['--json', '--wrokers=2'])).toEqual({ problem: 'unknown-flag', flag: '--wrokers', message: 'unknown flag --wrokers' });
     expect(problem(['-x'])).toMatchObject({ problem: 'unknown-flag', flag: '-x' });
+    expect(problem(['-port', '1'])).toMatchObject({ problem: 'unknown-flag', flag: '-port' });
+    expect(problem(['-hx'])).toMatchObject({ problem: 'unknown-flag', flag: '-hx' });
     expect(problem(['--constructor'])).toMatchObject({ problem: 'unknown-flag', flag: '--constructor' });
   });
 
