@@ -3,6 +3,7 @@
  * receives Buffers untouched: well-formed ones from the generated encoders,
  * and hand-made ones (nesting far deeper than any encoder would recurse).
  */
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import {
   RunBatchRequest,
   RunBatchResponse,
@@ -45,39 +46,20 @@ export const decodeRunResponse = (bytes: Buffer): RunResponse => RunResponse.dec
 export const decodeStreamEvent = (bytes: Buffer): RunStreamResponse => RunStreamResponse.decode(bytes);
 export const decodeBatchEvent = (bytes: Buffer): RunBatchResponse => RunBatchResponse.decode(bytes);
 
-// ---- a minimal protobuf writer ------------------------------------------------
+// ---- hand-made messages ------------------------------------------------------
 
-const LEN = 2;
-const I64 = 1;
-const VARINT = 0;
-
-export function varint(value: number | bigint): Buffer {
-  let n = BigInt.asUintN(64, BigInt(value));
-  const out: number[] = [];
-  do {
-    let byte = Number(n & 0x7fn);
-    n >>= 7n;
-    if (n > 0n) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0n);
-  return Buffer.from(out);
-}
-
-export const tag = (field: number, wireType: number): Buffer => varint((field << 3) | wireType);
-export const lenField = (field: number, payload: Buffer): Buffer => Buffer.concat([tag(field, LEN), varint(payload.length), payload]);
-export const varintField = (field: number, value: number | bigint): Buffer => Buffer.concat([tag(field, VARINT), varint(value)]);
-export function doubleField(field: number, value: number): Buffer {
-  const payload = Buffer.alloc(8);
-  payload.writeDoubleLE(value);
-  return Buffer.concat([tag(field, I64), payload]);
-}
+// @bufbuild/protobuf's writer (the one the generated code uses) encodes each
+// field; only the nesting below is assembled by hand.
+const LEN = WireType.LengthDelimited;
+const encode = (write: (writer: BinaryWriter) => BinaryWriter): Buffer => Buffer.from(write(new BinaryWriter()).finish());
+export const lenField = (field: number, payload: Buffer): Buffer => encode((w) => w.tag(field, LEN).bytes(payload));
 
 /** google.protobuf.Value bodies (the bytes inside a Value). */
 export const value = {
-  null: (): Buffer => varintField(1, 0),
-  number: (n: number): Buffer => doubleField(2, n),
-  string: (s: string): Buffer => lenField(3, Buffer.from(s)),
-  bool: (b: boolean): Buffer => varintField(4, b ? 1 : 0),
+  null: (): Buffer => encode((w) => w.tag(1, WireType.Varint).int32(0)),
+  number: (n: number): Buffer => encode((w) => w.tag(2, WireType.Bit64).double(n)),
+  string: (s: string): Buffer => encode((w) => w.tag(3, LEN).string(s)),
+  bool: (b: boolean): Buffer => encode((w) => w.tag(4, WireType.Varint).bool(b)),
   /** A Value with no kind set: valid protobuf, but no JSON value. */
   empty: (): Buffer => Buffer.alloc(0),
   list: (items: Buffer[]): Buffer => lenField(6, Buffer.concat(items.map((item) => lenField(1, item)))),
@@ -94,17 +76,17 @@ export function nestedValue(depth: number, leaf: Buffer, kind: 'list' | 'struct'
   const headers: Buffer[] = new Array<Buffer>(depth);
   let inner = leaf.length; // bytes of the Value one level in
   for (let level = depth - 1; level >= 0; level--) {
+    // Each header ends with the length of the `inner` bytes that follow it.
     let header: Buffer;
     if (kind === 'list') {
       // Value{6: ListValue{1: Value}}
-      const listBody = tag(1, LEN).length + varint(inner).length + inner;
-      header = Buffer.concat([tag(6, LEN), varint(listBody), tag(1, LEN), varint(inner)]);
+      const item = encode((w) => w.tag(1, LEN).uint32(inner));
+      header = Buffer.concat([encode((w) => w.tag(6, LEN).uint32(item.length + inner)), item]);
     } else {
       // Value{5: Struct{1: FieldsEntry{1: "k", 2: Value}}}
-      const key = lenField(1, Buffer.from('k'));
-      const entryBody = key.length + tag(2, LEN).length + varint(inner).length + inner;
-      const structBody = tag(1, LEN).length + varint(entryBody).length + entryBody;
-      header = Buffer.concat([tag(5, LEN), varint(structBody), tag(1, LEN), varint(entryBody), key, tag(2, LEN), varint(inner)]);
+      const entry = encode((w) => w.tag(1, LEN).string('k').tag(2, LEN).uint32(inner));
+      const field = encode((w) => w.tag(1, LEN).uint32(entry.length + inner));
+      header = Buffer.concat([encode((w) => w.tag(5, LEN).uint32(field.length + entry.length + inner)), field, entry]);
     }
     headers[level] = header;
     inner += header.length;
