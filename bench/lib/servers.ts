@@ -10,6 +10,8 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { connect, createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
 import type { CeilingMessage, CeilingRequest } from '../peers/ceiling/main.js';
 import type { ScenarioName, ScenarioParams, ScenarioResult } from './scenarios.js';
 import { benchDir, distMain, repoRoot } from './paths.js';
@@ -91,10 +93,9 @@ function canConnect(port: number): Promise<boolean> {
 
 /** offload prints its `listening on` line at info level; quieter flags hide it. */
 function offloadIsQuiet(flags: readonly string[]): boolean {
-  const i = flags.findIndex((f) => f === '--log-level' || f.startsWith('--log-level='));
-  if (i < 0) return false;
-  const level = flags[i]!.includes('=') ? flags[i]!.split('=')[1] : flags[i + 1];
-  return !['info', 'debug', 'trace'].includes(level ?? '');
+  // Read as offload reads them: the last --log-level wins.
+  const level = parseArgs({ args: [...flags], options: { 'log-level': { type: 'string' } }, strict: false, allowPositionals: true }).values['log-level'];
+  return level !== undefined && !['info', 'debug', 'trace'].includes(String(level));
 }
 
 function command(name: ServerName, setup: ServerSetup, port: number): { file: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
@@ -142,7 +143,7 @@ export async function startServer(name: ServerName, setup: ServerSetup, runIndex
   const stop = async (): Promise<void> => {
     if (exited) return;
     killGroup(child, 'SIGTERM');
-    const stopped = await Promise.race([exitedPromise.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+    const stopped = await Promise.race([exitedPromise.then(() => true), sleep(3000, false)]);
     if (!stopped) killGroup(child, 'SIGKILL');
     // The group may still hold children (pool workers) after the leader exited.
     killGroup(child, 'SIGKILL');
