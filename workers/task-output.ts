@@ -4,6 +4,7 @@
  * JSON lines with the task's name: written raw, it would land between the
  * server's JSON log lines and break any log shipper reading them.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { OUTPUT_LINES_PER_SECOND, type TaskOutputMessage } from '../src/pool/messages.js';
 /** Longer lines are cut: a log line is not a place for a task's data. */
 const MAX_LINE_CHARS = 8192;
@@ -27,6 +28,8 @@ export interface OutputCapture {
 export function captureTaskOutput(post: (message: TaskOutputMessage) => void): OutputCapture {
   let run: OutputOwner | undefined;
   const partial: Record<Stream, string> = { stdout: '', stderr: '' };
+  // A character whose bytes a task wrote in two chunks waits here for its last byte.
+  const decoders: Record<Stream, StringDecoder> = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
   /** Per task name: the current one-second window, the lines sent in it and those dropped. */
   const budgets = new Map<string, { window: number; sent: number; dropped: number }>();
 
@@ -55,7 +58,8 @@ export function captureTaskOutput(post: (message: TaskOutputMessage) => void): O
     budget.dropped = 0;
   };
   const write = (stream: Stream, chunk: unknown): void => {
-    const text = partial[stream] + (typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
+    const decoder = decoders[stream];
+    const text = partial[stream] + (typeof chunk === 'string' ? decoder.end() + chunk : decoder.write(chunk as Uint8Array));
     const lines = text.split('\n');
     partial[stream] = lines.pop()!;
     for (const line of lines) send(stream, line.endsWith('\r') ? line.slice(0, -1) : line);
@@ -75,7 +79,8 @@ export function captureTaskOutput(post: (message: TaskOutputMessage) => void): O
     },
     flush() {
       for (const stream of ['stdout', 'stderr'] as const) {
-        if (partial[stream] !== '') send(stream, partial[stream]);
+        const rest = partial[stream] + decoders[stream].end();
+        if (rest !== '') send(stream, rest);
         partial[stream] = '';
       }
       const key = run?.task ?? '';

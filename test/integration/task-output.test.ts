@@ -47,6 +47,12 @@ describe("a task's console output", () => {
     for (const line of lines) expect(line['call']).toBe(call!['call']);
   });
 
+  it('keeps a character whose bytes came in two writes', async () => {
+    const seen = log.lines.length;
+    await client.run('fixture.chatty', { lines: 0, bytes: true });
+    await eventually(() => expect(outputLines(seen).map((l) => l['msg'])).toEqual(['café crème', 'something went sideways', 'no newline at the end']));
+  });
+
   it('names the batch item whose task printed it', async () => {
     const seen = log.lines.length;
     for await (const _ of client.runBatch([{ id: 'item-7', task: 'fixture.chatty', input: { lines: 1 } }]));
