@@ -129,7 +129,7 @@ const buildDir = join(tmpdir(), `offload-bench-build-${createHash('sha1').update
 
 function staleSources(): string[] {
   const stale: string[] = [];
-  for (const dir of ['src', 'workers']) {
+  for (const dir of ['src', 'bridge', 'workers']) {
     for (const rel of readdirSync(join(repoRoot, dir), { recursive: true }) as string[]) {
       if (!rel.endsWith('.ts') || rel.endsWith('.d.ts')) continue;
       const source = join(repoRoot, dir, rel);
@@ -159,7 +159,7 @@ function ensureBuilt(): void {
     log(`offload build in ${buildDir} is up to date`);
   }
   copyFileSync(join(repoRoot, 'package.json'), join(buildDir, 'package.json'));
-  for (const dir of ['src', 'workers']) {
+  for (const dir of ['src', 'bridge', 'workers']) {
     for (const rel of readdirSync(join(repoRoot, dir), { recursive: true }) as string[]) {
       const source = join(repoRoot, dir, rel);
       if (/\.(ts|mts|cts)$/.test(rel) || !statSync(source).isFile()) continue;

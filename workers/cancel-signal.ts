@@ -1,4 +1,4 @@
-import { SlotState } from '../src/pool/messages.js';
+import { isCancelled } from '../bridge/slots.js';
 
 /**
  * An AbortSignal that also watches the task's shared slot state. A CPU-bound
@@ -13,7 +13,7 @@ export function createCancelSignal(states: Int32Array, slot: number): { signal: 
     if (!controllerAborted()) controller.abort(new DOMException('The task was cancelled', 'AbortError'));
   };
   const poll = (): void => {
-    if (!controllerAborted() && Atomics.load(states, slot) === SlotState.CANCELLED) abort();
+    if (!controllerAborted() && isCancelled(states, slot)) abort();
   };
   // eslint-disable-next-line @typescript-eslint/unbound-method -- taken off the prototype on purpose, to call on this signal below.
   const abortedGetter = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;

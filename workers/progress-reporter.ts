@@ -1,4 +1,4 @@
-import type { ProgressReport } from '../src/pool/messages.js';
+import type { ProgressReport } from '../bridge/messages.js';
 
 /** The least time between two progress messages from one task. */
 const MIN_INTERVAL_MS = 1;

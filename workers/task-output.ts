@@ -5,7 +5,7 @@
  * server's JSON log lines and break any log shipper reading them.
  */
 import { StringDecoder } from 'node:string_decoder';
-import { OUTPUT_LINES_PER_SECOND, type TaskOutputMessage } from '../src/pool/messages.js';
+import { OUTPUT_LINES_PER_SECOND, type TaskOutputMessage } from '../bridge/messages.js';
 /** Longer lines are cut: a log line is not a place for a task's data. */
 const MAX_LINE_CHARS = 8192;
 

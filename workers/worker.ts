@@ -8,11 +8,9 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import {
   CONTROL_CHANNEL,
-  nowMicros,
-  SlotState,
   type ControlMessage,
-  type DescribedTask,
   type DescribeMessage,
+  type DescribeReply,
   type RunMessage,
   type RunReply,
   type SkippedReply,
@@ -20,8 +18,10 @@ import {
   type TaskEventMessage,
   type WorkerData,
   type WorkerReadyMessage,
+  type WorkerReply,
   type WorkerRequest,
-} from '../src/pool/messages.js';
+} from '../bridge/messages.js';
+import { claimSlot } from '../bridge/slots.js';
 import { createCancelSignal } from './cancel-signal.js';
 import { checkOutput } from './check-output.js';
 import { loadTask } from './load-task.js';
@@ -37,7 +37,7 @@ const control = new BroadcastChannel(CONTROL_CHANNEL);
 control.onmessage = (event) => {
   const message = (event as { data: ControlMessage }).data;
   const running = current;
-  if (message.type === 'abort' && running?.id === message.id) running.abort();
+  if (message.offload === 'abort' && running?.id === message.id) running.abort();
 };
 // The channel must not keep an idle worker alive.
 (control as unknown as { unref(): void }).unref();
@@ -71,8 +71,8 @@ let tail: Promise<unknown> | undefined;
  * overlap: each starts when the one before it has settled, and a turn of the
  * event loop later, so piscina has posted the earlier reply first.
  */
-export default function handle(request: WorkerRequest): Promise<RunReply | SkippedReply | DescribedTask[]> {
-  if (request.kind !== 'run') return describeTasks(request);
+export default function handle(request: WorkerRequest): Promise<WorkerReply> {
+  if (request.offload === 'describe') return describeTasks(request);
   const before = tail;
   const reply = before ? before.then(() => nextTurn()).then(() => runTask(request)) : runTask(request);
   const settled = reply.then(
@@ -91,17 +91,13 @@ function post(message: TaskEventMessage): void {
 }
 
 async function runTask({ id, slot, file, input, data, progress, call, item }: RunMessage): Promise<RunReply | SkippedReply> {
-  Atomics.store(slots.thread, slot, threadId);
-  // The loop side may have taken the task back (cancelled, or moved to an idle worker).
-  if (Atomics.compareExchange(slots.state, slot, SlotState.PENDING, SlotState.STARTED) !== SlotState.PENDING) {
-    return { ok: false, skipped: true };
-  }
+  // The loop side may have taken the run back (cancelled, or moved to an idle worker).
+  if (!claimSlot(slots, slot, threadId)) return { offload: 'skipped' };
   const startedAtMs = performance.timeOrigin + performance.now();
-  Atomics.store(slots.startedAt, slot, nowMicros());
   const { signal, abort } = createCancelSignal(slots.state, slot);
   current = { id, abort };
-  if (progress) post({ offload: 'event', id, type: 'started' });
-  const reporter = createProgressReporter(progress ? (report) => post({ offload: 'event', id, type: 'progress', ...report }) : undefined);
+  if (progress) post({ offload: 'started', id });
+  const reporter = createProgressReporter(progress ? (report) => post({ offload: 'progress', id, ...report }) : undefined);
   const timing = () => ({ startedAt: startedAtMs, runMs: performance.timeOrigin + performance.now() - startedAtMs, lastProgress: reporter.latest() });
   try {
     const task = await loadTask(file);
@@ -109,10 +105,10 @@ async function runTask({ id, slot, file, input, data, progress, call, item }: Ru
     const returned = await task.run(input, { data: data ?? new Uint8Array(0), signal, progress: reporter.progress });
     const { output, data: bytes } = splitReturn(returned);
     const { bytes: outputBytes } = checkOutput(output);
-    return { ok: true, output, data: bytes, outputBytes, ...timing() };
+    return { offload: 'succeeded', output, data: bytes, outputBytes, ...timing() };
   } catch (error) {
     return {
-      ok: false,
+      offload: 'failed',
       code: TaskError.is(error) ? error.code : signal.aborted ? 'CANCELLED' : undefined,
       message: error instanceof Error ? error.message : String(error),
       detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
@@ -135,8 +131,8 @@ function splitReturn(returned: unknown): { output: unknown; data: Uint8Array | u
   return { output: returned, data: undefined };
 }
 
-async function describeTasks({ files }: DescribeMessage): Promise<DescribedTask[]> {
-  const described: DescribedTask[] = [];
+async function describeTasks({ files }: DescribeMessage): Promise<DescribeReply> {
+  const described: DescribeReply['tasks'] = [];
   for (const file of files) {
     try {
       const task = await loadTask(file);
@@ -147,5 +143,5 @@ async function describeTasks({ files }: DescribeMessage): Promise<DescribedTask[
       described.push({ file, ok: false, error: error instanceof Error ? error.message : String(error) });
     }
   }
-  return described;
+  return { offload: 'described', tasks: described };
 }

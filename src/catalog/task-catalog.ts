@@ -1,5 +1,5 @@
 import { OffloadError, Status } from '../errors.js';
-import type { DescribedTask } from '../pool/messages.js';
+import type { DescribedTask } from '../../bridge/messages.js';
 import { compileInputValidator, type InputValidator } from './input-validator.js';
 
 export interface RegisteredTask {

@@ -9,7 +9,6 @@ import { Piscina } from 'piscina';
 import { CALL_CANCELLED, OffloadError, SHUTTING_DOWN, Status, statusFromName } from '../errors.js';
 import {
   CONTROL_CHANNEL,
-  SlotState,
   type ControlMessage,
   type DescribedTask,
   type RunMessage,
@@ -19,8 +18,10 @@ import {
   type TaskOutputMessage,
   type WorkerMessage,
   type WorkerData,
+  type WorkerReply,
   type WorkerRequest,
-} from './messages.js';
+} from '../../bridge/messages.js';
+import { SlotState, SlotTable } from '../../bridge/slots.js';
 import { CrashBreaker } from './crash-breaker.js';
 import { TaskRun } from './task-run.js';
 import { workerModule } from './worker-entry.js';
@@ -143,12 +144,11 @@ interface Sent {
 }
 
 export class TaskPool {
-  readonly #piscina: Piscina<WorkerRequest, RunReply | DescribedTask[]>;
+  readonly #piscina: Piscina<WorkerRequest, WorkerReply>;
   readonly #options: TaskPoolOptions;
   readonly #capacity: number;
   readonly #breaker: CrashBreaker;
-  readonly #slots: WorkerData['slots'];
-  readonly #freeSlots: number[];
+  readonly #slots: SlotTable;
   readonly #inFlight = new Map<number, InFlight>();
   /** Hand-overs piscina has not answered for, including ones taken back. */
   readonly #sent = new Set<Sent>();
@@ -182,18 +182,12 @@ export class TaskPool {
     this.#breaker = new CrashBreaker(options.crashLimit ?? 0, options.crashCooldownMs ?? 0);
     // Live hand-overs need PER_WORKER slots per worker; the rest are for
     // hand-overs taken back whose worker has not skipped them yet.
-    const slots = options.workers * PER_WORKER * 2 + options.maxQueue;
-    this.#slots = {
-      state: new Int32Array(new SharedArrayBuffer(4 * slots)),
-      startedAt: new BigInt64Array(new SharedArrayBuffer(8 * slots)),
-      thread: new Int32Array(new SharedArrayBuffer(4 * slots)),
-    };
-    this.#freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
+    this.#slots = new SlotTable(options.workers * PER_WORKER * 2 + options.maxQueue);
     this.#maxResultBytes = options.maxResultBytes ?? Number.POSITIVE_INFINITY;
     const { filename, boot } = workerModule(options.taskFiles);
     this.#piscina = new Piscina({
       filename,
-      workerData: { ...boot, slots: this.#slots, taskFiles: [...options.taskFiles], poolUp: this.#poolUp } satisfies WorkerData,
+      workerData: { ...boot, slots: this.#slots.shared, taskFiles: [...options.taskFiles], poolUp: this.#poolUp } satisfies WorkerData,
       minThreads: options.workers,
       maxThreads: options.workers,
       concurrentTasksPerWorker: PER_WORKER,
@@ -202,7 +196,7 @@ export class TaskPool {
       ...(options.workerMaxMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMaxMemoryMb } } : {}),
     });
     this.#piscina.on('message', (message: WorkerMessage) => {
-      if (message?.offload === 'event') this.#onEvent(message);
+      if (message?.offload === 'started' || message?.offload === 'progress') this.#onEvent(message);
       else if (message?.offload === 'output') options.onTaskOutput?.(message);
       else if (message?.offload === 'ready') this.#onReady(message.thread);
       else if (message?.offload === 'stray-error') options.onStrayError?.(message.detail);
@@ -245,7 +239,9 @@ export class TaskPool {
 
   /** Imports the task modules in a worker and reports what each turned out to be. */
   async describe(files: readonly string[]): Promise<DescribedTask[]> {
-    return (await this.#piscina.run({ kind: 'describe', files: [...files] })) as DescribedTask[];
+    const reply = await this.#piscina.run({ offload: 'describe', files: [...files] });
+    if (reply.offload !== 'described') throw new Error(`a worker answered a describe request with "${reply.offload}"`);
+    return reply.tasks;
   }
 
   /**
@@ -310,17 +306,14 @@ export class TaskPool {
 
   /** When the run began on its worker (ms since the epoch), or undefined while it waits. */
   #started(flight: InFlight): number | undefined {
-    if (flight.startedAt === undefined && flight.sent) {
-      const micros = Atomics.load(this.#slots.startedAt, flight.sent.slot);
-      if (micros !== 0n) flight.startedAt = Number(micros) / 1000;
-    }
+    if (flight.startedAt === undefined && flight.sent) flight.startedAt = this.#slots.startedAt(flight.sent.slot);
     return flight.startedAt;
   }
 
   #onEvent(message: TaskEventMessage): void {
     const flight = this.#inFlight.get(message.id);
     if (!flight) return; // a late event for a run that has ended
-    if (message.type === 'started') {
+    if (message.offload === 'started') {
       const startedAt = this.#started(flight) ?? performance.timeOrigin + performance.now();
       flight.run.push({ type: 'started', queuedMs: startedAt - flight.submittedAt });
     } else {
@@ -331,16 +324,14 @@ export class TaskPool {
 
   /** Hands queued runs to piscina while a worker has room. */
   #dispatch(): void {
-    while (this.#live < this.#options.workers * PER_WORKER && this.#freeSlots.length > 0) {
+    while (this.#live < this.#options.workers * PER_WORKER && this.#slots.free > 0) {
       const flight = this.#queue.shift();
       if (!flight) return;
-      this.#send(flight, this.#freeSlots.pop()!);
+      this.#send(flight, this.#slots.claim()!);
     }
   }
 
   #send(flight: InFlight, slot: number): void {
-    Atomics.store(this.#slots.state, slot, SlotState.PENDING);
-    Atomics.store(this.#slots.startedAt, slot, 0n);
     const ahead = flight.dataBytes <= SEND_AHEAD_MAX_BYTES;
     const sent: Sent = { flight, slot, at: performance.now(), ahead };
     flight.sent = sent;
@@ -348,7 +339,7 @@ export class TaskPool {
     this.#sent.add(sent);
     const bytes = transferable(flight, ahead);
     const request: RunMessage = {
-      kind: 'run',
+      offload: 'run',
       id: flight.id,
       slot,
       file: flight.file,
@@ -365,8 +356,8 @@ export class TaskPool {
       ...(bytes ? { transferList: [bytes.buffer as ArrayBuffer] } : {}),
       ...(ahead ? {} : { signal: new AbortController().signal }),
     };
-    this.#piscina.run(request, options).then(
-      (reply) => this.#answered(sent, reply as RunReply | SkippedReply, undefined),
+    this.#piscina.run(request, options).then(runReply).then(
+      (reply) => this.#answered(sent, reply, undefined),
       (crash: unknown) => this.#answered(sent, undefined, crash),
     );
   }
@@ -376,7 +367,7 @@ export class TaskPool {
    * worker skips it, and its slot stays taken until piscina answers for it.
    */
   #takeBack(sent: Sent, as: typeof SlotState.CANCELLED | typeof SlotState.REVOKED): boolean {
-    if (Atomics.compareExchange(this.#slots.state, sent.slot, SlotState.PENDING, as) !== SlotState.PENDING) return false;
+    if (!this.#slots.takeBack(sent.slot, as)) return false;
     sent.flight.sent = undefined;
     this.#live--;
     return true;
@@ -385,7 +376,7 @@ export class TaskPool {
   /** piscina answered for a hand-over: a reply, a skip, or the worker died under it. */
   #answered(sent: Sent, reply: RunReply | SkippedReply | undefined, crash: unknown): void {
     this.#sent.delete(sent);
-    this.#freeSlots.push(sent.slot);
+    this.#slots.release(sent.slot);
     const { flight } = sent;
     if (flight.sent !== sent) {
       // Taken back earlier: the run was settled or handed over again.
@@ -393,10 +384,10 @@ export class TaskPool {
       return;
     }
     this.#started(flight); // read the slot while it is still this run's
-    if (reply && !('skipped' in reply)) this.#lastAnsweredAt = performance.now();
+    if (reply && reply.offload !== 'skipped') this.#lastAnsweredAt = performance.now();
     flight.sent = undefined;
     this.#live--;
-    const neverStarted = reply === undefined && Atomics.load(this.#slots.state, sent.slot) === SlotState.PENDING;
+    const neverStarted = reply === undefined && this.#slots.pending(sent.slot);
     // Bytes handed over went down with the worker: such a run cannot be sent again.
     const intact = flight.data.byteLength === flight.dataBytes;
     if (neverStarted && intact && !this.#closing && !flight.cancelReason && flight.requeues < MAX_REQUEUES) {
@@ -406,7 +397,7 @@ export class TaskPool {
       this.#dispatch();
       return;
     }
-    this.#settle(flight, reply && 'skipped' in reply ? undefined : reply, crash);
+    this.#settle(flight, reply?.offload === 'skipped' ? undefined : reply, crash);
   }
 
   #cancel(flight: InFlight, reason: OffloadError): void {
@@ -427,8 +418,8 @@ export class TaskPool {
     }
     // Running: a task checking its signal sees the state at once; the
     // message wakes one that is waiting rather than computing.
-    Atomics.store(this.#slots.state, sent.slot, SlotState.CANCELLED);
-    this.#control.postMessage({ type: 'abort', id: flight.id } satisfies ControlMessage);
+    this.#slots.cancel(sent.slot);
+    this.#control.postMessage({ offload: 'abort', id: flight.id } satisfies ControlMessage);
     this.#armGrace(flight);
   }
 
@@ -441,7 +432,7 @@ export class TaskPool {
     flight.graceTimer = setTimeout(() => {
       const sent = flight.sent;
       if (!sent) return;
-      const thread = Atomics.load(this.#slots.thread, sent.slot);
+      const thread = this.#slots.thread(sent.slot);
       const worker = this.#piscina.threads.find((w) => w.threadId === thread);
       // Not awaited: the promise only brings the exit code. piscina sees the exit, settles the run and replaces the worker.
       void worker?.terminate();
@@ -510,10 +501,10 @@ export class TaskPool {
       }
     }
     if (cancelReason) run.fail(cancelReason);
-    else if (reply?.ok && reply.outputBytes + (reply.data?.byteLength ?? 0) > this.#maxResultBytes) {
+    else if (reply?.offload === 'succeeded' && reply.outputBytes + (reply.data?.byteLength ?? 0) > this.#maxResultBytes) {
       const size = reply.outputBytes + (reply.data?.byteLength ?? 0);
       run.fail(new OffloadError(Status.RESOURCE_EXHAUSTED, `task ${task} returned about ${size} bytes, more than the ${this.#maxResultBytes}-byte message limit`));
-    } else if (reply?.ok) run.push({ type: 'result', output: reply.output, data: reply.data, queuedMs: queuedMs ?? 0, runMs: reply.runMs });
+    } else if (reply?.offload === 'succeeded') run.push({ type: 'result', output: reply.output, data: reply.data, queuedMs: queuedMs ?? 0, runMs: reply.runMs });
     else if (reply) run.fail(taskFailure(task, reply.code, reply.message, reply.detail));
     else run.fail(this.#workerCrash(task, crash));
     // Our own grace-period termination, or a run cancelled before it started, is not a crash.
@@ -554,6 +545,12 @@ function transferable(flight: InFlight, ahead: boolean): Uint8Array | undefined 
   const whole = data.buffer;
   if (flight.handOverData && !ahead && whole instanceof ArrayBuffer && data.byteLength >= 0.9 * whole.byteLength) return data;
   return new Uint8Array(data);
+}
+
+/** A run's reply; any other answer is the worker's fault, and fails the run like a crash. */
+function runReply(reply: WorkerReply): RunReply | SkippedReply {
+  if (reply.offload === 'described') throw new Error('the worker answered a run with a description');
+  return reply;
 }
 
 function abortError(signal: AbortSignal, reason: (() => OffloadError) | undefined): OffloadError {

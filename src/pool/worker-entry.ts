@@ -1,7 +1,7 @@
 import { relative, isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { packageFile, sourceExtension } from '../package-paths.js';
-import type { WorkerBoot } from './messages.js';
+import type { WorkerBoot } from '../../bridge/messages.js';
 
 /**
  * The worker entry next to this build: workers/worker.ts when offload runs

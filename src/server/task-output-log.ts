@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { OUTPUT_LINES_PER_SECOND, type TaskOutputMessage } from '../pool/messages.js';
+import { OUTPUT_LINES_PER_SECOND, type TaskOutputMessage } from '../../bridge/messages.js';
 
 /**
  * Where a task's console output goes: one JSON log line per line printed,

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createComputeClient, type ComputeClient } from '../../src/index.js';
-import { OUTPUT_LINES_PER_SECOND } from '../../src/pool/messages.js';
+import { OUTPUT_LINES_PER_SECOND } from '../../bridge/messages.js';
 import { createComputeServer, type ComputeServer } from '../../src/server/create-compute-server.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 import { eventually } from '../helpers/eventually.js';

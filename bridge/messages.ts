@@ -1,44 +1,23 @@
 /**
- * Everything that crosses the thread boundary between the loop side
- * (src/pool) and the pool side (workers/worker.ts), typed in one place.
+ * Every message that crosses the thread boundary between the loop side
+ * (src/pool) and the pool side (workers/worker.ts), typed in one place; the
+ * shared slots are in ./slots.ts.
  *
- * Per task there is no channel to set up: the task goes out as a piscina
- * task (RunMessage) and its reply comes back as piscina's result (RunReply).
- * Events travel on long-lived paths: a worker posts TaskEventMessage on its
+ * Per run there is no channel to set up: the run goes out as a piscina task
+ * (WorkerRequest) and its reply comes back as piscina's result (WorkerReply).
+ * Events travel on long-lived paths: a worker posts a WorkerMessage on its
  * parentPort (piscina re-emits it as the pool's 'message' event); the loop
- * side cancels through the shared slot arrays and, to wake a task that is
- * waiting rather than computing, a ControlMessage on the control channel.
+ * side cancels through the shared slots and, to wake a task that is waiting
+ * rather than computing, a ControlMessage on the control channel.
+ *
+ * Every message says what it is in one field, `offload`: the same name in
+ * each direction, so no message needs a second field to be told apart, and
+ * a task's own parentPort.postMessage (which has no such field) is ignored.
  */
+import type { SharedSlots } from './slots.js';
 
 /** Name of the BroadcastChannel on which the loop side asks workers to abort. */
 export const CONTROL_CHANNEL = 'offload.control';
-
-/**
- * Shared by the pool and every worker (piscina's workerData), one slot per
- * task handed to piscina. `state[slot]` is a SlotState; only one side wins
- * the race for a pending slot (Atomics.compareExchange), so a task is either
- * started by its worker or taken back by the loop side, never both.
- * `startedAt[slot]` holds when the task began, in microseconds since the
- * epoch (0: not yet); `thread[slot]` the threadId of the worker running it,
- * so the loop side can terminate exactly that worker.
- */
-export interface SharedSlots {
-  state: Int32Array;
-  startedAt: BigInt64Array;
-  thread: Int32Array;
-}
-
-/** The life of a slot: PENDING, then STARTED by a worker or REVOKED/CANCELLED by the loop side; a started task may be CANCELLED too. */
-export const SlotState = {
-  /** Handed to piscina; no worker has started it. */
-  PENDING: 0,
-  /** A worker claimed it and runs it. */
-  STARTED: 1,
-  /** Cancelled: a started task sees it through its signal, a pending one is skipped. */
-  CANCELLED: 2,
-  /** Taken back to run on another worker: skipped where it was sent. */
-  REVOKED: 3,
-} as const;
 
 /** What workers/boot.mjs prepares before it imports the real entry; empty when workers start from the entry itself. */
 export interface WorkerBoot {
@@ -64,7 +43,7 @@ export interface WorkerData extends WorkerBoot {
 
 /** Runs one task: the piscina task object for a run. */
 export interface RunMessage {
-  kind: 'run';
+  offload: 'run';
   /** Unique per run, for events and abort messages. */
   id: number;
   slot: number;
@@ -82,7 +61,7 @@ export interface RunMessage {
 
 /** Imports task modules and describes them: the piscina task object at start-up. */
 export interface DescribeMessage {
-  kind: 'describe';
+  offload: 'describe';
   files: string[];
 }
 
@@ -107,7 +86,7 @@ interface ReplyTiming {
 }
 
 export interface TaskFailureReply extends ReplyTiming {
-  ok: false;
+  offload: 'failed';
   /** A canonical status name chosen by a TaskError, or undefined for any other throw. */
   code: string | undefined;
   message: string;
@@ -116,7 +95,7 @@ export interface TaskFailureReply extends ReplyTiming {
 }
 
 export interface TaskSuccessReply extends ReplyTiming {
-  ok: true;
+  offload: 'succeeded';
   output: unknown;
   data: Uint8Array | undefined;
   /** About how many bytes the output takes on the wire. */
@@ -125,16 +104,22 @@ export interface TaskSuccessReply extends ReplyTiming {
 
 /** The loop side took the task back before it started (cancelled or revoked); it never ran. */
 export interface SkippedReply {
-  ok: false;
-  skipped: true;
+  offload: 'skipped';
 }
 
 export type RunReply = TaskSuccessReply | TaskFailureReply;
 
+/** The reply to a DescribeMessage. */
+export interface DescribeReply {
+  offload: 'described';
+  tasks: DescribedTask[];
+}
+
+/** What piscina resolves a WorkerRequest with. */
+export type WorkerReply = RunReply | SkippedReply | DescribeReply;
+
 /** Worker to loop side, on the worker's parentPort; only for runs with `progress`. */
-export type TaskEventMessage =
-  | { offload: 'event'; id: number; type: 'started' }
-  | { offload: 'event'; id: number; type: 'progress'; fraction: number; message: string };
+export type TaskEventMessage = { offload: 'started'; id: number } | { offload: 'progress'; id: number; fraction: number; message: string };
 
 /** A task module threw outside any run: a timer or promise left behind after its task returned. */
 export type StrayErrorMessage = { offload: 'stray-error'; detail: string };
@@ -165,9 +150,4 @@ export type WorkerReadyMessage = { offload: 'ready'; thread: number };
 export type WorkerMessage = TaskEventMessage | StrayErrorMessage | TaskOutputMessage | WorkerReadyMessage;
 
 /** Loop side to workers, on CONTROL_CHANNEL. */
-export type ControlMessage = { type: 'abort'; id: number };
-
-/** Now, as the slot arrays store it: microseconds since the epoch. */
-export function nowMicros(): bigint {
-  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
-}
+export type ControlMessage = { offload: 'abort'; id: number };
