@@ -56,14 +56,40 @@ export class OffloadError extends Error {
   }
 }
 
-/** A call its client cancelled (or a run cancelled without a more specific reason). */
-export const CALL_CANCELLED = new OffloadError(Status.CANCELLED, 'the call was cancelled');
+/**
+ * Every message offload itself puts on the wire, by name: code and text are
+ * written here once, and tests assert against these entries rather than
+ * retyping the strings.
+ */
+export const Errors = {
+  /** A call its client cancelled (or a run cancelled without a more specific reason). */
+  callCancelled: new OffloadError(Status.CANCELLED, 'the call was cancelled'),
+  /** A streaming call's handler ended while some of its runs were still going: no one reads them. */
+  callEnded: new OffloadError(Status.CANCELLED, 'the call has ended'),
+  /** A call whose deadline (the client's grpc-timeout) passed. */
+  deadlinePassed: new OffloadError(Status.DEADLINE_EXCEEDED, "the call's deadline passed"),
+  /** What every call still running at the end of a shutdown grace, or arriving during a drain, fails with. */
+  shuttingDown: new OffloadError(Status.UNAVAILABLE, 'server shutting down'),
+  queueFull: (waiting: number) => new OffloadError(Status.RESOURCE_EXHAUSTED, `the task queue is full (${waiting} waiting); retry later`),
+  queueWaitExceeded: (task: string, maxQueueMs: number) =>
+    new OffloadError(Status.RESOURCE_EXHAUSTED, `task ${task} waited ${maxQueueMs} ms for a worker; the server is overloaded, retry later`),
+  runLimitExceeded: (task: string, limitMs: number) => new OffloadError(Status.DEADLINE_EXCEEDED, `task ${task} exceeded its run time limit of ${limitMs} ms`),
+  resultTooLarge: (task: string, bytes: number, limit: number) =>
+    new OffloadError(Status.RESOURCE_EXHAUSTED, `task ${task} returned about ${bytes} bytes, more than the ${limit}-byte message limit`),
+  taskFailed: (task: string, message: string, detail?: string) => new OffloadError(Status.INTERNAL, `task ${task} failed: ${message}`, detail),
+  workerStopped: (task: string, detail?: string) => new OffloadError(Status.INTERNAL, `task ${task} failed: its worker stopped unexpectedly`, detail),
+  workerOutOfMemory: (task: string, limitMb: number, detail?: string) =>
+    new OffloadError(Status.RESOURCE_EXHAUSTED, `task ${task} exceeded the worker memory limit of ${limitMb} MB`, detail),
+  taskSuspended: (task: string, seconds: number, crashes: number) =>
+    new OffloadError(Status.FAILED_PRECONDITION, `task ${task} is suspended for ${seconds} s: it crashed its worker ${crashes} times in a row`),
+  unknownTask: (name: string) => new OffloadError(Status.NOT_FOUND, `unknown task "${name}"; ListTasks shows the tasks this server runs`),
+  itemUndecodable: (reason: string) => new OffloadError(Status.INVALID_ARGUMENT, `the item could not be decoded: ${reason}`),
+} as const;
 
-/** A call whose deadline (the client's grpc-timeout) passed. */
-export const DEADLINE_PASSED = new OffloadError(Status.DEADLINE_EXCEEDED, "the call's deadline passed");
-
-/** What every call still running at the end of a shutdown grace, or arriving during a drain, fails with. */
-export const SHUTTING_DOWN = new OffloadError(Status.UNAVAILABLE, 'server shutting down');
+/** Kept by name for the places that import them: the catalogue's entries. */
+export const CALL_CANCELLED = Errors.callCancelled;
+export const DEADLINE_PASSED = Errors.deadlinePassed;
+export const SHUTTING_DOWN = Errors.shuttingDown;
 
 /** A canonical status name (as a task's TaskError gives it) to its code, or undefined. */
 export function statusFromName(name: string | undefined): Status | undefined {

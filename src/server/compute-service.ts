@@ -5,7 +5,7 @@
  */
 import type { CallContext } from 'nice-grpc';
 import type { TaskCatalog } from '../catalog/task-catalog.js';
-import { OffloadError, SHUTTING_DOWN, Status } from '../errors.js';
+import { Errors, type OffloadError } from '../errors.js';
 import type {
   ComputeServiceImplementation,
   ListTasksResponse,
@@ -18,7 +18,8 @@ import type {
   RunStreamResponse,
 } from '../gen/offload/v1/compute.js';
 import type { TaskPool } from '../pool/task-pool.js';
-import type { TaskRun } from '../pool/task-run.js';
+import type { Job } from '../pool/job.js';
+import { followJob } from './follow-job.js';
 import type { RecordContext } from './call-record.js';
 import { callEndReason } from './call-deadline.js';
 import { linkCallSignal } from './call-signal.js';
@@ -49,8 +50,8 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
   const { catalog, pool, heartbeatMs } = deps;
 
   /** Validates and admits one task; throws UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED. */
-  const startTask = (request: { task: string; input: unknown; data: Uint8Array; id?: string }, context: Context, signal: AbortSignal, progress: boolean): TaskRun => {
-    if (deps.isDraining()) throw SHUTTING_DOWN;
+  const startTask = (request: { task: string; input: unknown; data: Uint8Array; id?: string }, context: Context, signal: AbortSignal, progress: boolean): Job => {
+    if (deps.isDraining()) throw Errors.shuttingDown;
     const task = catalog.get(request.task);
     const input = task.validate(request.input);
     const runLimitMs = task.timeoutMs && deps.maxRunMs ? Math.min(task.timeoutMs, deps.maxRunMs) : (task.timeoutMs ?? deps.maxRunMs);
@@ -61,7 +62,8 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
 
   return {
     async run(request: RunRequest, context: Context): Promise<RunResponse> {
-      const result = await startTask(request, context, context.signal, false).result();
+      // A follower leaving cancels nothing: the call's signal, given to the job, does when the call ends.
+      const result = await startTask(request, context, context.signal, false).follow().result();
       context.record.queuedMs = result.queuedMs;
       context.record.runMs = result.runMs;
       return { result: toTaskResult(result) };
@@ -69,8 +71,8 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
 
     async *runStream(request: RunStreamRequest, context: Context): AsyncIterable<RunStreamResponse> {
       let latest: Progress = { fraction: 0, message: '' };
-      // The run cancels itself if this generator stops early (the client went away).
-      const events = withHeartbeat(startTask(request, context, context.signal, true), heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
+      // followJob cancels the job if this generator stops early (the client went away).
+      const events = withHeartbeat(followJob(startTask(request, context, context.signal, true)), heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
       for await (const event of events) {
         if (event.type === 'progress') latest = { fraction: event.fraction, message: event.message };
         if (event.type === 'result') Object.assign(context.record, { queuedMs: event.queuedMs, runMs: event.runMs });
@@ -89,8 +91,8 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
           start: (item) => {
             context.record.items!++;
             const reason = undecodable(item);
-            if (reason !== undefined) throw new OffloadError(Status.INVALID_ARGUMENT, `the item could not be decoded: ${reason}`);
-            return startTask(item, context, call.signal, true);
+            if (reason !== undefined) throw Errors.itemUndecodable(reason);
+            return followJob(startTask(item, context, call.signal, true));
           },
           onServerFault: deps.onServerFault,
         });

@@ -9,7 +9,7 @@ import { createServer } from 'nice-grpc';
 import { findTaskFiles } from '../catalog/find-task-files.js';
 import { TaskCatalog } from '../catalog/task-catalog.js';
 import type { Config } from '../config.js';
-import { SHUTTING_DOWN } from '../errors.js';
+import { Errors } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { TaskPool } from '../pool/task-pool.js';
 import { bundledTasksDir } from '../pool/worker-entry.js';
@@ -104,8 +104,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
     workerNice: config.workerNice,
     crashLimit: config.crashLimit,
     crashCooldownMs: config.crashCooldownMs,
-    // Room for the response's own fields around the output and data.
-    maxResultBytes: config.maxMessageBytes - 1024,
+    // The message limit is the server's: a result that cannot be sent fails its job, with room left for the response's own fields.
+    checkResult: (task, bytes) => (bytes > config.maxMessageBytes - 1024 ? Errors.resultTooLarge(task, bytes, config.maxMessageBytes - 1024) : undefined),
     onStrayError: (detail) => log.warn({ detail }, 'a task threw after its run had ended (a timer or promise it left behind)'),
     onTaskOutput: createTaskOutputLog(log),
     taskFiles: files,
@@ -178,7 +178,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       log.info({ phase: 'draining', calls: drain.active, grace_ms: config.shutdownGraceMs }, `shutdown: waiting up to ${config.shutdownGraceMs} ms for ${drain.active} calls`);
       if (!(await drain.waitIdle(config.shutdownGraceMs))) {
         log.warn({ phase: 'aborting', calls: drain.active }, `shutdown: grace over, aborting ${drain.active} calls with UNAVAILABLE`);
-        pool.cancelAll(SHUTTING_DOWN);
+        pool.cancelAll(Errors.shuttingDown);
         // Queued tasks leave at once; running ones stop or lose their worker within the cancel grace.
         await drain.waitIdle(config.cancelGraceMs + 1000);
       }
@@ -203,7 +203,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       async close() {
         health.notServing();
         drain.start();
-        pool.cancelAll(SHUTTING_DOWN);
+        pool.cancelAll(Errors.shuttingDown);
         server.forceShutdown();
         await Promise.all([pool.close(), metricsServer?.close()]);
       },

@@ -7,14 +7,14 @@
  */
 import { OffloadError } from '../errors.js';
 import type { RunBatchRequest, RunBatchResponse } from '../gen/offload/v1/compute.js';
-import type { TaskRun } from '../pool/task-run.js';
+import type { TaskEvent } from '../pool/follower.js';
 import { HandoffQueue } from './handoff-queue.js';
 import { toEventFields } from './to-wire.js';
 
 export interface RunBatchOptions {
   window: number;
-  /** Validates and admits one item; throws OffloadError when it cannot run. */
-  start: (item: RunBatchRequest) => TaskRun;
+  /** Validates and admits one item and follows it; throws OffloadError when it cannot run. */
+  start: (item: RunBatchRequest) => AsyncIterable<TaskEvent>;
   /** Told about item failures that are the server's fault (INTERNAL), for the log. */
   onServerFault: (id: string, error: OffloadError) => void;
 }

@@ -1,5 +1,5 @@
 import type { Progress, Started, TaskResult } from '../gen/offload/v1/compute.js';
-import type { ResultEvent, TaskEvent } from '../pool/task-run.js';
+import type { ResultEvent, TaskEvent } from '../pool/follower.js';
 
 export function toTaskResult(event: ResultEvent): TaskResult {
   return {

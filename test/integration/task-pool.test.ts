@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OffloadError, Status } from '../../src/errors.js';
 import { TaskPool } from '../../src/pool/task-pool.js';
-import type { TaskEvent } from '../../src/pool/task-run.js';
+import type { TaskEvent } from '../../src/pool/follower.js';
 import { bundledTasksDir } from '../../src/pool/worker-entry.js';
 import { fixtureTasksDir } from '../helpers/start-server.js';
 import { eventually } from '../helpers/eventually.js';
@@ -25,7 +25,7 @@ describe('TaskPool (the bridge)', () => {
   it('runs a task in a worker and streams started, progress and the result', async () => {
     createPool();
     const events: TaskEvent[] = [];
-    for await (const event of pool.run(spin, { ms: 30, steps: 3 }, none)) events.push(event);
+    for await (const event of pool.run(spin, { ms: 30, steps: 3 }, none).follow()) events.push(event);
     expect(events[0]).toMatchObject({ type: 'started' });
     expect(events.filter((e) => e.type === 'progress').length).toBeGreaterThanOrEqual(1);
     expect(events.at(-1)).toMatchObject({ type: 'result', output: { ms: 30 } });
@@ -38,7 +38,7 @@ describe('TaskPool (the bridge)', () => {
     expect(() => pool.run(spin, { ms: 1, steps: 1 }, none)).toThrow(
       expect.objectContaining({ code: Status.RESOURCE_EXHAUSTED }),
     );
-    await Promise.all([running.result(), queued.result()]);
+    await Promise.all([running.follow().result(), queued.follow().result()]);
   });
 
   it('takes a cancelled task out of the queue without running it', async () => {
@@ -48,9 +48,9 @@ describe('TaskPool (the bridge)', () => {
     const controller = new AbortController();
     const queued = pool.run(spin, { ms: 5000, steps: 1 }, none, { signal: controller.signal });
     controller.abort(new OffloadError(Status.CANCELLED, 'gone'));
-    await expect(queued.result()).rejects.toMatchObject({ code: Status.CANCELLED });
+    await expect(queued.follow().result()).rejects.toMatchObject({ code: Status.CANCELLED });
     expect(pool.stats).toEqual({ running: 1, queued: 0 });
-    await running.result();
+    await running.follow().result();
   });
 
   it('stops a busy cooperative task through its signal long before the grace period would end', async () => {
@@ -60,7 +60,7 @@ describe('TaskPool (the bridge)', () => {
     const run = pool.run(spin, { ms: 20_000, steps: 1 }, none, { signal: controller.signal });
     await eventually(() => expect(pool.stats.running).toBe(1));
     controller.abort(new OffloadError(Status.DEADLINE_EXCEEDED, 'late'));
-    await expect(run.result()).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED, message: 'late' });
+    await expect(run.follow().result()).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED, message: 'late' });
     expect(pool.stats).toEqual({ running: 0, queued: 0 });
   }, 5_000);
 
@@ -70,17 +70,17 @@ describe('TaskPool (the bridge)', () => {
     const run = pool.run(stubborn, { ms: 20_000 }, none, { signal: controller.signal });
     const next = pool.run(spin, { ms: 1, steps: 1 }, none);
     setTimeout(() => controller.abort(), 100);
-    await expect(run.result()).rejects.toMatchObject({ code: Status.CANCELLED });
-    await expect(next.result()).resolves.toMatchObject({ output: { ms: 1 } });
+    await expect(run.follow().result()).rejects.toMatchObject({ code: Status.CANCELLED });
+    await expect(next.follow().result()).resolves.toMatchObject({ output: { ms: 1 } });
   }, 5_000);
 
   it('fails only the call whose task kills its worker, and the pool carries on', async () => {
     createPool({ taskFiles: [spin.file, exit.file] });
-    await expect(pool.run(exit, {}, none).result()).rejects.toMatchObject({
+    await expect(pool.run(exit, {}, none).follow().result()).rejects.toMatchObject({
       code: Status.INTERNAL,
       message: 'task fixture.exit failed: its worker stopped unexpectedly',
     });
-    await expect(pool.run(spin, { ms: 1, steps: 1 }, none).result()).resolves.toMatchObject({ output: { ms: 1 } });
+    await expect(pool.run(spin, { ms: 1, steps: 1 }, none).follow().result()).resolves.toMatchObject({ output: { ms: 1 } });
   });
 
   it('gives each worker its next run before the current one ends, and a cancel of that waiting run ends it at once', async () => {
@@ -91,11 +91,11 @@ describe('TaskPool (the bridge)', () => {
     const waiting = pool.run(spin, { ms: 1, steps: 1 }, none, { signal: controller.signal });
     const cancelledAt = performance.now();
     controller.abort(new OffloadError(Status.DEADLINE_EXCEEDED, 'late'));
-    await expect(waiting.result()).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED });
+    await expect(waiting.follow().result()).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED });
     // Not held until the long run ends, though the worker already holds it.
     expect(performance.now() - cancelledAt).toBeLessThan(500);
-    await expect(long.result()).resolves.toMatchObject({ output: { ms: 1500 } });
-    await expect(pool.run(spin, { ms: 1, steps: 1 }, none).result()).resolves.toMatchObject({ output: { ms: 1 } });
+    await expect(long.follow().result()).resolves.toMatchObject({ output: { ms: 1500 } });
+    await expect(pool.run(spin, { ms: 1, steps: 1 }, none).follow().result()).resolves.toMatchObject({ output: { ms: 1 } });
   });
 
   it('moves a run waiting behind a long one to a worker that has gone idle', async () => {
@@ -107,9 +107,9 @@ describe('TaskPool (the bridge)', () => {
     await eventually(() => expect(pool.stats.running).toBe(2));
     // Each worker now takes one of these ahead of time: one waits behind the long run.
     const next = [pool.run(spin, { ms: 1, steps: 1 }, none), pool.run(spin, { ms: 1, steps: 1 }, none)];
-    const longDone = long.result().then(() => performance.now());
-    const nextDone = Promise.all(next.map((run) => run.result())).then(() => performance.now());
-    await short.result();
+    const longDone = long.follow().result().then(() => performance.now());
+    const nextDone = Promise.all(next.map((run) => run.follow().result())).then(() => performance.now());
+    await short.follow().result();
     expect(await nextDone).toBeLessThan(await longDone);
   });
 
@@ -117,8 +117,8 @@ describe('TaskPool (the bridge)', () => {
     createPool({ workers: 1, taskFiles: [spin.file, exit.file] });
     const crashing = pool.run(exit, {}, none);
     const innocent = pool.run(spin, { ms: 1, steps: 1 }, none);
-    await expect(crashing.result()).rejects.toMatchObject({ code: Status.INTERNAL });
-    await expect(innocent.result()).resolves.toMatchObject({ output: { ms: 1 } });
+    await expect(crashing.follow().result()).rejects.toMatchObject({ code: Status.INTERNAL });
+    await expect(innocent.follow().result()).resolves.toMatchObject({ output: { ms: 1 } });
   });
 
   it('runs a task that waited behind a task evicted after the cancel grace on the replacement worker', async () => {
@@ -128,8 +128,8 @@ describe('TaskPool (the bridge)', () => {
     await eventually(() => expect(pool.stats.running).toBe(1));
     const innocent = pool.run(spin, { ms: 1, steps: 1 }, none);
     controller.abort();
-    await expect(stubbornRun.result()).rejects.toMatchObject({ code: Status.CANCELLED });
-    await expect(innocent.result()).resolves.toMatchObject({ output: { ms: 1 } });
+    await expect(stubbornRun.follow().result()).rejects.toMatchObject({ code: Status.CANCELLED });
+    await expect(innocent.follow().result()).resolves.toMatchObject({ output: { ms: 1 } });
   }, 5_000);
 });
 
@@ -141,7 +141,7 @@ describe('TaskPool data hand-over', () => {
     const message = randomBytes(1024 * 1024 + 16);
     const data = new Uint8Array(message.buffer, message.byteOffset + 16, 1024 * 1024);
     const hex = createHash('sha256').update(data).digest('hex');
-    await expect(pool.run(sha256, {}, data, { handOverData: true }).result()).resolves.toMatchObject({ output: { hex } });
+    await expect(pool.run(sha256, {}, data, { handOverData: true }).follow().result()).resolves.toMatchObject({ output: { hex } });
     expect(message.buffer.byteLength).toBe(0); // transferred: detached here
   });
 
@@ -151,7 +151,7 @@ describe('TaskPool data hand-over', () => {
     const before = Buffer.from(message);
     const data = message.subarray(0, 200 * 1024);
     const hex = createHash('sha256').update(data).digest('hex');
-    await expect(pool.run(sha256, {}, data, { handOverData: true }).result()).resolves.toMatchObject({ output: { hex } });
+    await expect(pool.run(sha256, {}, data, { handOverData: true }).follow().result()).resolves.toMatchObject({ output: { hex } });
     expect(message.equals(before)).toBe(true);
   });
 
@@ -159,7 +159,7 @@ describe('TaskPool data hand-over', () => {
     createPool({ taskFiles: [sha256.file] });
     const data = randomBytes(1024 * 1024);
     const hex = createHash('sha256').update(data).digest('hex');
-    await expect(pool.run(sha256, {}, data).result()).resolves.toMatchObject({ output: { hex } });
+    await expect(pool.run(sha256, {}, data).follow().result()).resolves.toMatchObject({ output: { hex } });
     expect(createHash('sha256').update(data).digest('hex')).toBe(hex);
   });
 });

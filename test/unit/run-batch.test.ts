@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { OffloadError, Status } from '../../src/errors.js';
 import type { RunBatchRequest, RunBatchResponse } from '../../src/gen/offload/v1/compute.js';
-import { TaskRun } from '../../src/pool/task-run.js';
+import type { TaskEvent } from '../../src/pool/follower.js';
+import type { Job } from '../../src/pool/job.js';
+import { createJob, succeed } from '../helpers/jobs.js';
 import { runBatch } from '../../src/server/run-batch.js';
 
 function item(id: string, task = 'ok'): RunBatchRequest {
@@ -13,7 +15,7 @@ describe('runBatch', () => {
     let pulled = 0;
     let maxAhead = 0;
     let finished = 0;
-    const runs: TaskRun[] = [];
+    const runs: Job[] = [];
     async function* requests(): AsyncGenerator<RunBatchRequest> {
       for (let i = 0; i < 50; i++) {
         pulled++;
@@ -21,15 +23,15 @@ describe('runBatch', () => {
         yield item(String(i));
       }
     }
-    const start = (): TaskRun => {
-      const run = new TaskRun(() => {});
-      runs.push(run);
+    const start = (): AsyncIterable<TaskEvent> => {
+      const job = createJob();
+      runs.push(job);
       // Each task finishes a little later, so items pile up if the reader is greedy.
       setTimeout(() => {
         finished++;
-        run.push({ type: 'result', output: null, data: undefined, queuedMs: 0, runMs: 0 });
+        succeed(job);
       }, 2);
-      return run;
+      return job.follow();
     };
     const events: RunBatchResponse[] = [];
     for await (const event of runBatch(requests(), { window: 3, start, onServerFault: () => {} })) {
@@ -44,11 +46,11 @@ describe('runBatch', () => {
       yield item('a', 'missing');
       yield item('b');
     }
-    const start = (request: RunBatchRequest): TaskRun => {
+    const start = (request: RunBatchRequest): AsyncIterable<TaskEvent> => {
       if (request.task === 'missing') throw new OffloadError(Status.NOT_FOUND, 'unknown task "missing"');
-      const run = new TaskRun(() => {});
-      run.push({ type: 'result', output: 'done', data: undefined, queuedMs: 0, runMs: 0 });
-      return run;
+      const job = createJob();
+      succeed(job, 'done');
+      return job.follow();
     };
     const events: RunBatchResponse[] = [];
     for await (const event of runBatch(requests(), { window: 2, start, onServerFault: () => {} })) {
@@ -63,7 +65,7 @@ describe('runBatch', () => {
     async function* requests(): AsyncGenerator<RunBatchRequest> {
       yield item('a');
     }
-    const start = (): TaskRun => {
+    const start = (): AsyncIterable<TaskEvent> => {
       throw new TypeError('secret internals');
     };
     const events: RunBatchResponse[] = [];

@@ -1,0 +1,111 @@
+/**
+ * One reader of a job's events, with a buffer of its own that stays bounded
+ * however slowly it reads: Started once, the latest Progress (a newer one
+ * replaces an unread one) and the outcome, which is never dropped. A job has
+ * any number of followers; one that leaves stops receiving and does not
+ * cancel the job (whoever started the job decides that).
+ */
+import type { OffloadError } from '../errors.js';
+
+export type TaskEvent =
+  | { type: 'started'; queuedMs: number }
+  | { type: 'progress'; fraction: number; message: string }
+  | { type: 'result'; output: unknown; data: Uint8Array | undefined; queuedMs: number; runMs: number };
+
+export type ResultEvent = Extract<TaskEvent, { type: 'result' }>;
+
+export type Outcome = { result: ResultEvent } | { error: OffloadError };
+
+export class Follower implements AsyncIterable<TaskEvent> {
+  #started: TaskEvent | undefined;
+  #progress: TaskEvent | undefined;
+  #end: Outcome | undefined;
+  #wake: (() => void) | undefined;
+  #read = false;
+  #left = false;
+  readonly #onLeave: (follower: Follower) => void;
+
+  /** @param onLeave called once when the follower stops following, so the job forgets it. */
+  constructor(onLeave: (follower: Follower) => void) {
+    this.#onLeave = onLeave;
+  }
+
+  /** @internal The job hands over an event; after the outcome, nothing more arrives. */
+  deliver(event: TaskEvent): void {
+    if (this.#end || this.#left) return;
+    if (event.type === 'started') this.#started = event;
+    else if (event.type === 'progress') this.#progress = event;
+    else this.#end = { result: event };
+    this.#notify();
+  }
+
+  /** @internal The job ended without a result. */
+  fail(error: OffloadError): void {
+    if (this.#end || this.#left) return;
+    this.#end = { error };
+    this.#notify();
+  }
+
+  /** Stops following: no more events are kept for this follower. The job goes on. */
+  leave(): void {
+    if (this.#left) return;
+    this.#left = true;
+    this.#started = this.#progress = undefined;
+    this.#onLeave(this);
+    this.#notify();
+  }
+
+  /** Waits for the outcome, ignoring progress (a unary call's path: no generator to step through). */
+  async result(): Promise<ResultEvent> {
+    this.#claimReader();
+    try {
+      while (!this.#end && !this.#left) await new Promise<void>((resolve) => (this.#wake = resolve));
+      this.#started = this.#progress = undefined;
+      if (!this.#end) throw new Error('the follower left before the job ended');
+      if ('error' in this.#end) throw this.#end.error;
+      return this.#end.result;
+    } finally {
+      this.leave();
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<TaskEvent, void, undefined> {
+    this.#claimReader();
+    try {
+      while (!this.#left) {
+        const started = this.#started;
+        if (started) {
+          this.#started = undefined;
+          yield started;
+          continue;
+        }
+        const end = this.#end;
+        if (end && 'error' in end) throw end.error;
+        const progress = this.#progress;
+        if (progress) {
+          this.#progress = undefined;
+          yield progress;
+          continue;
+        }
+        if (end) {
+          yield end.result;
+          return;
+        }
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+      }
+    } finally {
+      this.leave();
+    }
+  }
+
+  #claimReader(): void {
+    if (this.#read) throw new Error('a follower can be read only once; follow the job again for another reader');
+    this.#read = true;
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
