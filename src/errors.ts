@@ -84,12 +84,16 @@ export const Errors = {
     new OffloadError(Status.FAILED_PRECONDITION, `task ${task} is suspended for ${seconds} s: it crashed its worker ${crashes} times in a row`),
   unknownTask: (name: string) => new OffloadError(Status.NOT_FOUND, `unknown task "${name}"; ListTasks shows the tasks this server runs`),
   itemUndecodable: (reason: string) => new OffloadError(Status.INVALID_ARGUMENT, `the item could not be decoded: ${reason}`),
+  valueWithoutKind: (path: string) => new OffloadError(Status.INVALID_ARGUMENT, `${path} has no value (a google.protobuf.Value with no kind set)`),
+  /** The input does not match the task's schema; `problem` names the field (input-validator.ts). */
+  invalidInput: (problem: string) => new OffloadError(Status.INVALID_ARGUMENT, problem),
+  /**
+   * The CLI gave up waiting. Its calls are aborted only by its own timers, so
+   * an abort there is a deadline; the library client's abort comes from its
+   * caller's signal, and is callCancelled.
+   */
+  noAnswerInTime: new OffloadError(Status.DEADLINE_EXCEEDED, 'no answer in time'),
 } as const;
-
-/** Kept by name for the places that import them: the catalogue's entries. */
-export const CALL_CANCELLED = Errors.callCancelled;
-export const DEADLINE_PASSED = Errors.deadlinePassed;
-export const SHUTTING_DOWN = Errors.shuttingDown;
 
 /** A canonical status name (as a task's TaskError gives it) to its code, or undefined. */
 export function statusFromName(name: string | undefined): Status | undefined {

@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import { OffloadError, Status } from '../errors.js';
+import { Errors } from '../errors.js';
 
 const ajv = new Ajv({ useDefaults: true, allErrors: false });
 
@@ -16,9 +16,9 @@ export function compileInputValidator(schema: Record<string, unknown>): InputVal
   return (input) => {
     const value = input === undefined ? (expectsObject ? {} : null) : input;
     const hole = findMissingValue(value, 'input');
-    if (hole) throw new OffloadError(Status.INVALID_ARGUMENT, `${hole} has no value (a google.protobuf.Value with no kind set)`);
+    if (hole) throw Errors.valueWithoutKind(hole);
     if (validate(value)) return value;
-    throw new OffloadError(Status.INVALID_ARGUMENT, describeError(validate.errors?.[0]));
+    throw Errors.invalidInput(describeError(validate.errors?.[0]));
   };
 }
 

@@ -1,4 +1,4 @@
-import { OffloadError, Status } from '../errors.js';
+import { Errors } from '../errors.js';
 import type { DescribedTask } from '../../bridge/messages.js';
 import { compileInputValidator, type InputValidator } from './input-validator.js';
 
@@ -43,7 +43,7 @@ export class TaskCatalog {
   /** The task called `name`, or NOT_FOUND. */
   get(name: string): RegisteredTask {
     const task = this.#tasks.get(name);
-    if (!task) throw new OffloadError(Status.NOT_FOUND, `unknown task "${name}"; ListTasks shows the tasks this server runs`);
+    if (!task) throw Errors.unknownTask(name);
     return task;
   }
 

@@ -5,7 +5,7 @@
  * exit 1; usage errors exit 2; Ctrl-C during `run` exits 130.
  */
 import { ClientError } from 'nice-grpc';
-import { OffloadError, Status } from '../errors.js';
+import { Errors, OffloadError, Status } from '../errors.js';
 import { CliError } from './cli-error.js';
 import { healthCommand } from './health-command.js';
 import { initCommand } from './init-command.js';
@@ -56,7 +56,7 @@ function report(error: unknown): number {
     error instanceof ClientError
       ? new OffloadError(error.code, error.details)
       : error instanceof Error && error.name === 'AbortError'
-        ? new OffloadError(Status.DEADLINE_EXCEEDED, 'no answer in time')
+        ? Errors.noAnswerInTime
         : OffloadError.from(error);
   process.stderr.write(`offload: ${Status[failure.code]}: ${failure.detail && failure.message === 'internal error' ? failure.detail : failure.message}\n`);
   return 1;

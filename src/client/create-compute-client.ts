@@ -7,7 +7,7 @@ import type { ChannelOptions } from '@grpc/grpc-js';
 import { ClientError, createChannel, createClientFactory, Metadata, type CallOptions, type ClientMiddleware, type ClientMiddlewareCall } from 'nice-grpc';
 import { deadlineMiddleware, type DeadlineOptions } from 'nice-grpc-client-middleware-deadline';
 import { retryMiddleware } from 'nice-grpc-client-middleware-retry';
-import { OffloadError, Status } from '../errors.js';
+import { Errors, OffloadError, Status } from '../errors.js';
 import { ComputeServiceDefinition, type RunBatchRequest } from '../gen/offload/v1/compute.js';
 import { createChannelCredentials, type TlsOptions } from './channel-credentials.js';
 import {
@@ -233,6 +233,6 @@ function toBuffer(bytes: Uint8Array | undefined): Buffer {
 /** ClientError keeps its status; the caller's own abort becomes CANCELLED. */
 function toOffloadError(error: unknown): OffloadError {
   if (error instanceof ClientError) return new OffloadError(error.code, error.details);
-  if (error instanceof Error && error.name === 'AbortError') return new OffloadError(Status.CANCELLED, 'the call was cancelled');
+  if (error instanceof Error && error.name === 'AbortError') return Errors.callCancelled;
   return OffloadError.from(error);
 }

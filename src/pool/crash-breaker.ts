@@ -1,4 +1,4 @@
-import { OffloadError, Status } from '../errors.js';
+import { Errors } from '../errors.js';
 
 /**
  * Suspends a task whose runs keep killing their worker. Each crash costs a
@@ -22,10 +22,7 @@ export class CrashBreaker {
     const state = this.#tasks.get(task);
     if (!state || state.openUntil <= now) return;
     const seconds = Math.ceil((state.openUntil - now) / 1000);
-    throw new OffloadError(
-      Status.FAILED_PRECONDITION,
-      `task ${task} is suspended for ${seconds} s: it crashed its worker ${state.crashes} times in a row`,
-    );
+    throw Errors.taskSuspended(task, seconds, state.crashes);
   }
 
   /** A run of the task ended; `crashed` when its worker died under it. */

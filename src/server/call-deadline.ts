@@ -7,7 +7,7 @@
  * deadline ended by its deadline.
  */
 import { ServerInterceptingCall, type ServerInterceptor } from '@grpc/grpc-js';
-import { CALL_CANCELLED, DEADLINE_PASSED, type OffloadError } from '../errors.js';
+import { Errors, type OffloadError } from '../errors.js';
 
 /**
  * Where the interceptor hands a call's deadline (ms since the epoch) to the
@@ -42,5 +42,5 @@ export const recordDeadline: ServerInterceptor = (_method, call) =>
 /** Why a call whose signal aborted ended: its deadline passed (DEADLINE_EXCEEDED) or its client cancelled it. */
 export function callEndReason(metadata: { get(key: string): unknown }, now = Date.now()): OffloadError {
   const deadline = Number(metadata.get(DEADLINE_KEY));
-  return Number.isFinite(deadline) && now >= deadline - DEADLINE_SLACK_MS ? DEADLINE_PASSED : CALL_CANCELLED;
+  return Number.isFinite(deadline) && now >= deadline - DEADLINE_SLACK_MS ? Errors.deadlinePassed : Errors.callCancelled;
 }

@@ -1,4 +1,4 @@
-import { OffloadError, Status } from '../errors.js';
+import { Errors, type OffloadError } from '../errors.js';
 
 export interface CallSignal {
   readonly signal: AbortSignal;
@@ -6,7 +6,6 @@ export interface CallSignal {
   dispose(): void;
 }
 
-const CALL_ENDED = new OffloadError(Status.CANCELLED, 'the call has ended');
 
 /**
  * A signal for the tasks of one streaming call (RunBatch). It aborts when the
@@ -23,7 +22,7 @@ export function linkCallSignal(callSignal: AbortSignal, endReason: () => Offload
     signal: controller.signal,
     dispose() {
       callSignal.removeEventListener('abort', fromCall);
-      if (!controller.signal.aborted) controller.abort(CALL_ENDED);
+      if (!controller.signal.aborted) controller.abort(Errors.callEnded);
     },
   };
 }

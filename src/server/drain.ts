@@ -1,5 +1,5 @@
 import type { CallContext, ServerMiddlewareCall } from 'nice-grpc';
-import { SHUTTING_DOWN } from '../errors.js';
+import { Errors } from '../errors.js';
 import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
 
 const COMPUTE = `/${ComputeServiceDefinition.fullName}/`;
@@ -51,7 +51,7 @@ export function createDrain(): Drain {
     },
     async *middleware(call, context) {
       if (!call.method.path.startsWith(COMPUTE)) return yield* call.next(call.request, context);
-      if (draining) throw SHUTTING_DOWN.toServerError();
+      if (draining) throw Errors.shuttingDown.toServerError();
       active++;
       try {
         return yield* call.next(call.request, context);

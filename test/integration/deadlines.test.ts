@@ -12,6 +12,7 @@ import { createComputeServer, type ComputeServer } from '../../src/server/create
 import { captureLogger } from '../helpers/capture-logger.js';
 import { connect } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
+import { Errors } from '../../src/errors.js';
 
 const log = captureLogger('info');
 let server: ComputeServer;
@@ -52,7 +53,7 @@ describe('a call whose deadline passes', () => {
     const seen = log.lines.length;
     const error = await failure(client.run('spin', { ms: 10_000 }, { deadline: 300 }));
     expect(error.code).toBe(Status.DEADLINE_EXCEEDED);
-    expect(await callLine('Run', seen)).toMatchObject({ code: 'DEADLINE_EXCEEDED', task: 'spin', message: "the call's deadline passed" });
+    expect(await callLine('Run', seen)).toMatchObject({ code: 'DEADLINE_EXCEEDED', task: 'spin', message: Errors.deadlinePassed.message });
     expect(await metricValue("offload_rpc_requests_total", `method="/offload.v1.ComputeService/Run",code="DEADLINE_EXCEEDED"`)).toBe(1);
     await eventually(async () => expect(await metricValue('offload_task_duration_seconds_count', 'outcome="DEADLINE_EXCEEDED"')).toBeGreaterThanOrEqual(1));
   });
@@ -92,7 +93,7 @@ describe('a call its client cancels', () => {
     const seen = log.lines.length;
     const error = await failure(client.run('spin', { ms: 10_000 }, { deadline: 60_000, signal: AbortSignal.timeout(300) }));
     expect(error.code).toBe(Status.CANCELLED);
-    expect(await callLine('Run', seen)).toMatchObject({ code: 'CANCELLED', message: 'the call was cancelled' });
+    expect(await callLine('Run', seen)).toMatchObject({ code: 'CANCELLED', message: Errors.callCancelled.message });
   });
 });
 

@@ -2,6 +2,7 @@ import { Status } from 'nice-grpc';
 import { describe, expect, it } from 'vitest';
 import { collect, rejection } from '../helpers/client.js';
 import { useServerPerTest, useSharedServer } from '../helpers/use-server.js';
+import { Errors } from '../../src/errors.js';
 
 const t = useSharedServer();
 
@@ -35,7 +36,7 @@ describe('a task that fails', () => {
       t.client.run({ task: 'fixture.exit' }),
       t.client.run({ task: 'spin', input: { ms: 100 } }),
     ]);
-    expect(crash).toMatchObject({ status: 'rejected', reason: { code: Status.INTERNAL, details: 'task fixture.exit failed: its worker stopped unexpectedly' } });
+    expect(crash).toMatchObject({ status: 'rejected', reason: { code: Status.INTERNAL, details: Errors.workerStopped('fixture.exit').message } });
     expect(healthy.status).toBe('fulfilled');
     // Both workers are usable afterwards.
     const after = await Promise.all([1, 2].map(() => t.client.run({ task: 'spin', input: { ms: 20 } })));

@@ -12,6 +12,7 @@ import type { ComputeServer } from '../../src/server/create-compute-server.js';
 import { collect, connect, rejection, type ComputeClient } from '../helpers/client.js';
 import { startServer } from '../helpers/start-server.js';
 import { eventually } from '../helpers/eventually.js';
+import { Errors } from '../../src/errors.js';
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus; nice-grpc-server-health exports only its type, through the client. */
 type ServingStatus = Awaited<ReturnType<Client<typeof HealthDefinition>['check']>>['status'];
@@ -79,7 +80,7 @@ describe('during shutdown', () => {
     expect(await t.health.check({ service: '' })).toEqual({ status: NOT_SERVING });
     expect(await t.health.check({ service: COMPUTE })).toEqual({ status: NOT_SERVING });
     const refused = await rejection(t.compute.run({ task: 'echo', input: { hello: 'world' } }));
-    expect(refused).toMatchObject({ code: Status.UNAVAILABLE, details: 'server shutting down' });
+    expect(refused).toMatchObject({ code: Errors.shuttingDown.code, details: Errors.shuttingDown.message });
 
     const received = await events;
     expect(received.at(-1)?.result?.output).toEqual({ ms: 1500 });
@@ -122,8 +123,8 @@ describe('during shutdown', () => {
 
     const began = performance.now();
     const stopped = t.shutdown();
-    expect(await stream).toMatchObject({ code: Status.UNAVAILABLE, details: 'server shutting down' });
-    expect(await unary).toMatchObject({ code: Status.UNAVAILABLE, details: 'server shutting down' });
+    expect(await stream).toMatchObject({ code: Errors.shuttingDown.code, details: Errors.shuttingDown.message });
+    expect(await unary).toMatchObject({ code: Errors.shuttingDown.code, details: Errors.shuttingDown.message });
     await stopped;
     // The grace (200 ms) plus the cooperative stop of the spin loops; not the 5 s the tasks asked for.
     expect(performance.now() - began).toBeLessThan(3000);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { rejection } from '../helpers/client.js';
 import { useServerPerTest } from '../helpers/use-server.js';
 import { eventually } from '../helpers/eventually.js';
+import { Errors } from '../../src/errors.js';
 
 const t = useServerPerTest();
 
@@ -10,7 +11,7 @@ describe('run-time limits', () => {
   it('fails a task that runs past --max-run-ms with DEADLINE_EXCEEDED and frees its worker', async () => {
     await t.start(['--workers', '1', '--max-run-ms', '200']);
     const error = await rejection(t.client.run({ task: 'spin', input: { ms: 5000 } }));
-    expect(error).toMatchObject({ code: Status.DEADLINE_EXCEEDED, details: 'task spin exceeded its run time limit of 200 ms' });
+    expect(error).toMatchObject({ code: Status.DEADLINE_EXCEEDED, details: Errors.runLimitExceeded('spin', 200).message });
     const { result } = await t.client.run({ task: 'spin', input: { ms: 10 } });
     expect(result?.output).toEqual({ ms: 10 });
   });
@@ -18,7 +19,7 @@ describe('run-time limits', () => {
   it('applies a task\'s own timeoutMs when it is below the server maximum', async () => {
     await t.start(['--max-run-ms', '60000']);
     const error = await rejection(t.client.run({ task: 'fixture.limited', input: { ms: 5000 } }));
-    expect(error).toMatchObject({ code: Status.DEADLINE_EXCEEDED, details: 'task fixture.limited exceeded its run time limit of 300 ms' });
+    expect(error).toMatchObject({ code: Status.DEADLINE_EXCEEDED, details: Errors.runLimitExceeded('fixture.limited', 300).message });
     await expect(t.client.run({ task: 'fixture.limited', input: { ms: 10 } })).resolves.toBeDefined();
   });
 
@@ -28,7 +29,7 @@ describe('run-time limits', () => {
     await eventually(() => expect(t.server.pool.stats.running).toBe(1));
     const error = await rejection(t.client.run({ task: 'spin', input: { ms: 10 } }));
     expect(error.code).toBe(Status.RESOURCE_EXHAUSTED);
-    expect(error.details).toBe('task spin waited 200 ms for a worker; the server is overloaded, retry later');
+    expect(error).toMatchObject({ code: Errors.queueWaitExceeded('spin', 200).code, details: Errors.queueWaitExceeded('spin', 200).message });
     await expect(running).resolves.toBeDefined();
   });
 });
@@ -40,7 +41,7 @@ describe('the worker memory cap', () => {
       t.client.run({ task: 'fixture.hog' }),
       t.client.run({ task: 'spin', input: { ms: 300 } }),
     ]);
-    expect(hog).toMatchObject({ status: 'rejected', reason: { code: Status.RESOURCE_EXHAUSTED, details: 'task fixture.hog exceeded the worker memory limit of 64 MB' } });
+    expect(hog).toMatchObject({ status: 'rejected', reason: { code: Status.RESOURCE_EXHAUSTED, details: Errors.workerOutOfMemory('fixture.hog', 64).message } });
     expect(healthy).toMatchObject({ status: 'fulfilled', value: { result: { output: { ms: 300 } } } });
     const again = await Promise.all([1, 2].map(() => t.client.run({ task: 'spin', input: { ms: 10 } })));
     expect(again).toHaveLength(2);

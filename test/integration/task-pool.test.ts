@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OffloadError, Status } from '../../src/errors.js';
+import { Errors, OffloadError, Status } from '../../src/errors.js';
 import { TaskPool } from '../../src/pool/task-pool.js';
 import type { TaskEvent } from '../../src/pool/follower.js';
 import { bundledTasksDir } from '../../src/pool/worker-entry.js';
@@ -78,7 +78,7 @@ describe('TaskPool (the bridge)', () => {
     createPool({ taskFiles: [spin.file, exit.file] });
     await expect(pool.run(exit, {}, none).follow().result()).rejects.toMatchObject({
       code: Status.INTERNAL,
-      message: 'task fixture.exit failed: its worker stopped unexpectedly',
+      message: Errors.workerStopped('fixture.exit').message,
     });
     await expect(pool.run(spin, { ms: 1, steps: 1 }, none).follow().result()).resolves.toMatchObject({ output: { ms: 1 } });
   });

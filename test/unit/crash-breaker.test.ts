@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Status } from '../../src/errors.js';
+import { Errors, Status } from '../../src/errors.js';
 import { CrashBreaker } from '../../src/pool/crash-breaker.js';
 
 describe('CrashBreaker', () => {
@@ -10,7 +10,7 @@ describe('CrashBreaker', () => {
       breaker.record('bad', true, 0);
     }
     expect(() => breaker.check('bad', 1000)).toThrow(
-      expect.objectContaining({ code: Status.FAILED_PRECONDITION, message: 'task bad is suspended for 9 s: it crashed its worker 3 times in a row' }),
+      expect.objectContaining({ code: Status.FAILED_PRECONDITION, message: Errors.taskSuspended('bad', 9, 3).message }),
     );
     expect(() => breaker.check('good', 1000)).not.toThrow();
     expect(() => breaker.check('bad', 10_000)).not.toThrow();
