@@ -66,7 +66,8 @@ export async function recoveredSample(server: OffloadProcess, before: Sample): P
 
 /** The server is back where it started: threads, descriptors, heap and RSS. */
 export function expectRecovered(before: Sample, after: Sample): void {
-  expect.soft(after.threads, 'OS threads (every worker replaced)').toBe(before.threads);
+  // Fewer is no leak: a lazily started helper thread (esbuild's, see settle) need not come back.
+  expect.soft(after.threads, 'OS threads: none left behind').toBeLessThanOrEqual(before.threads);
   expect.soft(after.fds - after.connections, `open file descriptors other than client connections (no handle leak): before ${JSON.stringify(before.fdKinds)}, after ${JSON.stringify(after.fdKinds)}`).toBeLessThanOrEqual(before.fds - before.connections);
   expect.soft(after.connections, 'client connections still open on the server after every client closed').toBeLessThanOrEqual(before.connections);
   expect.soft(after.heapMb, `main heap after GC (baseline ${before.heapMb} MB + ${HEAP_SLACK_MB})`).toBeLessThanOrEqual(before.heapMb + HEAP_SLACK_MB);

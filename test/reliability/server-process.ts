@@ -61,6 +61,8 @@ export class OffloadProcess {
     readonly logFile: string,
     readonly address: string,
     readonly metricsPort: number,
+    /** Workers the server runs, from its ready line. */
+    readonly workers: number,
   ) {
     this.exited = new Promise((resolve) => {
       const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
@@ -111,7 +113,8 @@ export class OffloadProcess {
         const address = match[1]!;
         const grpcPort = Number(address.split(':').at(-1));
         const metricsPort = await findMetricsPort(child.pid!, grpcPort);
-        const server = new OffloadProcess(child, logFile, address, metricsPort);
+        const workers = Number(/with (\d+) workers?/.exec(readFileSync(logFile, 'utf8'))?.[1] ?? NaN);
+        const server = new OffloadProcess(child, logFile, address, metricsPort, workers);
         server.#stderr = stderr;
         return server;
       }
@@ -270,17 +273,21 @@ export class OffloadProcess {
   }
 
   /**
-   * Waits until the queue is empty, no task runs and the thread count is back
-   * to `threads` (every replaced worker is up again); throws with the last
-   * figures after `timeoutMs`.
+   * Waits until the queue is empty, no task runs, every worker is up and
+   * ready again (offload_workers_ready), and no thread is left beyond
+   * `threads`; throws with the last figures after `timeoutMs`. Fewer threads
+   * than before is no fault: on Node 24 a worker that compiled a TypeScript
+   * task holds esbuild's sync-API thread, and a replacement that finds the
+   * module in tsx's cache never starts one.
    */
-  async settle(threads: number, timeoutMs = 15_000): Promise<Sample & { queued: number; running: number }> {
+  async settle(threads: number, timeoutMs = 15_000): Promise<Sample & { queued: number; running: number; ready: number }> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const gauges = await this.poolGauges();
+      const ready = await this.readyWorkers();
       const now = await this.sample();
-      const current = { ...now, ...gauges };
-      if (gauges.queued === 0 && gauges.running === 0 && now.threads === threads) return current;
+      const current = { ...now, ...gauges, ready };
+      if (gauges.queued === 0 && gauges.running === 0 && ready === this.workers && now.threads <= threads) return current;
       if (Date.now() > until) {
         throw new Error(`the server did not settle within ${timeoutMs} ms: ${JSON.stringify(current)} (threads at baseline: ${threads})`);
       }
