@@ -35,6 +35,12 @@ export interface Config {
   readonly maxRunMs: number;
   /** 0: a task may wait in the queue as long as it takes. */
   readonly maxQueueMs: number;
+  /** How long a finished job submitted with Submit stays readable. */
+  readonly jobRetentionMs: number;
+  /** Finished jobs kept at most; the oldest go first. */
+  readonly maxJobs: number;
+  /** MB of finished jobs' results kept at most; the oldest go first. */
+  readonly jobStoreMb: number;
   /** 0: V8's default heap limit. Without the flag, derived from the container's memory limit. */
   readonly workerMaxMemoryMb: number;
   /** The container's (cgroup's) memory limit in MB, when there is one. */
@@ -75,6 +81,9 @@ export const FLAGS = {
   'max-connection-age-ms': { env: 'OFFLOAD_MAX_CONNECTION_AGE_MS', help: 'close connections after this long so clients re-balance; 0: never', default: '0' },
   'max-connection-age-grace-ms': { env: 'OFFLOAD_MAX_CONNECTION_AGE_GRACE_MS', help: 'time calls on an aged connection get to finish', default: '30000' },
   'metrics-port': { env: 'OFFLOAD_METRICS_PORT', help: 'serve Prometheus metrics at http://HOST:PORT/metrics', default: 'off' },
+  'job-retention-ms': { env: 'OFFLOAD_JOB_RETENTION_MS', help: 'how long a finished job (Submit) stays readable by Watch and GetJob', default: '600000' },
+  'max-jobs': { env: 'OFFLOAD_MAX_JOBS', help: 'finished jobs kept at most; the oldest go first', default: '10000' },
+  'job-store-mb': { env: 'OFFLOAD_JOB_STORE_MB', help: "MB of finished jobs' results kept at most; the oldest go first", default: '256' },
   'max-run-ms': { env: 'OFFLOAD_MAX_RUN_MS', help: 'longest any task may run (tasks may set a lower timeoutMs); 0: no limit', default: '600000' },
   'max-queue-ms': { env: 'OFFLOAD_MAX_QUEUE_MS', help: 'longest a task may wait for a worker; 0: no limit', default: '30000' },
   'worker-max-memory-mb': { env: 'OFFLOAD_WORKER_MAX_MEMORY_MB', help: "heap limit per worker; a task beyond it fails alone; 0: V8's default", default: "from the container's memory limit, else 0" },
@@ -178,6 +187,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     metricsPort,
     maxRunMs: integer('max-run-ms', 600_000, 0, 24 * HOUR),
     maxQueueMs: integer('max-queue-ms', 30_000, 0, 24 * HOUR),
+    jobRetentionMs: integer('job-retention-ms', 600_000, 0, 30 * 24 * HOUR),
+    maxJobs: integer('max-jobs', 10_000, 0, 10_000_000),
+    jobStoreMb: integer('job-store-mb', 256, 0, 1024 * 1024),
     workerMaxMemoryMb: integer('worker-max-memory-mb', defaultWorkerHeapMb(system.memoryLimitBytes, workers), 0, 1024 * 1024),
     memoryLimitMb: system.memoryLimitBytes === undefined ? undefined : Math.floor(system.memoryLimitBytes / 2 ** 20),
     workerNice: integer('worker-nice', 10, 0, 19),

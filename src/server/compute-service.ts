@@ -1,5 +1,5 @@
 /**
- * The four RPCs of offload.v1.ComputeService. Handlers only route: look the
+ * The RPCs of offload.v1.ComputeService. Handlers only route: look the
  * task up, validate its input, hand it to the pool and relay what comes back.
  * Errors leave as OffloadError; the error middleware puts them on the wire.
  */
@@ -20,6 +20,8 @@ import type {
 import type { TaskPool } from '../pool/task-pool.js';
 import type { Job } from '../pool/job.js';
 import { followJob } from './follow-job.js';
+import { createJobService } from './job-service.js';
+import type { JobStore } from './job-store.js';
 import type { RecordContext } from './call-record.js';
 import { callEndReason } from './call-deadline.js';
 import { linkCallSignal } from './call-signal.js';
@@ -41,6 +43,8 @@ export interface ComputeServiceDeps {
   maxRunMs: number;
   /** Where batch items that failed by the server's fault are reported. */
   onServerFault: (id: string, error: OffloadError) => void;
+  /** Jobs submitted to outlive their call. */
+  jobs: JobStore;
 }
 
 type Context = CallContext & RecordContext;
@@ -50,17 +54,20 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
   const { catalog, pool, heartbeatMs } = deps;
 
   /** Validates and admits one task; throws UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED. */
-  const startTask = (request: { task: string; input: unknown; data: Uint8Array; id?: string }, context: Context, signal: AbortSignal, progress: boolean): Job => {
+  const startTask = (request: { task: string; input: unknown; data: Uint8Array; id?: string }, context: Context | undefined, signal: AbortSignal | undefined, progress: boolean): Job => {
     if (deps.isDraining()) throw Errors.shuttingDown;
     const task = catalog.get(request.task);
     const input = task.validate(request.input);
     const runLimitMs = task.timeoutMs && deps.maxRunMs ? Math.min(task.timeoutMs, deps.maxRunMs) : (task.timeoutMs ?? deps.maxRunMs);
     // The request message is not read again once its task is admitted.
-    const abortReason = (): OffloadError => callEndReason(context.metadata);
-    return pool.run(task, input, request.data, { signal, abortReason, progress, runLimitMs, handOverData: true, call: context.record.call, item: request.id });
+    const abortReason = context ? (): OffloadError => callEndReason(context.metadata) : undefined;
+    return pool.run(task, input, request.data, { signal, abortReason, progress, runLimitMs, handOverData: true, call: context?.record.call, item: request.id });
   };
 
   return {
+    // A submitted job belongs to no call: no signal, so the call ending cancels nothing.
+    ...createJobService({ store: deps.jobs, admit: (request) => startTask(request, undefined, undefined, true), heartbeatMs }),
+
     async run(request: RunRequest, context: Context): Promise<RunResponse> {
       // A follower leaving cancels nothing: the call's signal, given to the job, does when the call ends.
       const result = await startTask(request, context, context.signal, false).follow().result();

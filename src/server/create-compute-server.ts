@@ -18,6 +18,7 @@ import { recordDeadline } from './call-deadline.js';
 import { createCallLogMiddleware } from './call-log-middleware.js';
 import { createTaskOutputLog } from './task-output-log.js';
 import { createComputeService } from './compute-service.js';
+import { JobStore } from './job-store.js';
 import { createDrain } from './drain.js';
 import { errorMiddleware } from './error-middleware.js';
 import { addHealth } from './health.js';
@@ -153,6 +154,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
         heartbeatMs: config.heartbeatMs,
         maxRunMs: config.maxRunMs,
         onServerFault: (id, error) => log.error({ method: '/offload.v1.ComputeService/RunBatch', id, detail: error.detail }, error.message),
+        jobs: new JobStore({ retentionMs: config.jobRetentionMs, maxJobs: config.maxJobs, maxBytes: config.jobStoreMb * 2 ** 20 }),
       }),
     );
     const health = addHealth(server);

@@ -144,7 +144,7 @@ describe.each(['v1', 'v1alpha'] as const)('server reflection %s', (version) => {
     expect(responses.map((r) => r.message_response)).toEqual(['list_services_response', 'file_descriptor_response', 'file_descriptor_response']);
   });
 
-  it('describes offload.v1.ComputeService with its four methods and their message types', async () => {
+  it('describes offload.v1.ComputeService with its methods and their message types', async () => {
     const registry = registryOf(await resolveSymbol(client, 'offload.v1.ComputeService'));
     const service = registry.getService('offload.v1.ComputeService')!;
     expect(service.file.name).toBe('offload/v1/compute');
@@ -154,6 +154,10 @@ describe.each(['v1', 'v1alpha'] as const)('server reflection %s', (version) => {
       RunStream: ['server_streaming', 'offload.v1.RunStreamRequest', 'offload.v1.RunStreamResponse'],
       RunBatch: ['bidi_streaming', 'offload.v1.RunBatchRequest', 'offload.v1.RunBatchResponse'],
       ListTasks: ['unary', 'offload.v1.ListTasksRequest', 'offload.v1.ListTasksResponse'],
+      Submit: ['unary', 'offload.v1.SubmitRequest', 'offload.v1.SubmitResponse'],
+      Watch: ['server_streaming', 'offload.v1.WatchRequest', 'offload.v1.WatchResponse'],
+      GetJob: ['unary', 'offload.v1.GetJobRequest', 'offload.v1.GetJobResponse'],
+      CancelJob: ['unary', 'offload.v1.CancelJobRequest', 'offload.v1.CancelJobResponse'],
     });
   });
 
@@ -161,7 +165,7 @@ describe.each(['v1', 'v1alpha'] as const)('server reflection %s', (version) => {
     const [file] = decodeFiles(await askOne(client, { file_containing_symbol: 'offload.v1.RunRequest' }));
     expect(file!.name).toBe('offload/v1/compute.proto');
     expect(file!.package).toBe('offload.v1');
-    expect(file!.dependency).toEqual(['google/protobuf/struct.proto']);
+    expect(file!.dependency).toEqual(['google/protobuf/struct.proto', 'google/protobuf/timestamp.proto']);
     const runRequest = file!.messageType.find((m) => m.name === 'RunRequest')!;
     expect(runRequest.field.map((f) => [f.name, f.number, f.type, f.typeName])).toEqual([
       ['task', 1, FieldDescriptorProto_Type.STRING, ''],

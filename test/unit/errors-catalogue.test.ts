@@ -26,6 +26,9 @@ const documented: Record<keyof typeof Errors, OffloadError | undefined> = {
   taskSuspended: Errors.taskSuspended('<name>', 'N' as unknown as number, 'N' as unknown as number),
   unknownTask: Errors.unknownTask('<name>'),
   itemUndecodable: Errors.itemUndecodable('<reason>'),
+  unknownJob: Errors.unknownJob('<id>'),
+  jobExists: Errors.jobExists('<id>'),
+  invalidJobId: Errors.invalidJobId,
   valueWithoutKind: Errors.valueWithoutKind('input.x'),
   invalidInput: Errors.invalidInput('input.ms must be <= 60000'),
   // Not on the wire: a RunBatch handler that ended has no client left to tell, and the CLI prints its own.

@@ -8,10 +8,75 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
 import { Struct, Value } from "../../google/protobuf/struct.js";
+import { Timestamp } from "../../google/protobuf/timestamp.js";
 
 export const protobufPackage = "offload.v1";
 
 export const protobufFileName = "offload/v1/compute.proto";
+
+/** JobState is where a job is in its life. */
+export enum JobState {
+  /** JOB_STATE_UNSPECIFIED - Never sent. */
+  JOB_STATE_UNSPECIFIED = 0,
+  /** JOB_STATE_QUEUED - Waiting for a worker. */
+  JOB_STATE_QUEUED = 1,
+  /** JOB_STATE_RUNNING - On a worker. */
+  JOB_STATE_RUNNING = 2,
+  /** JOB_STATE_SUCCEEDED - Ended with a result. */
+  JOB_STATE_SUCCEEDED = 3,
+  /** JOB_STATE_FAILED - Ended with a failure. */
+  JOB_STATE_FAILED = 4,
+  /** JOB_STATE_CANCELLED - Cancelled before it ended. */
+  JOB_STATE_CANCELLED = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function jobStateFromJSON(object: any): JobState {
+  switch (object) {
+    case 0:
+    case "JOB_STATE_UNSPECIFIED":
+      return JobState.JOB_STATE_UNSPECIFIED;
+    case 1:
+    case "JOB_STATE_QUEUED":
+      return JobState.JOB_STATE_QUEUED;
+    case 2:
+    case "JOB_STATE_RUNNING":
+      return JobState.JOB_STATE_RUNNING;
+    case 3:
+    case "JOB_STATE_SUCCEEDED":
+      return JobState.JOB_STATE_SUCCEEDED;
+    case 4:
+    case "JOB_STATE_FAILED":
+      return JobState.JOB_STATE_FAILED;
+    case 5:
+    case "JOB_STATE_CANCELLED":
+      return JobState.JOB_STATE_CANCELLED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return JobState.UNRECOGNIZED;
+  }
+}
+
+export function jobStateToJSON(object: JobState): string {
+  switch (object) {
+    case JobState.JOB_STATE_UNSPECIFIED:
+      return "JOB_STATE_UNSPECIFIED";
+    case JobState.JOB_STATE_QUEUED:
+      return "JOB_STATE_QUEUED";
+    case JobState.JOB_STATE_RUNNING:
+      return "JOB_STATE_RUNNING";
+    case JobState.JOB_STATE_SUCCEEDED:
+      return "JOB_STATE_SUCCEEDED";
+    case JobState.JOB_STATE_FAILED:
+      return "JOB_STATE_FAILED";
+    case JobState.JOB_STATE_CANCELLED:
+      return "JOB_STATE_CANCELLED";
+    case JobState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
 
 /** RunRequest asks for one run of a task. */
 export interface RunRequest {
@@ -145,6 +210,105 @@ export interface TaskInfo {
   description: string;
   /** The JSON Schema its input must satisfy. */
   inputSchema: { [key: string]: any } | undefined;
+}
+
+/** SubmitRequest asks for a job: a run of a task that outlives the call. */
+export interface SubmitRequest {
+  /** The task's name, as ListTasks shows it. */
+  task: string;
+  /** The task's JSON input, checked against its schema. */
+  input:
+    | any
+    | undefined;
+  /** Bytes for the task, if any. */
+  data: Buffer;
+  /**
+   * The job's id: 1 to 128 characters of [A-Za-z0-9._~-], chosen by the
+   * client so a lost answer can be retried; the server chooses one when empty.
+   */
+  jobId: string;
+}
+
+/** SubmitResponse is the admitted job. */
+export interface SubmitResponse {
+  /** The job as admitted (or as retained, for a repeated submit). */
+  job:
+    | Job
+    | undefined;
+  /** False when the id named a retained job with the same request. */
+  created: boolean;
+}
+
+/** WatchRequest names the job to follow. */
+export interface WatchRequest {
+  /** The job's id. */
+  jobId: string;
+}
+
+/** WatchResponse is one event of a watched job. */
+export interface WatchResponse {
+  /** The job left the queue. */
+  started?:
+    | Started
+    | undefined;
+  /** The job's latest progress. */
+  progress?:
+    | Progress
+    | undefined;
+  /** The job's result; the last event. */
+  result?:
+    | TaskResult
+    | undefined;
+  /** Why the job failed; the last event. */
+  failure?: TaskFailure | undefined;
+}
+
+/** GetJobRequest names a job. */
+export interface GetJobRequest {
+  /** The job's id. */
+  jobId: string;
+}
+
+/** GetJobResponse is the job as it is now. */
+export interface GetJobResponse {
+  /** The job. */
+  job: Job | undefined;
+}
+
+/** CancelJobRequest names the job to stop. */
+export interface CancelJobRequest {
+  /** The job's id. */
+  jobId: string;
+}
+
+/** CancelJobResponse is the job after the cancel. */
+export interface CancelJobResponse {
+  /** The job. */
+  job: Job | undefined;
+}
+
+/** Job is a run of a task that outlives the call that submitted it. */
+export interface Job {
+  /** The job's id. */
+  id: string;
+  /** The task it runs. */
+  task: string;
+  /** Where it is now. */
+  state: JobState;
+  /** Its latest progress, if it reported any. */
+  progress:
+    | Progress
+    | undefined;
+  /** Its result, once it succeeded. */
+  result:
+    | TaskResult
+    | undefined;
+  /** Why it failed or was cancelled, once it did. */
+  failure:
+    | TaskFailure
+    | undefined;
+  /** When it was admitted. */
+  createdAt: Date | undefined;
 }
 
 function createBaseRunRequest(): RunRequest {
@@ -1375,6 +1539,873 @@ export const TaskInfo: MessageFns<TaskInfo> = {
   },
 };
 
+function createBaseSubmitRequest(): SubmitRequest {
+  return { task: "", input: undefined, data: Buffer.alloc(0), jobId: "" };
+}
+
+export const SubmitRequest: MessageFns<SubmitRequest> = {
+  encode(message: SubmitRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.task !== "") {
+      writer.uint32(10).string(message.task);
+    }
+    if (message.input !== undefined) {
+      Value.encode(Value.wrap(message.input), writer.uint32(18).fork()).join();
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(26).bytes(message.data);
+    }
+    if (message.jobId !== "") {
+      writer.uint32(34).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubmitRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubmitRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.task = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.input = Value.unwrap(Value.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubmitRequest {
+    return {
+      task: isSet(object.task) ? globalThis.String(object.task) : "",
+      input: isSet(object?.input) ? object.input : undefined,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: SubmitRequest): unknown {
+    const obj: any = {};
+    if (message.task !== "") {
+      obj.task = message.task;
+    }
+    if (message.input !== undefined) {
+      obj.input = message.input;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SubmitRequest>): SubmitRequest {
+    return SubmitRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SubmitRequest>): SubmitRequest {
+    const message = createBaseSubmitRequest();
+    message.task = object.task ?? "";
+    message.input = object.input === undefined ? undefined : object.input;
+    message.data = object.data ?? Buffer.alloc(0);
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseSubmitResponse(): SubmitResponse {
+  return { job: undefined, created: false };
+}
+
+export const SubmitResponse: MessageFns<SubmitResponse> = {
+  encode(message: SubmitResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    if (message.created !== false) {
+      writer.uint32(16).bool(message.created);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubmitResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubmitResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubmitResponse {
+    return {
+      job: isSet(object.job) ? Job.fromJSON(object.job) : undefined,
+      created: isSet(object.created) ? globalThis.Boolean(object.created) : false,
+    };
+  },
+
+  toJSON(message: SubmitResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    if (message.created !== false) {
+      obj.created = message.created;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SubmitResponse>): SubmitResponse {
+    return SubmitResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SubmitResponse>): SubmitResponse {
+    const message = createBaseSubmitResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    message.created = object.created ?? false;
+    return message;
+  },
+};
+
+function createBaseWatchRequest(): WatchRequest {
+  return { jobId: "" };
+}
+
+export const WatchRequest: MessageFns<WatchRequest> = {
+  encode(message: WatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: WatchRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchRequest>): WatchRequest {
+    return WatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchRequest>): WatchRequest {
+    const message = createBaseWatchRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchResponse(): WatchResponse {
+  return { started: undefined, progress: undefined, result: undefined, failure: undefined };
+}
+
+export const WatchResponse: MessageFns<WatchResponse> = {
+  encode(message: WatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.started !== undefined) {
+      Started.encode(message.started, writer.uint32(10).fork()).join();
+    }
+    if (message.progress !== undefined) {
+      Progress.encode(message.progress, writer.uint32(18).fork()).join();
+    }
+    if (message.result !== undefined) {
+      TaskResult.encode(message.result, writer.uint32(26).fork()).join();
+    }
+    if (message.failure !== undefined) {
+      TaskFailure.encode(message.failure, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.started = Started.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.progress = Progress.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.result = TaskResult.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.failure = TaskFailure.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchResponse {
+    return {
+      started: isSet(object.started) ? Started.fromJSON(object.started) : undefined,
+      progress: isSet(object.progress) ? Progress.fromJSON(object.progress) : undefined,
+      result: isSet(object.result) ? TaskResult.fromJSON(object.result) : undefined,
+      failure: isSet(object.failure) ? TaskFailure.fromJSON(object.failure) : undefined,
+    };
+  },
+
+  toJSON(message: WatchResponse): unknown {
+    const obj: any = {};
+    if (message.started !== undefined) {
+      obj.started = Started.toJSON(message.started);
+    }
+    if (message.progress !== undefined) {
+      obj.progress = Progress.toJSON(message.progress);
+    }
+    if (message.result !== undefined) {
+      obj.result = TaskResult.toJSON(message.result);
+    }
+    if (message.failure !== undefined) {
+      obj.failure = TaskFailure.toJSON(message.failure);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchResponse>): WatchResponse {
+    return WatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchResponse>): WatchResponse {
+    const message = createBaseWatchResponse();
+    message.started = (object.started !== undefined && object.started !== null)
+      ? Started.fromPartial(object.started)
+      : undefined;
+    message.progress = (object.progress !== undefined && object.progress !== null)
+      ? Progress.fromPartial(object.progress)
+      : undefined;
+    message.result = (object.result !== undefined && object.result !== null)
+      ? TaskResult.fromPartial(object.result)
+      : undefined;
+    message.failure = (object.failure !== undefined && object.failure !== null)
+      ? TaskFailure.fromPartial(object.failure)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetJobRequest(): GetJobRequest {
+  return { jobId: "" };
+}
+
+export const GetJobRequest: MessageFns<GetJobRequest> = {
+  encode(message: GetJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetJobRequest>): GetJobRequest {
+    return GetJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetJobRequest>): GetJobRequest {
+    const message = createBaseGetJobRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetJobResponse(): GetJobResponse {
+  return { job: undefined };
+}
+
+export const GetJobResponse: MessageFns<GetJobResponse> = {
+  encode(message: GetJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetJobResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: GetJobResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetJobResponse>): GetJobResponse {
+    return GetJobResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetJobResponse>): GetJobResponse {
+    const message = createBaseGetJobResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+function createBaseCancelJobRequest(): CancelJobRequest {
+  return { jobId: "" };
+}
+
+export const CancelJobRequest: MessageFns<CancelJobRequest> = {
+  encode(message: CancelJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CancelJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CancelJobRequest>): CancelJobRequest {
+    return CancelJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelJobRequest>): CancelJobRequest {
+    const message = createBaseCancelJobRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelJobResponse(): CancelJobResponse {
+  return { job: undefined };
+}
+
+export const CancelJobResponse: MessageFns<CancelJobResponse> = {
+  encode(message: CancelJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelJobResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: CancelJobResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CancelJobResponse>): CancelJobResponse {
+    return CancelJobResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelJobResponse>): CancelJobResponse {
+    const message = createBaseCancelJobResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+function createBaseJob(): Job {
+  return {
+    id: "",
+    task: "",
+    state: 0,
+    progress: undefined,
+    result: undefined,
+    failure: undefined,
+    createdAt: undefined,
+  };
+}
+
+export const Job: MessageFns<Job> = {
+  encode(message: Job, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.task !== "") {
+      writer.uint32(18).string(message.task);
+    }
+    if (message.state !== 0) {
+      writer.uint32(24).int32(message.state);
+    }
+    if (message.progress !== undefined) {
+      Progress.encode(message.progress, writer.uint32(34).fork()).join();
+    }
+    if (message.result !== undefined) {
+      TaskResult.encode(message.result, writer.uint32(42).fork()).join();
+    }
+    if (message.failure !== undefined) {
+      TaskFailure.encode(message.failure, writer.uint32(50).fork()).join();
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Job {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJob();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.progress = Progress.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.result = TaskResult.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.failure = TaskFailure.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Job {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      task: isSet(object.task) ? globalThis.String(object.task) : "",
+      state: isSet(object.state) ? jobStateFromJSON(object.state) : 0,
+      progress: isSet(object.progress) ? Progress.fromJSON(object.progress) : undefined,
+      result: isSet(object.result) ? TaskResult.fromJSON(object.result) : undefined,
+      failure: isSet(object.failure) ? TaskFailure.fromJSON(object.failure) : undefined,
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Job): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.task !== "") {
+      obj.task = message.task;
+    }
+    if (message.state !== 0) {
+      obj.state = jobStateToJSON(message.state);
+    }
+    if (message.progress !== undefined) {
+      obj.progress = Progress.toJSON(message.progress);
+    }
+    if (message.result !== undefined) {
+      obj.result = TaskResult.toJSON(message.result);
+    }
+    if (message.failure !== undefined) {
+      obj.failure = TaskFailure.toJSON(message.failure);
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Job>): Job {
+    return Job.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Job>): Job {
+    const message = createBaseJob();
+    message.id = object.id ?? "";
+    message.task = object.task ?? "";
+    message.state = object.state ?? 0;
+    message.progress = (object.progress !== undefined && object.progress !== null)
+      ? Progress.fromPartial(object.progress)
+      : undefined;
+    message.result = (object.result !== undefined && object.result !== null)
+      ? TaskResult.fromPartial(object.result)
+      : undefined;
+    message.failure = (object.failure !== undefined && object.failure !== null)
+      ? TaskFailure.fromPartial(object.failure)
+      : undefined;
+    message.createdAt = object.createdAt ?? undefined;
+    return message;
+  },
+};
+
 /**
  * ComputeService runs named, CPU-heavy tasks on the server's worker-thread
  * pool. The server's event loop only routes calls, so it keeps answering while
@@ -1429,6 +2460,53 @@ export const ComputeServiceDefinition = {
       responseStream: false,
       options: {},
     },
+    /**
+     * Submit admits a job that outlives the call: it returns as soon as the job
+     * is admitted. Submitting a retained job_id again with the same request
+     * returns that job (created false); with another request, ALREADY_EXISTS.
+     */
+    submit: {
+      name: "Submit",
+      requestType: SubmitRequest as typeof SubmitRequest,
+      requestStream: false,
+      responseType: SubmitResponse as typeof SubmitResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Watch follows a job: Started if it has started, its latest Progress, live
+     * events, then exactly one TaskResult or TaskFailure, and the stream ends
+     * OK. Leaving never cancels the job; watching again re-attaches.
+     */
+    watch: {
+      name: "Watch",
+      requestType: WatchRequest as typeof WatchRequest,
+      requestStream: false,
+      responseType: WatchResponse as typeof WatchResponse,
+      responseStream: true,
+      options: {},
+    },
+    /** GetJob answers a job's state, latest progress and outcome. */
+    getJob: {
+      name: "GetJob",
+      requestType: GetJobRequest as typeof GetJobRequest,
+      requestStream: false,
+      responseType: GetJobResponse as typeof GetJobResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * CancelJob stops a job as a client's cancel stops a call; an ended job is
+     * left as it is.
+     */
+    cancelJob: {
+      name: "CancelJob",
+      requestType: CancelJobRequest as typeof CancelJobRequest,
+      requestStream: false,
+      responseType: CancelJobResponse as typeof CancelJobResponse,
+      responseStream: false,
+      options: {},
+    },
   },
 } as const;
 
@@ -1455,6 +2533,28 @@ export interface ComputeServiceImplementation<CallContextExt = {}> {
   ): ServerStreamingMethodResult<DeepPartial<RunBatchResponse>>;
   /** ListTasks describes every task this server can run. */
   listTasks(request: ListTasksRequest, context: CallContext & CallContextExt): Promise<DeepPartial<ListTasksResponse>>;
+  /**
+   * Submit admits a job that outlives the call: it returns as soon as the job
+   * is admitted. Submitting a retained job_id again with the same request
+   * returns that job (created false); with another request, ALREADY_EXISTS.
+   */
+  submit(request: SubmitRequest, context: CallContext & CallContextExt): Promise<DeepPartial<SubmitResponse>>;
+  /**
+   * Watch follows a job: Started if it has started, its latest Progress, live
+   * events, then exactly one TaskResult or TaskFailure, and the stream ends
+   * OK. Leaving never cancels the job; watching again re-attaches.
+   */
+  watch(
+    request: WatchRequest,
+    context: CallContext & CallContextExt,
+  ): ServerStreamingMethodResult<DeepPartial<WatchResponse>>;
+  /** GetJob answers a job's state, latest progress and outcome. */
+  getJob(request: GetJobRequest, context: CallContext & CallContextExt): Promise<DeepPartial<GetJobResponse>>;
+  /**
+   * CancelJob stops a job as a client's cancel stops a call; an ended job is
+   * left as it is.
+   */
+  cancelJob(request: CancelJobRequest, context: CallContext & CallContextExt): Promise<DeepPartial<CancelJobResponse>>;
 }
 
 export interface ComputeServiceClient<CallOptionsExt = {}> {
@@ -1480,6 +2580,25 @@ export interface ComputeServiceClient<CallOptionsExt = {}> {
   ): AsyncIterable<RunBatchResponse>;
   /** ListTasks describes every task this server can run. */
   listTasks(request: DeepPartial<ListTasksRequest>, options?: CallOptions & CallOptionsExt): Promise<ListTasksResponse>;
+  /**
+   * Submit admits a job that outlives the call: it returns as soon as the job
+   * is admitted. Submitting a retained job_id again with the same request
+   * returns that job (created false); with another request, ALREADY_EXISTS.
+   */
+  submit(request: DeepPartial<SubmitRequest>, options?: CallOptions & CallOptionsExt): Promise<SubmitResponse>;
+  /**
+   * Watch follows a job: Started if it has started, its latest Progress, live
+   * events, then exactly one TaskResult or TaskFailure, and the stream ends
+   * OK. Leaving never cancels the job; watching again re-attaches.
+   */
+  watch(request: DeepPartial<WatchRequest>, options?: CallOptions & CallOptionsExt): AsyncIterable<WatchResponse>;
+  /** GetJob answers a job's state, latest progress and outcome. */
+  getJob(request: DeepPartial<GetJobRequest>, options?: CallOptions & CallOptionsExt): Promise<GetJobResponse>;
+  /**
+   * CancelJob stops a job as a client's cancel stops a call; an ended job is
+   * left as it is.
+   */
+  cancelJob(request: DeepPartial<CancelJobRequest>, options?: CallOptions & CallOptionsExt): Promise<CancelJobResponse>;
 }
 
 function bytesFromBase64(b64: string): Uint8Array {
@@ -1501,6 +2620,28 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

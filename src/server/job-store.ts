@@ -1,0 +1,100 @@
+/**
+ * Jobs that outlive their call, by id: the pool's job record plus what
+ * Submit needs to answer a repeated submit (a fingerprint of the request)
+ * and what retention needs (when it was admitted and when it ended).
+ * Finished jobs are kept for `retentionMs`, at most `maxJobs` of them and
+ * `maxBytes` of their results; past those the oldest finished go first,
+ * never a queued or running one.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { Errors } from '../errors.js';
+import type { Job } from '../pool/job.js';
+
+const ID = /^[A-Za-z0-9._~-]{1,128}$/;
+
+export interface StoredJob {
+  readonly id: string;
+  readonly job: Job;
+  readonly fingerprint: string;
+  /** ms since the epoch. */
+  readonly createdAt: number;
+  endedAt: number | undefined;
+  /** Bytes its outcome holds (output and data), counted once it ended. */
+  bytes: number;
+}
+
+export interface JobStoreOptions {
+  retentionMs: number;
+  maxJobs: number;
+  maxBytes: number;
+  now?: () => number;
+}
+
+export class JobStore {
+  readonly #jobs = new Map<string, StoredJob>();
+  /** Ended jobs, oldest end first: the order retention drops them in. */
+  readonly #ended = new Set<StoredJob>();
+  #bytes = 0;
+  readonly #options: JobStoreOptions;
+  readonly #now: () => number;
+
+  constructor(options: JobStoreOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** A client's id checked, or a new one when it gave none. */
+  static id(given: string): string {
+    if (given === '') return randomUUID();
+    if (!ID.test(given)) throw Errors.invalidJobId;
+    return given;
+  }
+
+  /** What identifies a request: a repeated submit must match it exactly. */
+  static fingerprint(task: string, input: unknown, data: Uint8Array): string {
+    return createHash('sha256').update(task).update('\0').update(JSON.stringify(input ?? null)).update('\0').update(data).digest('hex');
+  }
+
+  get(id: string): StoredJob | undefined {
+    this.#expire();
+    return this.#jobs.get(id);
+  }
+
+  /** Looks the id up for a call about it: NOT_FOUND when it is unknown or expired. */
+  require(id: string): StoredJob {
+    const stored = this.get(id);
+    if (!stored) throw Errors.unknownJob(id);
+    return stored;
+  }
+
+  add(id: string, job: Job, fingerprint: string): StoredJob {
+    const stored: StoredJob = { id, job, fingerprint, createdAt: this.#now(), endedAt: undefined, bytes: 0 };
+    this.#jobs.set(id, stored);
+    return stored;
+  }
+
+  /** The job ended: it now counts against retention. */
+  ended(stored: StoredJob, bytes: number): void {
+    stored.endedAt = this.#now();
+    stored.bytes = bytes;
+    this.#bytes += bytes;
+    this.#ended.add(stored);
+    this.#expire();
+  }
+
+  get size(): number {
+    return this.#jobs.size;
+  }
+
+  #expire(): void {
+    const now = this.#now();
+    const { retentionMs, maxJobs, maxBytes } = this.#options;
+    for (const stored of this.#ended) {
+      const tooOld = now - stored.endedAt! >= retentionMs;
+      if (!tooOld && this.#jobs.size <= maxJobs && this.#bytes <= maxBytes) break;
+      this.#ended.delete(stored);
+      this.#jobs.delete(stored.id);
+      this.#bytes -= stored.bytes;
+    }
+  }
+}
