@@ -10,7 +10,8 @@ import type { OffloadError } from '../errors.js';
 export type TaskEvent =
   | { type: 'started'; queuedMs: number }
   | { type: 'progress'; fraction: number; message: string }
-  | { type: 'result'; output: unknown; data: Uint8Array | undefined; queuedMs: number; runMs: number };
+  // outputBytes: about how many bytes the output takes on the wire, as the worker measured it.
+  | { type: 'result'; output: unknown; data: Uint8Array | undefined; outputBytes: number; queuedMs: number; runMs: number };
 
 export type ResultEvent = Extract<TaskEvent, { type: 'result' }>;
 

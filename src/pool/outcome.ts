@@ -26,7 +26,7 @@ export function outcomeOf(job: Job, reply: RunReply | undefined, crash: unknown,
   if (reply.offload === 'failed') return { error: taskFailure(task, reply.code, reply.message, reply.detail) };
   const tooLarge = options.checkResult?.(task, reply.outputBytes + (reply.data?.byteLength ?? 0));
   if (tooLarge) return { error: tooLarge };
-  return { result: { type: 'result', output: reply.output, data: reply.data, queuedMs: queuedMs ?? 0, runMs: reply.runMs } };
+  return { result: { type: 'result', output: reply.output, data: reply.data, outputBytes: reply.outputBytes, queuedMs: queuedMs ?? 0, runMs: reply.runMs } };
 }
 
 /**

@@ -96,6 +96,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
   const log = options.logger ?? silentLogger;
   const metrics = createMetrics();
   const files = [await findTaskFiles(bundledTasksDir), ...(await Promise.all(config.taskDirs.map(findTaskFiles)))].flat();
+  // Room for the response's own fields around a result's output and data.
+  const maxResultBytes = config.maxMessageBytes - 1024;
   const pool = new TaskPool({
     workers: config.workers,
     maxQueue: config.maxQueue,
@@ -105,8 +107,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
     workerNice: config.workerNice,
     crashLimit: config.crashLimit,
     crashCooldownMs: config.crashCooldownMs,
-    // The message limit is the server's: a result that cannot be sent fails its job, with room left for the response's own fields.
-    checkResult: (task, bytes) => (bytes > config.maxMessageBytes - 1024 ? Errors.resultTooLarge(task, bytes, config.maxMessageBytes - 1024) : undefined),
+    // The message limit is the server's: a result that cannot be sent fails its job.
+    checkResult: (task, bytes) => (bytes > maxResultBytes ? Errors.resultTooLarge(task, bytes, maxResultBytes) : undefined),
     onStrayError: (detail) => log.warn({ detail }, 'a task threw after its run had ended (a timer or promise it left behind)'),
     onTaskOutput: createTaskOutputLog(log),
     taskFiles: files,

@@ -56,8 +56,9 @@ export function createJobService(deps: JobServiceDeps) {
       context.record.task = request.task;
       const settled = stored.job.follow();
       // Not awaited: the job's end is when retention starts counting; result() never rejects past the catch.
+      // The size is the worker's measure of the output: no serialising it again on the event loop.
       void settled.result().then(
-        (result) => store.ended(stored, (result.data?.byteLength ?? 0) + JSON.stringify(result.output ?? null).length),
+        (result) => store.ended(stored, (result.data?.byteLength ?? 0) + result.outputBytes),
         () => store.ended(stored, 0),
       );
       return { job: toJobMessage(stored), created: true };

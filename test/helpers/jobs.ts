@@ -12,7 +12,7 @@ export function createJob(cancel: (job: Job, reason: OffloadError) => void = () 
 }
 
 export function result(output: unknown = null): ResultEvent {
-  return { type: 'result', output, data: undefined, queuedMs: 0, runMs: 0 };
+  return { type: 'result', output, data: undefined, outputBytes: 0, queuedMs: 0, runMs: 0 };
 }
 
 /** Runs the job to its end with `output`, as the pool would: handed over, started, then the result. */
