@@ -45,6 +45,8 @@ export interface ComputeServiceDeps {
   onServerFault: (id: string, error: OffloadError) => void;
   /** Jobs submitted to outlive their call. */
   jobs: JobStore;
+  /** Counts a submitted job as in flight for the drain until released. */
+  holdForDrain: () => () => void;
 }
 
 type Context = CallContext & RecordContext;
@@ -66,7 +68,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
 
   return {
     // A submitted job belongs to no call: no signal, so the call ending cancels nothing.
-    ...createJobService({ store: deps.jobs, admit: (request) => startTask(request, undefined, undefined, true), heartbeatMs }),
+    ...createJobService({ store: deps.jobs, admit: (request) => startTask(request, undefined, undefined, true), heartbeatMs, hold: deps.holdForDrain }),
 
     async run(request: RunRequest, context: Context): Promise<RunResponse> {
       // A follower leaving cancels nothing: the call's signal, given to the job, does when the call ends.

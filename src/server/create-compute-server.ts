@@ -120,6 +120,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
   });
   metrics.watchPool(() => pool.stats, () => pool.readyWorkers);
   const drain = createDrain();
+  const jobs = new JobStore({ retentionMs: config.jobRetentionMs, maxJobs: config.maxJobs, maxBytes: config.jobStoreMb * 2 ** 20 });
+  metrics.watchJobs(() => jobs.countByState());
   let metricsServer: MetricsServer | undefined;
   // Set once the gRPC server exists: a start that fails after it listens (the metrics port taken) must close it, or the process never exits.
   let grpcServer: { forceShutdown(): void } | undefined;
@@ -156,7 +158,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
         heartbeatMs: config.heartbeatMs,
         maxRunMs: config.maxRunMs,
         onServerFault: (id, error) => log.error({ method: '/offload.v1.ComputeService/RunBatch', id, detail: error.detail }, error.message),
-        jobs: new JobStore({ retentionMs: config.jobRetentionMs, maxJobs: config.maxJobs, maxBytes: config.jobStoreMb * 2 ** 20 }),
+        jobs,
+        holdForDrain: drain.hold,
       }),
     );
     const health = addHealth(server);
@@ -179,9 +182,9 @@ export async function createComputeServer(config: Config, options: ServerOptions
       log.info({ phase: 'not-serving' }, 'shutdown: health is NOT_SERVING and new calls get UNAVAILABLE');
       health.notServing();
       drain.start();
-      log.info({ phase: 'draining', calls: drain.active, grace_ms: config.shutdownGraceMs }, `shutdown: waiting up to ${config.shutdownGraceMs} ms for ${drain.active} calls`);
+      log.info({ phase: 'draining', calls: drain.active, grace_ms: config.shutdownGraceMs }, `shutdown: waiting up to ${config.shutdownGraceMs} ms for ${drain.active} calls and jobs`);
       if (!(await drain.waitIdle(config.shutdownGraceMs))) {
-        log.warn({ phase: 'aborting', calls: drain.active }, `shutdown: grace over, aborting ${drain.active} calls with UNAVAILABLE`);
+        log.warn({ phase: 'aborting', calls: drain.active }, `shutdown: grace over, aborting ${drain.active} calls and jobs with UNAVAILABLE`);
         pool.cancelAll(Errors.shuttingDown);
         // Queued tasks leave at once; running ones stop or lose their worker within the cancel grace.
         await drain.waitIdle(config.cancelGraceMs + 1000);

@@ -3,14 +3,21 @@ import { Errors } from '../errors.js';
 import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
 
 const COMPUTE = `/${ComputeServiceDefinition.fullName}/`;
+/**
+ * Calls about jobs already admitted start no work: a watcher re-attaching to
+ * a draining replica still gets its job's outcome, until the process exits.
+ */
+const ABOUT_ADMITTED_JOBS = new Set(['Watch', 'GetJob', 'CancelJob'].map((method) => COMPUTE + method));
 
 export interface Drain {
   readonly draining: boolean;
-  /** Compute calls in flight. */
+  /** Compute calls and submitted jobs in flight. */
   readonly active: number;
-  /** From now on, new compute calls get UNAVAILABLE. */
+  /** From now on, new compute calls (but those about admitted jobs) get UNAVAILABLE. */
   start(): void;
-  /** Resolves true once no compute call is in flight, or false after `ms`. */
+  /** Counts work that outlives its call (a submitted job) as in flight until `release` is called. */
+  hold(this: void): () => void;
+  /** Resolves true once no compute call or job is in flight, or false after `ms`. */
   waitIdle(ms: number): Promise<boolean>;
   middleware<Request, Response>(
     this: void,
@@ -20,14 +27,23 @@ export interface Drain {
 }
 
 /**
- * Tracks in-flight compute calls and, once draining, refuses new ones with
- * UNAVAILABLE so clients retry on another replica. Health and reflection
+ * Tracks in-flight compute calls and submitted jobs and, once draining,
+ * refuses new calls with UNAVAILABLE so clients retry on another replica. Health and reflection
  * stay open: a balancer must still be able to see NOT_SERVING.
  */
 export function createDrain(): Drain {
   let active = 0;
   let draining = false;
   const idle: (() => void)[] = [];
+  const hold = (): (() => void) => {
+    active++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      if (--active === 0) for (const wake of idle.splice(0)) wake();
+    };
+  };
 
   return {
     get draining() {
@@ -39,6 +55,7 @@ export function createDrain(): Drain {
     start() {
       draining = true;
     },
+    hold,
     waitIdle(ms) {
       if (active === 0) return Promise.resolve(true);
       return new Promise((resolve) => {
@@ -51,12 +68,12 @@ export function createDrain(): Drain {
     },
     async *middleware(call, context) {
       if (!call.method.path.startsWith(COMPUTE)) return yield* call.next(call.request, context);
-      if (draining) throw Errors.shuttingDown.toServerError();
-      active++;
+      if (draining && !ABOUT_ADMITTED_JOBS.has(call.method.path)) throw Errors.shuttingDown.toServerError();
+      const release = hold();
       try {
         return yield* call.next(call.request, context);
       } finally {
-        if (--active === 0) for (const wake of idle.splice(0)) wake();
+        release();
       }
     },
   };

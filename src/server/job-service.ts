@@ -30,6 +30,8 @@ export interface JobServiceDeps {
   /** Validates and admits one job, as for Run but tied to no call. */
   admit: (request: { task: string; input: unknown; data: Uint8Array }) => Job;
   heartbeatMs: number;
+  /** Counts a submitted job as work in flight for the drain until the release is called. */
+  hold: () => () => void;
 }
 
 const STATES: Record<PoolJobState, JobState> = {
@@ -46,21 +48,27 @@ export function createJobService(deps: JobServiceDeps) {
   return {
     async submit(request: SubmitRequest, context: Context): Promise<SubmitResponse> {
       const id = JobStore.id(request.jobId);
-      const fingerprint = JobStore.fingerprint(request.task, request.input, request.data);
+      context.record.task = request.task;
+      // Hashed before admission: the data is handed over to the worker then.
+      const fingerprint = await JobStore.fingerprint(request.task, request.input, request.data);
+      // Looked up after the await: a twin submit may have added the id meanwhile.
       const existing = store.get(id);
       if (existing) {
         if (existing.fingerprint !== fingerprint) throw Errors.jobExists(id);
         return { job: toJobMessage(existing), created: false };
       }
       const stored = store.add(id, deps.admit(request), fingerprint);
-      context.record.task = request.task;
-      const settled = stored.job.follow();
+      const release = deps.hold();
       // Not awaited: the job's end is when retention starts counting; result() never rejects past the catch.
       // The size is the worker's measure of the output: no serialising it again on the event loop.
-      void settled.result().then(
-        (result) => store.ended(stored, (result.data?.byteLength ?? 0) + result.outputBytes),
-        () => store.ended(stored, 0),
-      );
+      void stored.job
+        .follow()
+        .result()
+        .then(
+          (result) => store.ended(stored, (result.data?.byteLength ?? 0) + result.outputBytes),
+          () => store.ended(stored, 0),
+        )
+        .finally(release);
       return { job: toJobMessage(stored), created: true };
     },
 

@@ -9,8 +9,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Errors } from '../errors.js';
 import type { Job } from '../pool/job.js';
+import { sha256 } from './digest.js';
 
 const ID = /^[A-Za-z0-9._~-]{1,128}$/;
+
+/** A job's state as the metrics name it: a job handed to a worker but not yet started is still queued. */
+export type JobStateName = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface StoredJob {
   readonly id: string;
@@ -51,8 +55,9 @@ export class JobStore {
   }
 
   /** What identifies a request: a repeated submit must match it exactly. */
-  static fingerprint(task: string, input: unknown, data: Uint8Array): string {
-    return createHash('sha256').update(task).update('\0').update(JSON.stringify(input ?? null)).update('\0').update(data).digest('hex');
+  static async fingerprint(task: string, input: unknown, data: Uint8Array): Promise<string> {
+    const dataDigest = await sha256(data);
+    return createHash('sha256').update(task).update('\0').update(JSON.stringify(input ?? null)).update('\0').update(dataDigest).digest('hex');
   }
 
   get(id: string): StoredJob | undefined {
@@ -84,6 +89,14 @@ export class JobStore {
 
   get size(): number {
     return this.#jobs.size;
+  }
+
+  /** Retained jobs by state; read on each metrics scrape, not kept up to date on every change. */
+  countByState(): Record<JobStateName, number> {
+    this.#expire();
+    const counts: Record<JobStateName, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+    for (const { job } of this.#jobs.values()) counts[job.state === 'sent' ? 'queued' : job.state]++;
+    return counts;
   }
 
   #expire(): void {

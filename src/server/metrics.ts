@@ -5,6 +5,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Status } from '../errors.js';
 import type { PoolStats, SettledRun } from '../pool/task-pool.js';
+import type { JobStateName } from './job-store.js';
 
 const TASK_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const RPC_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300];
@@ -13,6 +14,8 @@ export interface Metrics {
   readonly registry: Registry;
   /** Wires the pool's gauges; called once the pool exists. */
   watchPool(stats: () => PoolStats, readyWorkers: () => number): void;
+  /** Wires the jobs gauge: how many retained jobs are in each state. */
+  watchJobs(count: () => Record<JobStateName, number>): void;
   taskSettled(this: void, run: SettledRun): void;
   workerRestarted(): void;
   rpcFinished(method: string, code: Status, seconds: number): void;
@@ -23,6 +26,7 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry });
   let stats: () => PoolStats = () => ({ running: 0, queued: 0 });
   let readyWorkers: () => number = () => 0;
+  let jobCounts: (() => Record<JobStateName, number>) | undefined;
 
   new Gauge({
     name: 'offload_queue_depth',
@@ -46,6 +50,16 @@ export function createMetrics(): Metrics {
     registers: [registry],
     collect() {
       this.set(readyWorkers());
+    },
+  });
+  new Gauge({
+    name: 'offload_jobs',
+    help: 'Jobs submitted with Submit and still retained, by state (queued, running, succeeded, failed, cancelled).',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      if (!jobCounts) return;
+      for (const [state, count] of Object.entries(jobCounts())) this.set({ state }, count);
     },
   });
   const duration = new Histogram({
@@ -86,6 +100,9 @@ export function createMetrics(): Metrics {
     watchPool(source, ready) {
       stats = source;
       readyWorkers = ready;
+    },
+    watchJobs(count) {
+      jobCounts = count;
     },
     taskSettled(run) {
       if (run.queuedMs !== undefined) queued.observe({ task: run.task }, run.queuedMs / 1000);

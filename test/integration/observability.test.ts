@@ -46,6 +46,7 @@ describe('metrics', () => {
       'offload_task_queue_seconds_bucket',
       'offload_worker_restarts_total',
       'offload_workers_ready',
+      'offload_jobs{state="queued"}',
       'offload_rpc_requests_total',
       'offload_rpc_duration_seconds_bucket',
       'nodejs_eventloop_lag_seconds',
