@@ -9,6 +9,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Errors } from '../errors.js';
 import type { Job } from '../pool/job.js';
+import { canonicalJson } from './canonical-json.js';
 import { sha256 } from './digest.js';
 
 const ID = /^[A-Za-z0-9._~-]{1,128}$/;
@@ -57,7 +58,7 @@ export class JobStore {
   /** What identifies a request: a repeated submit must match it exactly. */
   static async fingerprint(task: string, input: unknown, data: Uint8Array): Promise<string> {
     const dataDigest = await sha256(data);
-    return createHash('sha256').update(task).update('\0').update(JSON.stringify(input ?? null)).update('\0').update(dataDigest).digest('hex');
+    return createHash('sha256').update(task).update('\0').update(canonicalJson(input)).update('\0').update(dataDigest).digest('hex');
   }
 
   get(id: string): StoredJob | undefined {
