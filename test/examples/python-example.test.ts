@@ -6,15 +6,24 @@
  * protobuf-compiler and libprotobuf-dev (scripts/ensure-system-deps.sh
  * installs them); without them these tests fail rather than skip.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as connectTcp, createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createServer, ServerError, Status, type CallContext, type ServiceImplementation } from 'nice-grpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ComputeServiceDefinition, JobState } from '../../src/gen/offload/v1/compute.js';
+import type { ComputeServer } from '../../src/server/create-compute-server.js';
+import { connect } from '../helpers/client.js';
 import { protoDir, repoRoot } from '../helpers/start-server.js';
 import { expectSuccess, runCommand, usePlainServer, useTlsServer, useTokenServer, type Outcome } from './example-harness.js';
 
 const python = '/usr/bin/python3';
 const example = join(repoRoot, 'examples', 'python', 'offload_client.py');
+/** Python run with `-c`: imports OffloadClient from the example as a user's program would (argv[1] is the address). */
+const importExample = `import sys; sys.path.insert(0, ${JSON.stringify(join(repoRoot, 'examples', 'python'))}); from offload_client import OffloadClient\n`;
 const missingDeps = 'install them with scripts/ensure-system-deps.sh (python3-grpcio python3-protobuf protobuf-compiler libprotobuf-dev)';
 
 describe('the Python example client', () => {
@@ -22,6 +31,10 @@ describe('the Python example client', () => {
   const runExample = (args: string[]): Promise<Outcome> => {
     if (!genDir) throw new Error('beforeAll did not generate the Python messages');
     return runCommand(python, [example, ...args], { OFFLOAD_PY_GEN: genDir });
+  };
+  const runSnippet = (code: string, args: string[], onLine?: (line: string) => void): Promise<Outcome> => {
+    if (!genDir) throw new Error('beforeAll did not generate the Python messages');
+    return runPython(code, args, { OFFLOAD_PY_GEN: genDir }, onLine);
   };
 
   beforeAll(async () => {
@@ -65,6 +78,40 @@ describe('the Python example client', () => {
       expect(outcome.stderr).toBe('');
     });
 
+    it('submits a job, drops its watch part-way, re-attaches to the rest and the result, resubmits and reads it', async () => {
+      const cancelledWatches = await rpcCount(plain.server!, 'Watch', 'CANCELLED');
+      const outcome = await runExample(['--address', plain.server!.address]);
+      expectSuccess(outcome);
+      const lines = outcome.stdout.split('\n');
+      const at = (pattern: RegExp): number => lines.findIndex((line) => pattern.test(line));
+      const percents = (pattern: RegExp): number[] => lines.flatMap((line) => (pattern.exec(line) ? [Number(pattern.exec(line)![1])] : []));
+
+      expect(lines[at(/^job /)]).toMatch(/^job demo-spin-[0-9a-f]{8}: spin for 1500 ms submitted \(created=True\)$/);
+      const before = percents(/^ {2}watching +(\d+)% step \d+ of 10$/);
+      const detachedAt = Number(/^ {2}detached at (\d+)%; the job runs on$/m.exec(outcome.stdout)?.[1]);
+      const after = percents(/^ {2}re-attached +(\d+)% step \d+ of 10$/);
+      expect(before.length).toBeGreaterThan(0);
+      expect(detachedAt).toBe(before.at(-1));
+      expect(detachedAt).toBeGreaterThanOrEqual(30);
+      expect(detachedAt).toBeLessThan(100); // dropped part-way, not after the end
+      // The re-attached watch continues from where the job is, which is never behind where it was left.
+      expect(after.length).toBeGreaterThan(0);
+      expect(after[0]).toBeGreaterThanOrEqual(detachedAt);
+      expect(after).toEqual([...after].sort((a, b) => a - b));
+      expect(after.at(-1)).toBe(100);
+      // In that order, and the job succeeded: a watcher that left cancelled nothing.
+      expect(at(/^ {2}watching /)).toBeLessThan(at(/^ {2}detached at /));
+      expect(at(/^ {2}detached at /)).toBeLessThan(at(/^ {2}re-attached /));
+      expect(at(/^ {2}re-attached 100% /)).toBeLessThan(at(/^ {2}job result: /));
+      expect(outcome.stdout).toContain("  job result: {'ms': 1500}\n");
+      expect(outcome.stdout).not.toContain('job failed');
+      expect(outcome.stdout).toContain('  submitted again with the same id: created=False\n');
+      expect(outcome.stdout).toContain('  get_job: SUCCEEDED, 100%, outcome result\n');
+      expect(outcome.stdout).toContain('cancelled job: failed with CANCELLED: the call was cancelled\n');
+      // The dropped watch was a real cancel of that Watch call on the server.
+      expect(await rpcCount(plain.server!, 'Watch', 'CANCELLED')).toBeGreaterThan(cancelledWatches);
+    });
+
     it('exits 2 and prints the protoc command when the generated messages are missing', async () => {
       const emptyDir = await mkdtemp(join(tmpdir(), 'offload-py-empty-'));
       try {
@@ -74,6 +121,144 @@ describe('the Python example client', () => {
       } finally {
         await rm(emptyDir, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe('run_job, through a reset connection and a lost replica', () => {
+    // Two replicas behind a TCP proxy that plays the balancer: switching it resets every connection
+    // through it, as a replica's loss does, and sends later ones to the other replica.
+    const first = usePlainServer();
+    const second = usePlainServer();
+    let proxy: Proxy | undefined;
+    beforeAll(async () => {
+      proxy = await startProxy(first.server!.address);
+    });
+    afterAll(async () => {
+      await proxy?.close();
+    });
+
+    /** Runs a 1500 ms spin with run_job; once it has reported 30 %, the proxy resets its connection and switches to `then`. */
+    async function runJobCutAt(jobId: string, then: ComputeServer): Promise<{ before: number[]; after: number[] }> {
+      const code = `${importExample}
+with OffloadClient(sys.argv[1]) as client:
+    for kind, value in client.run_job("spin", {"ms": 1500, "steps": 10}, job_id=sys.argv[2]):
+        if kind == "progress":
+            print("progress", value.fraction, flush=True)
+        elif kind in ("result", "failure"):
+            print(kind, value[0], flush=True)
+`;
+      const before: number[] = [];
+      const after: number[] = [];
+      let switched = false;
+      const outcome = await runSnippet(code, [proxy!.address, jobId], (line) => {
+        const fraction = /^progress ([\d.]+)$/.exec(line);
+        if (!fraction) return;
+        (switched ? after : before).push(Number(fraction[1]));
+        if (!switched && Number(fraction[1]) >= 0.3) {
+          switched = true;
+          proxy!.switchTo(then.address);
+        }
+      });
+      expectSuccess(outcome);
+      expect(switched).toBe(true);
+      expect(outcome.stdout).toMatch(/^result \{'ms': 1500\}\n$/m);
+      return { before, after };
+    }
+
+    it('watches again after the connection drops, and the job goes on where it was', async () => {
+      const watches = await rpcCount(first.server!, 'Watch');
+      const submits = await rpcCount(first.server!, 'Submit');
+      const { before, after } = await runJobCutAt('py-reset-1', first.server!);
+      expect(after.length).toBeGreaterThan(0);
+      expect(Math.min(...after)).toBeGreaterThanOrEqual(before.at(-1)!); // not started over
+      expect(await rpcCount(first.server!, 'Watch')).toBeGreaterThanOrEqual(watches + 2);
+      expect(await rpcCount(first.server!, 'Submit')).toBe(submits + 1);
+      const { client, close } = connect(first.server!.address);
+      try {
+        expect((await client.getJob({ jobId: 'py-reset-1' })).job?.state).toBe(JobState.JOB_STATE_SUCCEEDED);
+      } finally {
+        close();
+      }
+    });
+
+    it('submits again with the same id when Watch says NOT_FOUND on another replica, and the job runs there', async () => {
+      proxy!.switchTo(first.server!.address);
+      const { before, after } = await runJobCutAt('py-lost-1', second.server!);
+      expect(Math.min(...after)).toBeLessThan(before.at(-1)!); // started over on the second replica
+      expect(await rpcCount(second.server!, 'Watch', 'NOT_FOUND')).toBe(1);
+      expect(await rpcCount(second.server!, 'Submit', 'OK')).toBe(1);
+      const { client, close } = connect(second.server!.address);
+      try {
+        const { job } = await client.getJob({ jobId: 'py-lost-1' });
+        expect(job?.state).toBe(JobState.JOB_STATE_SUCCEEDED);
+      } finally {
+        close();
+      }
+    });
+  });
+
+  describe('calls about a job', () => {
+    // A stand-in server that records the metadata of each job call: what a balancer routes on.
+    const seen: { method: string; jobId: string; header: string | undefined; authorization: string | undefined }[] = [];
+    const record = (method: string, jobId: string, context: CallContext): void => {
+      seen.push({ method, jobId, header: context.metadata.get('offload-job-id'), authorization: context.metadata.get('authorization') });
+    };
+    const job = (id: string) => ({ id, task: 'echo', state: JobState.JOB_STATE_SUCCEEDED });
+    const recorder = createServer();
+    let address = '';
+    beforeAll(async () => {
+      const unimplemented = (): never => {
+        throw new ServerError(Status.UNIMPLEMENTED, 'not in this stand-in');
+      };
+      const calls: ServiceImplementation<typeof ComputeServiceDefinition> = {
+        run: unimplemented,
+        runStream: unimplemented,
+        runBatch: unimplemented,
+        listTasks: unimplemented,
+        async submit(request, context) {
+          record('Submit', request.jobId, context);
+          return { job: job(request.jobId), created: true };
+        },
+        async *watch(request, context) {
+          record('Watch', request.jobId, context);
+          yield { result: { output: 'done' } };
+        },
+        async getJob(request, context) {
+          record('GetJob', request.jobId, context);
+          return { job: job(request.jobId) };
+        },
+        async cancelJob(request, context) {
+          record('CancelJob', request.jobId, context);
+          return { job: job(request.jobId) };
+        },
+      };
+      recorder.add(ComputeServiceDefinition, calls);
+      address = `127.0.0.1:${await recorder.listen('127.0.0.1:0')}`;
+    });
+    afterAll(async () => {
+      await recorder.shutdown();
+    });
+
+    it('carry offload-job-id (and the token), with an id the client chose when the caller gave none', async () => {
+      const code = `${importExample}
+with OffloadClient(sys.argv[1], token="t0ken") as client:
+    client.submit("echo", 1, job_id="route-me")
+    print(list(client.watch("route-me")))
+    print(client.get_job("route-me")["state"], client.cancel_job("route-me")["state"])
+    print(client.submit("echo", 1)[0])
+`;
+      const outcome = await runSnippet(code, [address]);
+      expectSuccess(outcome);
+      const [events, states, chosenId] = outcome.stdout.trim().split('\n');
+      expect(events).toBe("[('result', ('done', b''))]");
+      expect(states).toBe('SUCCEEDED SUCCEEDED');
+      expect(chosenId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/); // uuid4
+      expect(seen.map(({ method }) => method)).toEqual(['Submit', 'Watch', 'GetJob', 'CancelJob', 'Submit']);
+      for (const call of seen) {
+        expect(call.header).toBe(call.jobId);
+        expect(call.authorization).toBe('Bearer t0ken');
+      }
+      expect(seen.at(-1)!.jobId).toBe(chosenId);
     });
   });
 
@@ -118,3 +303,76 @@ describe('the Python example client', () => {
     });
   });
 });
+
+/** Finished calls of a method on a server, from offload_rpc_requests_total (of one status code, or all). */
+async function rpcCount(server: ComputeServer, method: string, code?: string): Promise<number> {
+  const { values } = await server.metrics.registry.getSingleMetric('offload_rpc_requests_total')!.get();
+  return values
+    .filter(({ labels }) => labels.method === `/offload.v1.ComputeService/${method}` && (code === undefined || labels.code === code))
+    .reduce((sum, { value }) => sum + value, 0);
+}
+
+/** Runs Python code to completion; `onLine` sees each line of stdout as it comes. */
+function runPython(code: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void = () => {}): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, ['-c', code, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      stdout += `${line}\n`;
+      onLine(line);
+    });
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === null) reject(new Error(`python was killed (${signal}); stdout:\n${stdout}stderr:\n${stderr}`));
+      else resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+interface Proxy {
+  address: string;
+  /** Resets every connection through the proxy (TCP RST) and sends new ones to `target`. */
+  switchTo(target: string): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy on a free loopback port, forwarding to `target` ("host:port"). */
+async function startProxy(target: string): Promise<Proxy> {
+  let [host, port] = splitAddress(target);
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+  };
+  const server = createTcpServer((downstream) => {
+    const upstream = connectTcp(port, host);
+    track(downstream);
+    track(upstream);
+    downstream.pipe(upstream).pipe(downstream);
+    downstream.once('close', () => upstream.destroy());
+    upstream.once('close', () => downstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port: proxyPort } = server.address() as { port: number };
+  return {
+    address: `127.0.0.1:${proxyPort}`,
+    switchTo(next) {
+      [host, port] = splitAddress(next);
+      for (const socket of sockets) socket.resetAndDestroy();
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function splitAddress(address: string): [string, number] {
+  const colon = address.lastIndexOf(':');
+  return [address.slice(0, colon), Number(address.slice(colon + 1))];
+}
