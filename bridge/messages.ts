@@ -69,7 +69,7 @@ export type WorkerRequest = RunMessage | DescribeMessage;
 
 /** What a task module turned out to be. */
 export type DescribedTask =
-  | { file: string; ok: true; name: string; description: string; input: Record<string, unknown>; timeoutMs: number | undefined }
+  | { file: string; ok: true; name: string; description: string; input: Record<string, unknown>; timeoutMs: number | undefined; cache: boolean; version: string }
   | { file: string; ok: false; error: string };
 
 export interface ProgressReport {

@@ -41,6 +41,10 @@ export interface Config {
   readonly maxJobs: number;
   /** MB of finished jobs' results kept at most; the oldest go first. */
   readonly jobStoreMb: number;
+  /** MB of cached results of cacheable tasks; 0 turns caching and sharing identical runs off. */
+  readonly cacheMb: number;
+  /** How long a cached result may be answered again. */
+  readonly cacheTtlMs: number;
   /** 0: V8's default heap limit. Without the flag, derived from the container's memory limit. */
   readonly workerMaxMemoryMb: number;
   /** The container's (cgroup's) memory limit in MB, when there is one. */
@@ -84,6 +88,8 @@ export const FLAGS = {
   'job-retention-ms': { env: 'OFFLOAD_JOB_RETENTION_MS', help: 'how long a finished job (Submit) stays readable by Watch and GetJob', default: '600000' },
   'max-jobs': { env: 'OFFLOAD_MAX_JOBS', help: 'finished jobs kept at most; the oldest go first', default: '10000' },
   'job-store-mb': { env: 'OFFLOAD_JOB_STORE_MB', help: "MB of finished jobs' results kept at most; the oldest go first", default: '256' },
+  'cache-mb': { env: 'OFFLOAD_CACHE_MB', help: 'MB of results of cacheable tasks kept (least recently used go first); 0 turns caching and sharing identical runs off', default: '64' },
+  'cache-ttl-ms': { env: 'OFFLOAD_CACHE_TTL_MS', help: 'how long a cached result may be answered again', default: '3600000' },
   'max-run-ms': { env: 'OFFLOAD_MAX_RUN_MS', help: 'longest any task may run (tasks may set a lower timeoutMs); 0: no limit', default: '600000' },
   'max-queue-ms': { env: 'OFFLOAD_MAX_QUEUE_MS', help: 'longest a task may wait for a worker; 0: no limit', default: '30000' },
   'worker-max-memory-mb': { env: 'OFFLOAD_WORKER_MAX_MEMORY_MB', help: "heap limit per worker; a task beyond it fails alone; 0: V8's default", default: "from the container's memory limit, else 0" },
@@ -190,6 +196,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     jobRetentionMs: integer('job-retention-ms', 600_000, 0, 30 * 24 * HOUR),
     maxJobs: integer('max-jobs', 10_000, 0, 10_000_000),
     jobStoreMb: integer('job-store-mb', 256, 0, 1024 * 1024),
+    cacheMb: integer('cache-mb', 64, 0, 1024 * 1024),
+    cacheTtlMs: integer('cache-ttl-ms', 3_600_000, 0, 30 * 24 * HOUR),
     workerMaxMemoryMb: integer('worker-max-memory-mb', defaultWorkerHeapMb(system.memoryLimitBytes, workers), 0, 1024 * 1024),
     memoryLimitMb: system.memoryLimitBytes === undefined ? undefined : Math.floor(system.memoryLimitBytes / 2 ** 20),
     workerNice: integer('worker-nice', 10, 0, 19),

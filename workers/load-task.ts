@@ -33,6 +33,12 @@ function checkTask(value: unknown): TaskDefinition {
   if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && (timeoutMs as number) > 0)) {
     throw new Error(`task ${task['name']}: timeoutMs must be a positive integer of milliseconds`);
   }
+  if (task['cache'] !== undefined && typeof task['cache'] !== 'boolean') {
+    throw new Error(`task ${task['name']}: cache must be true or false`);
+  }
+  if (task['version'] !== undefined && typeof task['version'] !== 'string') {
+    throw new Error(`task ${task['name']}: version must be a string`);
+  }
   if (typeof task['run'] !== 'function') {
     throw new Error(`task ${task['name']}: run must be a function`);
   }

@@ -81,6 +81,14 @@ export interface TaskDefinition<Input = any> {
   readonly input: Record<string, unknown>;
   /** Longest this task may run, in ms; the server's --max-run-ms caps it. Beyond it the call fails with DEADLINE_EXCEEDED. */
   readonly timeoutMs?: number;
+  /**
+   * The output depends only on the input and data (no clock, no randomness,
+   * nothing read from outside): identical requests may then share one run,
+   * and a result may be answered again from the server's cache. Default false.
+   */
+  readonly cache?: boolean;
+  /** Changing it invalidates this task's cached results (say, when its code changes what it returns). */
+  readonly version?: string;
   readonly run: (input: Input, ctx: TaskContext) => TaskReturn | Promise<TaskReturn>;
 }
 

@@ -138,7 +138,7 @@ async function describeTasks({ files }: DescribeMessage): Promise<DescribeReply>
       const task = await loadTask(file);
       // A JSON copy: schema libraries may hang functions on their schemas.
       const input = JSON.parse(JSON.stringify(task.input)) as Record<string, unknown>;
-      described.push({ file, ok: true, name: task.name, description: task.description, input, timeoutMs: task.timeoutMs });
+      described.push({ file, ok: true, name: task.name, description: task.description, input, timeoutMs: task.timeoutMs, cache: task.cache ?? false, version: task.version ?? '' });
     } catch (error) {
       described.push({ file, ok: false, error: error instanceof Error ? error.message : String(error) });
     }

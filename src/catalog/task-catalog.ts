@@ -10,6 +10,10 @@ export interface RegisteredTask {
   readonly inputSchema: Record<string, unknown>;
   /** The task's own run-time limit, if it sets one. */
   readonly timeoutMs: number | undefined;
+  /** Its output depends only on its request: identical requests may share a run and a cached result. */
+  readonly cache: boolean;
+  /** Part of its cache key: a new version never reuses an old result. */
+  readonly version: string;
   /** Returns the input with defaults applied, or throws INVALID_ARGUMENT. */
   readonly validate: InputValidator;
 }

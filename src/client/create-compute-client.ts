@@ -145,7 +145,7 @@ export function createComputeClient(target: string, options: ComputeClientOption
 
     async *runBatch<Output>(items: Iterable<BatchItem> | AsyncIterable<BatchItem>, opts: Omit<CallOptionsIn, 'data'> = {}) {
       async function* requests(): AsyncGenerator<RunBatchRequest> {
-        for await (const item of items) yield { id: item.id, task: item.task, input: item.input, data: toBuffer(item.data) };
+        for await (const item of items) yield { id: item.id, task: item.task, input: item.input, data: toBuffer(item.data), noCache: false };
       }
       try {
         for await (const response of grpc.runBatch(requests(), callOptions(opts))) {

@@ -11,7 +11,7 @@ const QUIET = /^\/grpc\.(health|reflection)\./;
 
 /**
  * The outermost middleware: gives each call a record, and when the call
- * finishes writes one log line (method, task, code, queued_ms, run_ms, peer)
+ * finishes writes one log line (method, task, code, queued_ms, run_ms, cached, peer)
  * and the RPC metrics. Metadata is never logged, so tokens stay out of logs.
  */
 export function createCallLogMiddleware(log: Logger, metrics: Metrics) {
@@ -47,6 +47,7 @@ export function createCallLogMiddleware(log: Logger, metrics: Metrics) {
         code: Status[code],
         queued_ms: round(record.queuedMs),
         run_ms: round(record.runMs),
+        cached: record.cached,
         duration_ms: round(seconds * 1000),
         peer: context.peer,
         message,

@@ -8,6 +8,8 @@ export interface CallRecord {
   task?: string;
   queuedMs?: number;
   runMs?: number;
+  /** The result came from the cache or an identical request's run. */
+  cached?: boolean;
   /** RunBatch: items received. */
   items?: number;
   /** For server faults: the full error (stack included); logged, never sent. */

@@ -17,10 +17,12 @@ import type {
   RunStreamRequest,
   RunStreamResponse,
 } from '../gen/offload/v1/compute.js';
+import type { TaskEvent } from '../pool/follower.js';
 import type { TaskPool } from '../pool/task-pool.js';
-import type { Job } from '../pool/job.js';
-import { followJob } from './follow-job.js';
+import { cacheKey } from './cache-key.js';
 import { createJobService } from './job-service.js';
+import { LeaseGroup, type Holder, type Lease } from './lease.js';
+import type { SharedWork } from './shared-work.js';
 import type { JobStore } from './job-store.js';
 import type { RecordContext } from './call-record.js';
 import { callEndReason } from './call-deadline.js';
@@ -47,6 +49,18 @@ export interface ComputeServiceDeps {
   jobs: JobStore;
   /** Counts a submitted job as in flight for the drain until released. */
   holdForDrain: () => () => void;
+  /** Identical requests of cacheable tasks computed once; undefined: off (--cache-mb 0). */
+  shared: SharedWork | undefined;
+}
+
+/** What every run request carries. */
+interface TaskRequest {
+  task: string;
+  input: unknown;
+  data: Uint8Array;
+  noCache: boolean;
+  /** A RunBatch item's id. */
+  id?: string;
 }
 
 type Context = CallContext & RecordContext;
@@ -55,37 +69,54 @@ type Context = CallContext & RecordContext;
 export function createComputeService(deps: ComputeServiceDeps): ComputeServiceImplementation<RecordContext> {
   const { catalog, pool, heartbeatMs } = deps;
 
-  /** Validates and admits one task; throws UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED. */
-  const startTask = (request: { task: string; input: unknown; data: Uint8Array; id?: string }, context: Context | undefined, signal: AbortSignal | undefined, progress: boolean): Job => {
+  /**
+   * Validates and admits one task, or finds its result or an identical run
+   * to share (cacheable tasks); the lease is the caller's hold on it. Throws
+   * UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED.
+   */
+  const startTask = (request: TaskRequest, context: Context | undefined, holder: Holder | undefined, progress: boolean): Lease | Promise<Lease> => {
     if (deps.isDraining()) throw Errors.shuttingDown;
     const task = catalog.get(request.task);
     const input = task.validate(request.input);
     const runLimitMs = task.timeoutMs && deps.maxRunMs ? Math.min(task.timeoutMs, deps.maxRunMs) : (task.timeoutMs ?? deps.maxRunMs);
-    // The request message is not read again once its task is admitted.
-    const abortReason = context ? (): OffloadError => callEndReason(context.metadata) : undefined;
-    return pool.run(task, input, request.data, { signal, abortReason, progress, runLimitMs, handOverData: true, call: context?.record.call, item: request.id });
+    // A shared run carries progress whoever started it: a stream may join a unary call's run.
+    const start = (withProgress: boolean) => () =>
+      // The request message is not read again once its task is admitted.
+      pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: context?.record.call, item: request.id });
+    const { shared } = deps;
+    if (!task.cache || !shared) return new LeaseGroup(start(progress)()).lease(false, holder);
+    // Hashed before admission: the data's buffer moves to the worker then.
+    return cacheKey(task, input, request.data).then((key) => {
+      if (deps.isDraining()) throw Errors.shuttingDown;
+      const lease = shared.lease(task.name, key, request.noCache, start(true), holder);
+      if (context && lease.cached) context.record.cached = true;
+      return lease;
+    });
   };
+  const holderOf = (context: Context, signal = context.signal): Holder => ({ signal, reason: () => callEndReason(context.metadata) });
 
   return {
     // A submitted job belongs to no call: no signal, so the call ending cancels nothing.
     ...createJobService({ store: deps.jobs, admit: (request) => startTask(request, undefined, undefined, true), heartbeatMs, hold: deps.holdForDrain }),
 
     async run(request: RunRequest, context: Context): Promise<RunResponse> {
-      // A follower leaving cancels nothing: the call's signal, given to the job, does when the call ends.
-      const result = await startTask(request, context, context.signal, false).follow().result();
+      // The call ending releases its lease: the job is cancelled unless an identical request still holds it.
+      const lease = await startTask(request, context, holderOf(context), false);
+      const result = await lease.result();
       context.record.queuedMs = result.queuedMs;
       context.record.runMs = result.runMs;
-      return { result: toTaskResult(result) };
+      return { result: toTaskResult(result, lease.cached) };
     },
 
     async *runStream(request: RunStreamRequest, context: Context): AsyncIterable<RunStreamResponse> {
       let latest: Progress = { fraction: 0, message: '' };
-      // followJob cancels the job if this generator stops early (the client went away).
-      const events = withHeartbeat(followJob(startTask(request, context, context.signal, true)), heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
+      const lease = await startTask(request, context, holderOf(context), true);
+      // The lease is released if this generator stops early (the client went away).
+      const events = withHeartbeat(lease.events(), heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
       for await (const event of events) {
         if (event.type === 'progress') latest = { fraction: event.fraction, message: event.message };
         if (event.type === 'result') Object.assign(context.record, { queuedMs: event.queuedMs, runMs: event.runMs });
-        yield toEventFields(event);
+        yield toEventFields(event, lease.cached);
       }
     },
 
@@ -101,7 +132,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
             context.record.items!++;
             const reason = undecodable(item);
             if (reason !== undefined) throw Errors.itemUndecodable(reason);
-            return followJob(startTask(item, context, call.signal, true));
+            return itemEvents(startTask(item, context, holderOf(context, call.signal), true));
           },
           onServerFault: deps.onServerFault,
         });
@@ -126,4 +157,10 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
       };
     },
   };
+}
+
+/** A batch item's events, once its lease is granted (a cacheable item's data is hashed first). */
+async function* itemEvents(admitted: Lease | Promise<Lease>): AsyncGenerator<TaskEvent & { cached?: boolean }, void, undefined> {
+  const lease = await admitted;
+  for await (const event of lease.events()) yield event.type === 'result' ? { ...event, cached: lease.cached } : event;
 }

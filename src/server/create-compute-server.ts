@@ -19,6 +19,8 @@ import { createCallLogMiddleware } from './call-log-middleware.js';
 import { createTaskOutputLog } from './task-output-log.js';
 import { createComputeService } from './compute-service.js';
 import { JobStore } from './job-store.js';
+import { ResultCache } from './result-cache.js';
+import { SharedWork } from './shared-work.js';
 import { createDrain } from './drain.js';
 import { errorMiddleware } from './error-middleware.js';
 import { addHealth } from './health.js';
@@ -122,6 +124,9 @@ export async function createComputeServer(config: Config, options: ServerOptions
   const drain = createDrain();
   const jobs = new JobStore({ retentionMs: config.jobRetentionMs, maxJobs: config.maxJobs, maxBytes: config.jobStoreMb * 2 ** 20 });
   metrics.watchJobs(() => jobs.countByState());
+  const cache = config.cacheMb > 0 ? new ResultCache({ maxBytes: config.cacheMb * 2 ** 20, ttlMs: config.cacheTtlMs }) : undefined;
+  const shared = cache && new SharedWork(cache, metrics.cacheLookup);
+  if (cache) metrics.watchCache(cache);
   let metricsServer: MetricsServer | undefined;
   // Set once the gRPC server exists: a start that fails after it listens (the metrics port taken) must close it, or the process never exits.
   let grpcServer: { forceShutdown(): void } | undefined;
@@ -160,6 +165,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
         onServerFault: (id, error) => log.error({ method: '/offload.v1.ComputeService/RunBatch', id, detail: error.detail }, error.message),
         jobs,
         holdForDrain: drain.hold,
+        shared,
       }),
     );
     const health = addHealth(server);

@@ -17,7 +17,8 @@ import {
   type WatchRequest,
   type WatchResponse,
 } from '../gen/offload/v1/compute.js';
-import type { Job, JobState as PoolJobState } from '../pool/job.js';
+import type { JobState as PoolJobState } from '../pool/job.js';
+import type { Lease } from './lease.js';
 import type { RecordContext } from './call-record.js';
 import { JobStore, type StoredJob } from './job-store.js';
 import { toEventFields, toTaskResult } from './to-wire.js';
@@ -27,8 +28,8 @@ type Context = CallContext & RecordContext;
 
 export interface JobServiceDeps {
   store: JobStore;
-  /** Validates and admits one job, as for Run but tied to no call. */
-  admit: (request: { task: string; input: unknown; data: Uint8Array }) => Job;
+  /** Validates and admits one job, as for Run but tied to no call (a lease without a holder). */
+  admit: (request: { task: string; input: unknown; data: Uint8Array; noCache: boolean }) => Lease | Promise<Lease>;
   heartbeatMs: number;
   /** Counts a submitted job as work in flight for the drain until the release is called. */
   hold: () => () => void;
@@ -45,42 +46,47 @@ const STATES: Record<PoolJobState, JobState> = {
 
 export function createJobService(deps: JobServiceDeps) {
   const { store } = deps;
+  /** Submits still being admitted (a cacheable task's data is hashed first), by id: a twin waits for it. */
+  const admitting = new Map<string, Promise<StoredJob>>();
   return {
     async submit(request: SubmitRequest, context: Context): Promise<SubmitResponse> {
       const id = JobStore.id(request.jobId);
       context.record.task = request.task;
       // Hashed before admission: the data is handed over to the worker then.
       const fingerprint = await JobStore.fingerprint(request.task, request.input, request.data);
-      // Looked up after the await: a twin submit may have added the id meanwhile.
-      const existing = store.get(id);
-      if (existing) {
-        if (existing.fingerprint !== fingerprint) throw Errors.jobExists(id);
-        return { job: toJobMessage(existing), created: false };
+      // Looked up after the await: a twin submit may have added the id, or be admitting it, meanwhile.
+      for (;;) {
+        const existing = store.get(id);
+        if (existing) {
+          if (existing.fingerprint !== fingerprint) throw Errors.jobExists(id);
+          return { job: toJobMessage(existing), created: false };
+        }
+        const twin = admitting.get(id);
+        if (!twin) break;
+        await twin.catch(() => {});
       }
-      const stored = store.add(id, deps.admit(request), fingerprint);
+      const admitted = Promise.resolve()
+        .then(() => deps.admit(request))
+        .then((lease) => store.add(id, lease, fingerprint));
+      admitting.set(id, admitted);
+      const stored = await admitted.finally(() => admitting.delete(id));
       const release = deps.hold();
-      // Not awaited: the job's end is when retention starts counting; result() never rejects past the catch.
-      // The size is the worker's measure of the output: no serialising it again on the event loop.
-      void stored.job
-        .follow()
-        .result()
-        .then(
-          (result) => store.ended(stored, (result.data?.byteLength ?? 0) + result.outputBytes),
-          () => store.ended(stored, 0),
-        )
+      // Not awaited: the job's end is when retention starts counting; endOf never rejects.
+      void endOf(stored.lease)
+        .then((bytes) => store.ended(stored, bytes))
         .finally(release);
       return { job: toJobMessage(stored), created: true };
     },
 
     async *watch(request: WatchRequest, context: Context): AsyncIterable<WatchResponse> {
-      const stored = store.require(request.jobId);
-      context.record.task = stored.job.request.task;
+      const { lease } = store.require(request.jobId);
+      context.record.task = lease.task;
       let latest: Progress = { fraction: 0, message: '' };
-      const events = withHeartbeat(stored.job.follow(), deps.heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
+      const events = withHeartbeat(lease.follow(), deps.heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
       try {
         for await (const event of events) {
           if (event.type === 'progress') latest = { fraction: event.fraction, message: event.message };
-          yield toEventFields(event);
+          yield toEventFields(event, lease.cached);
         }
       } catch (thrown) {
         const error = OffloadError.from(thrown);
@@ -94,22 +100,33 @@ export function createJobService(deps: JobServiceDeps) {
 
     async cancelJob(request: CancelJobRequest): Promise<CancelJobResponse> {
       const stored = store.require(request.jobId);
-      stored.job.cancel(Errors.callCancelled);
+      // The job stops unless an identical request still holds it; this one is cancelled either way.
+      stored.lease.release(Errors.callCancelled);
       return { job: toJobMessage(stored) };
     },
   };
 }
 
 function toJobMessage(stored: StoredJob): JobMessage {
-  const { job } = stored;
-  const outcome = job.outcome;
+  const { lease } = stored;
+  const outcome = lease.outcome;
   return {
     id: stored.id,
-    task: job.request.task,
-    state: STATES[job.state],
-    progress: job.latestProgress,
-    result: outcome && 'result' in outcome ? toTaskResult(outcome.result) : undefined,
+    task: lease.task,
+    state: STATES[lease.state],
+    progress: lease.latestProgress,
+    result: outcome && 'result' in outcome ? toTaskResult(outcome.result, lease.cached) : undefined,
     failure: outcome && 'error' in outcome ? { code: outcome.error.code, message: outcome.error.wireMessage } : undefined,
     createdAt: new Date(stored.createdAt),
   };
+}
+
+/** Resolves when the lease's job ended (for it), with the bytes its result holds: the worker's measure, not a serialisation on the event loop. */
+async function endOf(lease: Lease): Promise<number> {
+  try {
+    for await (const event of lease.follow()) if (event.type === 'result') return (event.data?.byteLength ?? 0) + event.outputBytes;
+  } catch {
+    // A failed or cancelled job holds no result.
+  }
+  return 0;
 }

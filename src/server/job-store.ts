@@ -8,7 +8,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Errors } from '../errors.js';
-import type { Job } from '../pool/job.js';
+import type { Lease } from './lease.js';
 import { canonicalJson } from './canonical-json.js';
 import { sha256 } from './digest.js';
 
@@ -19,7 +19,8 @@ export type JobStateName = 'queued' | 'running' | 'succeeded' | 'failed' | 'canc
 
 export interface StoredJob {
   readonly id: string;
-  readonly job: Job;
+  /** The job as this submit holds it (it may share the run with identical requests). */
+  readonly lease: Lease;
   readonly fingerprint: string;
   /** ms since the epoch. */
   readonly createdAt: number;
@@ -73,8 +74,8 @@ export class JobStore {
     return stored;
   }
 
-  add(id: string, job: Job, fingerprint: string): StoredJob {
-    const stored: StoredJob = { id, job, fingerprint, createdAt: this.#now(), endedAt: undefined, bytes: 0 };
+  add(id: string, lease: Lease, fingerprint: string): StoredJob {
+    const stored: StoredJob = { id, lease, fingerprint, createdAt: this.#now(), endedAt: undefined, bytes: 0 };
     this.#jobs.set(id, stored);
     return stored;
   }
@@ -96,7 +97,10 @@ export class JobStore {
   countByState(): Record<JobStateName, number> {
     this.#expire();
     const counts: Record<JobStateName, number> = { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
-    for (const { job } of this.#jobs.values()) counts[job.state === 'sent' ? 'queued' : job.state]++;
+    for (const { lease } of this.#jobs.values()) {
+      const state = lease.state;
+      counts[state === 'sent' ? 'queued' : state]++;
+    }
     return counts;
   }
 

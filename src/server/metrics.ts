@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { Status } from '../errors.js';
 import type { PoolStats, SettledRun } from '../pool/task-pool.js';
 import type { JobStateName } from './job-store.js';
+import type { CacheLookup } from './shared-work.js';
 
 const TASK_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const RPC_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300];
@@ -17,6 +18,10 @@ export interface Metrics {
   /** Wires the jobs gauge: how many retained jobs are in each state. */
   watchJobs(count: () => Record<JobStateName, number>): void;
   taskSettled(this: void, run: SettledRun): void;
+  /** A request of a cacheable task answered from the cache, joined to a twin's run, or run. */
+  cacheLookup(this: void, task: string, result: CacheLookup): void;
+  /** Wires the cache's gauges. */
+  watchCache(cache: { readonly bytes: number; readonly size: number }): void;
   workerRestarted(): void;
   rpcFinished(method: string, code: Status, seconds: number): void;
 }
@@ -27,6 +32,7 @@ export function createMetrics(): Metrics {
   let stats: () => PoolStats = () => ({ running: 0, queued: 0 });
   let readyWorkers: () => number = () => 0;
   let jobCounts: (() => Record<JobStateName, number>) | undefined;
+  let cache: { readonly bytes: number; readonly size: number } = { bytes: 0, size: 0 };
 
   new Gauge({
     name: 'offload_queue_depth',
@@ -60,6 +66,28 @@ export function createMetrics(): Metrics {
     collect() {
       if (!jobCounts) return;
       for (const [state, count] of Object.entries(jobCounts())) this.set({ state }, count);
+    },
+  });
+  const cacheRequests = new Counter({
+    name: 'offload_cache_requests_total',
+    help: 'Requests of cacheable tasks by task and how they were answered: hit (the cache), joined (an identical run in flight), miss (a run of their own).',
+    labelNames: ['task', 'result'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'offload_cache_bytes',
+    help: 'Bytes of results held in the result cache (outputs and data).',
+    registers: [registry],
+    collect() {
+      this.set(cache.bytes);
+    },
+  });
+  new Gauge({
+    name: 'offload_cache_entries',
+    help: 'Results held in the result cache.',
+    registers: [registry],
+    collect() {
+      this.set(cache.size);
     },
   });
   const duration = new Histogram({
@@ -103,6 +131,12 @@ export function createMetrics(): Metrics {
     },
     watchJobs(count) {
       jobCounts = count;
+    },
+    cacheLookup(task, result) {
+      cacheRequests.inc({ task, result });
+    },
+    watchCache(source) {
+      cache = source;
     },
     taskSettled(run) {
       if (run.queuedMs !== undefined) queued.observe({ task: run.task }, run.queuedMs / 1000);

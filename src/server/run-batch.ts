@@ -14,7 +14,8 @@ import { toEventFields } from './to-wire.js';
 export interface RunBatchOptions {
   window: number;
   /** Validates and admits one item and follows it; throws OffloadError when it cannot run. */
-  start: (item: RunBatchRequest) => AsyncIterable<TaskEvent>;
+  /** An item's events; a result says `cached` when it was not computed for this item. */
+  start: (item: RunBatchRequest) => AsyncIterable<TaskEvent & { cached?: boolean }>;
   /** Told about item failures that are the server's fault (INTERNAL), for the log. */
   onServerFault: (id: string, error: OffloadError) => void;
 }
@@ -27,7 +28,7 @@ export async function* runBatch(requests: AsyncIterable<RunBatchRequest>, option
 
   const runItem = async (item: RunBatchRequest): Promise<void> => {
     try {
-      for await (const event of start(item)) await out.push({ id: item.id, ...toEventFields(event) });
+      for await (const event of start(item)) await out.push({ id: item.id, ...toEventFields(event, event.cached) });
     } catch (thrown) {
       const error = OffloadError.from(thrown);
       if (error.isServerFault) onServerFault(item.id, error);

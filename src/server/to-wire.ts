@@ -1,8 +1,10 @@
 import type { Progress, Started, TaskResult } from '../gen/offload/v1/compute.js';
 import type { ResultEvent, TaskEvent } from '../pool/follower.js';
 
-export function toTaskResult(event: ResultEvent): TaskResult {
+/** `cached`: the result was not computed for this request (the cache, or an identical request's run). */
+export function toTaskResult(event: ResultEvent, cached = false): TaskResult {
   return {
+    cached,
     output: event.output ?? null,
     data: event.data ? Buffer.from(event.data.buffer, event.data.byteOffset, event.data.byteLength) : Buffer.alloc(0),
     queuedMs: event.queuedMs,
@@ -11,13 +13,13 @@ export function toTaskResult(event: ResultEvent): TaskResult {
 }
 
 /** One task event as the oneof members of RunStreamResponse and RunBatchResponse. */
-export function toEventFields(event: TaskEvent): { started: Started } | { progress: Progress } | { result: TaskResult } {
+export function toEventFields(event: TaskEvent, cached = false): { started: Started } | { progress: Progress } | { result: TaskResult } {
   switch (event.type) {
     case 'started':
       return { started: { queuedMs: event.queuedMs } };
     case 'progress':
       return { progress: { fraction: event.fraction, message: event.message } };
     case 'result':
-      return { result: toTaskResult(event) };
+      return { result: toTaskResult(event, cached) };
   }
 }

@@ -161,7 +161,7 @@ describe.each(['v1', 'v1alpha'] as const)('server reflection %s', (version) => {
     });
   });
 
-  it('describes RunRequest with its task, input and data fields, input being a google.protobuf.Value', async () => {
+  it('describes RunRequest with its task, input, data and no_cache fields, input being a google.protobuf.Value', async () => {
     const [file] = decodeFiles(await askOne(client, { file_containing_symbol: 'offload.v1.RunRequest' }));
     expect(file!.name).toBe('offload/v1/compute.proto');
     expect(file!.package).toBe('offload.v1');
@@ -171,6 +171,7 @@ describe.each(['v1', 'v1alpha'] as const)('server reflection %s', (version) => {
       ['task', 1, FieldDescriptorProto_Type.STRING, ''],
       ['input', 2, FieldDescriptorProto_Type.MESSAGE, '.google.protobuf.Value'],
       ['data', 3, FieldDescriptorProto_Type.BYTES, ''],
+      ['no_cache', 4, FieldDescriptorProto_Type.BOOL, ''],
     ]);
   });
 

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Errors } from '../../src/errors.js';
 import { JobStore } from '../../src/server/job-store.js';
+import { LeaseGroup } from '../../src/server/lease.js';
 import { createJob, succeed } from '../helpers/jobs.js';
 
 function storeWith(options: { retentionMs?: number; maxJobs?: number; maxBytes?: number }) {
   let now = 0;
   const store = new JobStore({ retentionMs: 1000, maxJobs: 100, maxBytes: 1000, ...options, now: () => now });
-  const add = (id: string) => store.add(id, createJob(), id);
+  const add = (id: string) => store.add(id, new LeaseGroup(createJob()).lease(false), id);
   return { store, add, advance: (ms: number) => (now += ms) };
 }
 
@@ -58,7 +59,7 @@ describe('the job store', () => {
     running.running(0);
     const done = createJob();
     succeed(done);
-    for (const [id, job] of Object.entries({ queued, sent, running, done })) store.add(id, job, id);
+    for (const [id, job] of Object.entries({ queued, sent, running, done })) store.add(id, new LeaseGroup(job).lease(false), id);
     expect(store.countByState()).toEqual({ queued: 2, running: 1, succeeded: 1, failed: 0, cancelled: 0 });
   });
 

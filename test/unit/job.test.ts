@@ -1,7 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Errors, OffloadError, Status } from '../../src/errors.js';
 import type { TaskEvent } from '../../src/pool/follower.js';
-import { followJob } from '../../src/server/follow-job.js';
 import { createJob, result, succeed } from '../helpers/jobs.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -120,30 +119,5 @@ describe('a job and its followers', () => {
     job.sent();
     job.running(Date.now());
     expect(() => job.requeued()).toThrow(/no transition from running to queued/);
-  });
-});
-
-describe('followJob, the calls\' way of following the job they started', () => {
-  it('cancels the job when the call stops reading early', async () => {
-    const cancel = vi.fn();
-    const job = createJob(cancel);
-    job.sent();
-    job.publish({ type: 'progress', fraction: 0.1, message: '' });
-    for await (const event of followJob(job)) {
-      expect(event.type).toBe('progress');
-      break;
-    }
-    expect(cancel).toHaveBeenCalledOnce();
-    expect(job.cancelReason).toBe(Errors.callCancelled);
-  });
-
-  it('does not cancel a job that has already finished', async () => {
-    const cancel = vi.fn();
-    const job = createJob(cancel);
-    succeed(job);
-    for await (const _ of followJob(job)) {
-      // read to the end
-    }
-    expect(cancel).not.toHaveBeenCalled();
   });
 });

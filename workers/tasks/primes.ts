@@ -6,6 +6,8 @@ const SEGMENT = 1 << 18;
 export default defineTask<{ limit: number }>({
   name: 'primes',
   description: 'Counts the primes below `limit` with a segmented sieve of Eratosthenes; outputs {count}.',
+  // Its output is a function of its request alone.
+  cache: true,
   input: {
     type: 'object',
     properties: {

@@ -6,6 +6,8 @@ const CHUNK = 1 << 20;
 export default defineTask({
   name: 'sha256',
   description: 'Hashes the request data with SHA-256; outputs {hex}.',
+  // Its output is a function of its request alone.
+  cache: true,
   input: { type: 'object', properties: {}, additionalProperties: false },
   run(_input, { data, progress, signal }) {
     const hash = createHash('sha256');

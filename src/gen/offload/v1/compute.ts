@@ -88,6 +88,11 @@ export interface RunRequest {
     | undefined;
   /** Opaque bytes handed to the task as-is (the payload to hash, say). */
   data: Buffer;
+  /**
+   * Computes afresh even when the task is cacheable, and refreshes its
+   * cached result: never answered from the cache or another caller's run.
+   */
+  noCache: boolean;
 }
 
 /** RunResponse carries the result of a finished run. */
@@ -106,6 +111,8 @@ export interface RunStreamRequest {
     | undefined;
   /** Opaque bytes handed to the task as-is. */
   data: Buffer;
+  /** As RunRequest's no_cache. */
+  noCache: boolean;
 }
 
 /** RunStreamResponse is one event of a streamed run. */
@@ -134,6 +141,8 @@ export interface RunBatchRequest {
     | undefined;
   /** Opaque bytes handed to the task as-is. */
   data: Buffer;
+  /** As RunRequest's no_cache, for this item. */
+  noCache: boolean;
 }
 
 /** RunBatchResponse is one event about one item of a batch. */
@@ -168,6 +177,12 @@ export interface TaskResult {
   queuedMs: number;
   /** Milliseconds the task ran on its worker. */
   runMs: number;
+  /**
+   * True when this result was not computed for this request: it came from
+   * the result cache or from an identical request's run (cacheable tasks
+   * only). queued_ms and run_ms are then those of the run that produced it.
+   */
+  cached: boolean;
 }
 
 /** Started says that a task has left the queue and begun on a worker. */
@@ -227,6 +242,8 @@ export interface SubmitRequest {
    * client so a lost answer can be retried; the server chooses one when empty.
    */
   jobId: string;
+  /** As RunRequest's no_cache. */
+  noCache: boolean;
 }
 
 /** SubmitResponse is the admitted job. */
@@ -312,7 +329,7 @@ export interface Job {
 }
 
 function createBaseRunRequest(): RunRequest {
-  return { task: "", input: undefined, data: Buffer.alloc(0) };
+  return { task: "", input: undefined, data: Buffer.alloc(0), noCache: false };
 }
 
 export const RunRequest: MessageFns<RunRequest> = {
@@ -325,6 +342,9 @@ export const RunRequest: MessageFns<RunRequest> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(26).bytes(message.data);
+    }
+    if (message.noCache !== false) {
+      writer.uint32(32).bool(message.noCache);
     }
     return writer;
   },
@@ -366,6 +386,14 @@ export const RunRequest: MessageFns<RunRequest> = {
             message.data = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.noCache = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -383,6 +411,11 @@ export const RunRequest: MessageFns<RunRequest> = {
       task: isSet(object.task) ? globalThis.String(object.task) : "",
       input: isSet(object?.input) ? object.input : undefined,
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      noCache: isSet(object.noCache)
+        ? globalThis.Boolean(object.noCache)
+        : isSet(object.no_cache)
+        ? globalThis.Boolean(object.no_cache)
+        : false,
     };
   },
 
@@ -397,6 +430,9 @@ export const RunRequest: MessageFns<RunRequest> = {
     if (message.data.length !== 0) {
       obj.data = base64FromBytes(message.data);
     }
+    if (message.noCache !== false) {
+      obj.noCache = message.noCache;
+    }
     return obj;
   },
 
@@ -408,6 +444,7 @@ export const RunRequest: MessageFns<RunRequest> = {
     message.task = object.task ?? "";
     message.input = object.input === undefined ? undefined : object.input;
     message.data = object.data ?? Buffer.alloc(0);
+    message.noCache = object.noCache ?? false;
     return message;
   },
 };
@@ -482,7 +519,7 @@ export const RunResponse: MessageFns<RunResponse> = {
 };
 
 function createBaseRunStreamRequest(): RunStreamRequest {
-  return { task: "", input: undefined, data: Buffer.alloc(0) };
+  return { task: "", input: undefined, data: Buffer.alloc(0), noCache: false };
 }
 
 export const RunStreamRequest: MessageFns<RunStreamRequest> = {
@@ -495,6 +532,9 @@ export const RunStreamRequest: MessageFns<RunStreamRequest> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(26).bytes(message.data);
+    }
+    if (message.noCache !== false) {
+      writer.uint32(32).bool(message.noCache);
     }
     return writer;
   },
@@ -536,6 +576,14 @@ export const RunStreamRequest: MessageFns<RunStreamRequest> = {
             message.data = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.noCache = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -553,6 +601,11 @@ export const RunStreamRequest: MessageFns<RunStreamRequest> = {
       task: isSet(object.task) ? globalThis.String(object.task) : "",
       input: isSet(object?.input) ? object.input : undefined,
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      noCache: isSet(object.noCache)
+        ? globalThis.Boolean(object.noCache)
+        : isSet(object.no_cache)
+        ? globalThis.Boolean(object.no_cache)
+        : false,
     };
   },
 
@@ -567,6 +620,9 @@ export const RunStreamRequest: MessageFns<RunStreamRequest> = {
     if (message.data.length !== 0) {
       obj.data = base64FromBytes(message.data);
     }
+    if (message.noCache !== false) {
+      obj.noCache = message.noCache;
+    }
     return obj;
   },
 
@@ -578,6 +634,7 @@ export const RunStreamRequest: MessageFns<RunStreamRequest> = {
     message.task = object.task ?? "";
     message.input = object.input === undefined ? undefined : object.input;
     message.data = object.data ?? Buffer.alloc(0);
+    message.noCache = object.noCache ?? false;
     return message;
   },
 };
@@ -690,7 +747,7 @@ export const RunStreamResponse: MessageFns<RunStreamResponse> = {
 };
 
 function createBaseRunBatchRequest(): RunBatchRequest {
-  return { id: "", task: "", input: undefined, data: Buffer.alloc(0) };
+  return { id: "", task: "", input: undefined, data: Buffer.alloc(0), noCache: false };
 }
 
 export const RunBatchRequest: MessageFns<RunBatchRequest> = {
@@ -706,6 +763,9 @@ export const RunBatchRequest: MessageFns<RunBatchRequest> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(34).bytes(message.data);
+    }
+    if (message.noCache !== false) {
+      writer.uint32(40).bool(message.noCache);
     }
     return writer;
   },
@@ -755,6 +815,14 @@ export const RunBatchRequest: MessageFns<RunBatchRequest> = {
             message.data = Buffer.from(reader.bytes());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.noCache = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -773,6 +841,11 @@ export const RunBatchRequest: MessageFns<RunBatchRequest> = {
       task: isSet(object.task) ? globalThis.String(object.task) : "",
       input: isSet(object?.input) ? object.input : undefined,
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      noCache: isSet(object.noCache)
+        ? globalThis.Boolean(object.noCache)
+        : isSet(object.no_cache)
+        ? globalThis.Boolean(object.no_cache)
+        : false,
     };
   },
 
@@ -790,6 +863,9 @@ export const RunBatchRequest: MessageFns<RunBatchRequest> = {
     if (message.data.length !== 0) {
       obj.data = base64FromBytes(message.data);
     }
+    if (message.noCache !== false) {
+      obj.noCache = message.noCache;
+    }
     return obj;
   },
 
@@ -802,6 +878,7 @@ export const RunBatchRequest: MessageFns<RunBatchRequest> = {
     message.task = object.task ?? "";
     message.input = object.input === undefined ? undefined : object.input;
     message.data = object.data ?? Buffer.alloc(0);
+    message.noCache = object.noCache ?? false;
     return message;
   },
 };
@@ -948,7 +1025,7 @@ export const RunBatchResponse: MessageFns<RunBatchResponse> = {
 };
 
 function createBaseTaskResult(): TaskResult {
-  return { output: undefined, data: Buffer.alloc(0), queuedMs: 0, runMs: 0 };
+  return { output: undefined, data: Buffer.alloc(0), queuedMs: 0, runMs: 0, cached: false };
 }
 
 export const TaskResult: MessageFns<TaskResult> = {
@@ -964,6 +1041,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     }
     if (message.runMs !== 0) {
       writer.uint32(33).double(message.runMs);
+    }
+    if (message.cached !== false) {
+      writer.uint32(40).bool(message.cached);
     }
     return writer;
   },
@@ -1013,6 +1093,14 @@ export const TaskResult: MessageFns<TaskResult> = {
             message.runMs = reader.double();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.cached = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1039,6 +1127,7 @@ export const TaskResult: MessageFns<TaskResult> = {
         : isSet(object.run_ms)
         ? globalThis.Number(object.run_ms)
         : 0,
+      cached: isSet(object.cached) ? globalThis.Boolean(object.cached) : false,
     };
   },
 
@@ -1056,6 +1145,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     if (message.runMs !== 0) {
       obj.runMs = floatToJson(message.runMs);
     }
+    if (message.cached !== false) {
+      obj.cached = message.cached;
+    }
     return obj;
   },
 
@@ -1068,6 +1160,7 @@ export const TaskResult: MessageFns<TaskResult> = {
     message.data = object.data ?? Buffer.alloc(0);
     message.queuedMs = object.queuedMs ?? 0;
     message.runMs = object.runMs ?? 0;
+    message.cached = object.cached ?? false;
     return message;
   },
 };
@@ -1540,7 +1633,7 @@ export const TaskInfo: MessageFns<TaskInfo> = {
 };
 
 function createBaseSubmitRequest(): SubmitRequest {
-  return { task: "", input: undefined, data: Buffer.alloc(0), jobId: "" };
+  return { task: "", input: undefined, data: Buffer.alloc(0), jobId: "", noCache: false };
 }
 
 export const SubmitRequest: MessageFns<SubmitRequest> = {
@@ -1556,6 +1649,9 @@ export const SubmitRequest: MessageFns<SubmitRequest> = {
     }
     if (message.jobId !== "") {
       writer.uint32(34).string(message.jobId);
+    }
+    if (message.noCache !== false) {
+      writer.uint32(40).bool(message.noCache);
     }
     return writer;
   },
@@ -1605,6 +1701,14 @@ export const SubmitRequest: MessageFns<SubmitRequest> = {
             message.jobId = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.noCache = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1627,6 +1731,11 @@ export const SubmitRequest: MessageFns<SubmitRequest> = {
         : isSet(object.job_id)
         ? globalThis.String(object.job_id)
         : "",
+      noCache: isSet(object.noCache)
+        ? globalThis.Boolean(object.noCache)
+        : isSet(object.no_cache)
+        ? globalThis.Boolean(object.no_cache)
+        : false,
     };
   },
 
@@ -1644,6 +1753,9 @@ export const SubmitRequest: MessageFns<SubmitRequest> = {
     if (message.jobId !== "") {
       obj.jobId = message.jobId;
     }
+    if (message.noCache !== false) {
+      obj.noCache = message.noCache;
+    }
     return obj;
   },
 
@@ -1656,6 +1768,7 @@ export const SubmitRequest: MessageFns<SubmitRequest> = {
     message.input = object.input === undefined ? undefined : object.input;
     message.data = object.data ?? Buffer.alloc(0);
     message.jobId = object.jobId ?? "";
+    message.noCache = object.noCache ?? false;
     return message;
   },
 };

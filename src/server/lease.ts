@@ -1,0 +1,156 @@
+/**
+ * A caller's hold on a job. The RPCs decide what leaving means through it:
+ * a job is cancelled when the last lease on it is released, so a job shared
+ * by identical requests runs while anyone still wants it, and a caller that
+ * leaves or hits its own deadline ends its own call with its own reason,
+ * not the job. A submitted job's lease has no call behind it: only CancelJob
+ * releases it.
+ */
+import { Errors, OffloadError } from '../errors.js';
+import type { Outcome, ResultEvent, TaskEvent } from '../pool/follower.js';
+import type { Job, JobState } from '../pool/job.js';
+
+/** The call behind a lease: when its signal aborts, the lease is released with the signal's OffloadError, else with `reason()`. */
+export interface Holder {
+  signal: AbortSignal;
+  reason?: () => OffloadError;
+}
+
+/** The leases on one job: the last to be released cancels it. */
+export class LeaseGroup {
+  holders = 0;
+  constructor(readonly job: Job) {}
+
+  /** Throws the holder's reason if its call has already ended. */
+  lease(cached: boolean, holder?: Holder): Lease {
+    if (holder?.signal.aborted) throw reasonOf(holder);
+    this.holders++;
+    return new Lease(this.job.request.task, this, cached, holder);
+  }
+}
+
+export class Lease {
+  #released = false;
+  /** Why it let go while the job still ran: from then on, this holder's outcome. */
+  #cut: OffloadError | undefined;
+  readonly #onRelease = new Set<() => void>();
+  readonly #holder: Holder | undefined;
+  readonly #onAbort: (() => void) | undefined;
+
+  /** @param cached the result does not come from a run started for this request: another caller's run, or the cache. */
+  constructor(
+    readonly task: string,
+    readonly group: LeaseGroup | { readonly job: undefined; readonly result: ResultEvent },
+    readonly cached: boolean,
+    holder?: Holder,
+  ) {
+    // Listening from the start: a call that ends before it reads a single event still lets go.
+    if (holder && group.job) {
+      this.#holder = holder;
+      this.#onAbort = () => this.release(reasonOf(holder));
+      holder.signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  #cutReason(): OffloadError | undefined {
+    return this.#cut;
+  }
+
+  /** A lease on a result the cache answered: no job, nothing to cancel. */
+  static fromCache(task: string, result: ResultEvent): Lease {
+    return new Lease(task, { job: undefined, result }, true);
+  }
+
+  get job(): Job | undefined {
+    return this.group.job;
+  }
+
+  /** The job's state as this holder sees it: cancelled once it let go, whatever others keep running. */
+  get state(): JobState {
+    if (this.#cut) return 'cancelled';
+    return this.group.job?.state ?? 'succeeded';
+  }
+
+  get latestProgress(): { fraction: number; message: string } | undefined {
+    return this.group.job ? this.group.job.latestProgress : undefined;
+  }
+
+  get outcome(): Outcome | undefined {
+    const { job } = this.group;
+    if (!job) return { result: this.group.result };
+    if (this.#cut) return { error: this.#cut };
+    return job.outcome;
+  }
+
+  /** Lets go of the job; the last holder to let go cancels it with `reason`. Idempotent; moot once the job ended. */
+  release(reason: OffloadError): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#onAbort) this.#holder!.signal.removeEventListener('abort', this.#onAbort);
+    const group = this.group;
+    if (!group.job) return;
+    if (!group.job.settled) this.#cut = reason;
+    if (--group.holders === 0) group.job.cancel(reason);
+    if (this.#cut) for (const wake of this.#onRelease) wake();
+  }
+
+  /**
+   * The job's events (Started, the latest Progress, live ones, the result),
+   * ending with this lease's reason if it is released first. Reading them
+   * releases nothing: a watcher of a submitted job follows this way.
+   */
+  async *follow(): AsyncGenerator<TaskEvent, void, undefined> {
+    const { job } = this.group;
+    if (!job) {
+      const { result } = this.group;
+      yield { type: 'started', queuedMs: result.queuedMs };
+      yield result;
+      return;
+    }
+    if (this.#cut) throw this.#cut;
+    const follower = job.follow();
+    const leave = (): void => follower.leave();
+    this.#onRelease.add(leave);
+    try {
+      yield* follower;
+      // A follower made to leave ends quietly: say why (read anew: release() may have run meanwhile).
+      const cut = this.#cutReason();
+      if (cut) throw cut;
+    } finally {
+      this.#onRelease.delete(leave);
+      follower.leave();
+    }
+  }
+
+  /** The events for the call holding this lease; a call that stops reading early lets go. */
+  async *events(): AsyncGenerator<TaskEvent, void, undefined> {
+    try {
+      yield* this.follow();
+    } finally {
+      this.release(Errors.callCancelled);
+    }
+  }
+
+  /** The outcome for a unary call holding this lease; progress is skipped without stepping a generator through it. */
+  async result(): Promise<ResultEvent> {
+    const { job } = this.group;
+    if (!job) return this.group.result;
+    const follower = job.follow();
+    const leave = (): void => follower.leave();
+    this.#onRelease.add(leave);
+    try {
+      if (this.#cut) throw this.#cut;
+      return await follower.result();
+    } catch (error) {
+      throw this.#cut ?? error;
+    } finally {
+      this.#onRelease.delete(leave);
+      this.release(Errors.callCancelled);
+    }
+  }
+}
+
+function reasonOf(holder: Holder): OffloadError {
+  const reason: unknown = holder.signal.reason;
+  return reason instanceof OffloadError ? reason : (holder.reason?.() ?? Errors.callCancelled);
+}
