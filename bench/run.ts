@@ -88,7 +88,8 @@ const scenarios = pick(opts.scenarios, SCENARIOS, 'scenario');
 const servers = pick(opts.servers, SERVER_NAMES, 'server');
 // offload refuses work beyond --max-queue at once (default 16 × workers = 32); the peers queue without
 // bound. Raise it so the 1000-stream burst is admitted, as a deployment expecting such bursts would.
-const offloadFlags = (opts['offload-flags'] ?? `--max-queue ${Math.max(1000, params.streams.count)}`).split(/\s+/).filter(Boolean);
+// --cache-mb 0: the scenarios repeat identical requests, which the peers compute every time; so does offload here.
+const offloadFlags = (opts['offload-flags'] ?? `--max-queue ${Math.max(1000, params.streams.count)} --cache-mb 0`).split(/\s+/).filter(Boolean);
 const offloadNodeFlags = (opts['offload-node-flags'] ?? '').split(/\s+/).filter(Boolean);
 
 const outDir = opts.out ?? (mode === 'quick' ? join(benchDir, 'results', 'quick') : join(benchDir, 'results'));
@@ -210,7 +211,7 @@ function machineInfo(): Record<string, string | number> {
 }
 
 const serverNotes = (flags: readonly string[], nodeFlags: readonly string[]): Record<ServerName, string> => ({
-  offload: `\`node ${nodeFlags.map((f) => `${f} `).join('')}dist/src/main.js --port 0 --workers ${WORKERS} ${flags.join(' ')}\`: the compiled server with its defaults otherwise (input validation, info-level call logs written to a file, metrics off). The default \`--max-queue\` (32) would refuse most of the 1000-stream burst at once; the peers queue without bound.`,
+  offload: `\`node ${nodeFlags.map((f) => `${f} `).join('')}dist/src/main.js --port 0 --workers ${WORKERS} ${flags.join(' ')}\`: the compiled server with its defaults otherwise (input validation, info-level call logs written to a file, metrics off). The default \`--max-queue\` (32) would refuse most of the 1000-stream burst at once; the peers queue without bound. \`--cache-mb 0\`: the scenarios repeat identical requests (one 8 MiB payload hashed again and again), which the peers compute every time, so offload must not answer them from its result cache.`,
   inline: '`bench/peers/inline`: a plain grpc-js server computing every task on its main thread (what a newcomer writes); RunBatch runs items one after another.',
   'python-seed': '`bench/peers/python-seed`: grpc.aio, a `ProcessPoolExecutor(2)` (spawn) awaited with `asyncio.wrap_future`, progress sent by the worker processes over a multiprocessing queue pumped into the loop by one thread.',
   ceiling: '`bench/peers/ceiling`: a bare piscina pool of 2 threads in the measuring process, no gRPC: the most the pool side can do on this machine.',
