@@ -1,7 +1,8 @@
 /**
  * The TypeScript client: typed calls, deadlines that really apply, retries
- * of unary runs with backoff, bearer tokens, TLS, and client-side round-robin
- * over several replicas. Every failure is an OffloadError with its status.
+ * of unary runs with backoff, bearer tokens, TLS, client-side round-robin
+ * over several replicas, and jobs routed to their replica. Every failure is
+ * an OffloadError with its status.
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
 import type { RunBatchRequest } from '../gen/offload/v1/compute.js';
@@ -19,6 +20,8 @@ import {
   type TaskResult,
 } from './events.js';
 import { openGrpcClient } from './grpc-client.js';
+import { createJobHandle, submitJob, type JobContext, type JobHandle, type SubmitOptions, type SubmittedJob } from './job-handle.js';
+import { createJobRoutes } from './job-routes.js';
 import { resolveRetry, retryCallOptions, type RetryOptions } from './retry-options.js';
 import { toOffloadError } from './to-offload-error.js';
 
@@ -31,9 +34,9 @@ export interface ComputeClientOptions {
   tls?: boolean | TlsOptions;
   /** Sent as `authorization: Bearer TOKEN`. */
   token?: string;
-  /** Retries of unary `run` (tasks are expected to be idempotent); `false` turns them off. */
+  /** Retries of unary `run`, Submit, GetJob and CancelJob, and a watch's re-attaches; `false` turns them off. */
   retry?: RetryOptions | false;
-  /** Default deadline of every call, in ms from its start. */
+  /** Default deadline of every call, in ms from its start (of a whole watch, re-attaches included). */
   deadlineMs?: number;
   /** Largest message sent or received; default 64 MiB, as the server's. */
   maxMessageBytes?: number;
@@ -58,18 +61,25 @@ export interface ComputeClient {
   /** Runs every item (from any iterable, sync or async), yielding events tagged with item ids. */
   runBatch<Output = Json>(items: Iterable<BatchItem> | AsyncIterable<BatchItem>, options?: Omit<CallOptionsIn, 'data'>): AsyncIterable<BatchEvent<Output>>;
   listTasks(options?: Omit<CallOptionsIn, 'data'>): Promise<TaskInfo[]>;
-  /** Closes the channel; calls in flight fail. */
+  /** Submits a job that outlives the call; `options.signal`/`deadline` bound the Submit call only. */
+  submit<Output = Json>(task: string, input?: Json, options?: SubmitOptions): Promise<SubmittedJob<Output>>;
+  /** A handle on an existing job, by id; no call is made until it is used. */
+  job<Output = Json>(id: string): JobHandle<Output>;
+  /** Closes the channels; calls in flight fail. */
   close(): void;
 }
 
 /**
  * `target` is host:port, a list (`ipv4:127.0.0.1:5001,127.0.0.1:5002`) or a
  * DNS name (`dns:offload.default.svc:50051`); several addresses are balanced
- * round-robin, call by call.
+ * round-robin, call by call, except calls about a job, which go to the
+ * replica its id hashes to (job-routes.ts).
  */
 export function createComputeClient(target: string, options: ComputeClientOptions = {}): ComputeClient {
   const { grpc, channel } = openGrpcClient(target, options);
+  const routes = createJobRoutes(target, grpc, options);
   const retry = resolveRetry(options.retry);
+  const jobs: JobContext = { routes, retry, deadlineMs: options.deadlineMs };
   const callOptions = ({ signal, deadline }: Omit<CallOptionsIn, 'data'> = {}) => {
     const effective = deadline ?? options.deadlineMs;
     return { ...(signal ? { signal } : {}), ...(effective !== undefined ? { deadline: effective } : {}) };
@@ -122,6 +132,12 @@ export function createComputeClient(target: string, options: ComputeClientOption
       }
     },
 
-    close: () => channel.close(),
+    submit: (task, input, opts) => submitJob(jobs, task, input, opts),
+    job: (id) => createJobHandle(jobs, id),
+
+    close: () => {
+      routes.close();
+      channel.close();
+    },
   };
 }
