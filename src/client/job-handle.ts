@@ -51,7 +51,9 @@ export interface JobContext {
 }
 
 /** What the server accepts as a job id (the header a balancer hashes on must be one too). */
-const JOB_ID = /^[A-Za-z0-9._~-]{1,128}$/;
+export function isJobId(id: string): boolean {
+  return /^[A-Za-z0-9._~-]{1,128}$/.test(id);
+}
 
 export async function submitJob<Output>(context: JobContext, task: string, input: Json | undefined, options: SubmitOptions = {}): Promise<SubmittedJob<Output>> {
   // The client always chooses the id, so that Submit is routed like every later call about the job.
@@ -69,7 +71,7 @@ export async function submitJob<Output>(context: JobContext, task: string, input
 
 /** A handle on the job `id`; no call is made until one of its methods is. */
 export function createJobHandle<Output>(context: JobContext, id: string): JobHandle<Output> {
-  if (!JOB_ID.test(id)) throw Errors.invalidJobId;
+  if (!isJobId(id)) throw Errors.invalidJobId;
   const unary = async (method: 'getJob' | 'cancelJob', options: JobCallOptions = {}): Promise<JobInfo<Output>> => {
     const grpc = await context.routes.clientFor(id);
     try {
