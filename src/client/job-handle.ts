@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Metadata } from 'nice-grpc';
 import { Errors } from '../errors.js';
 import { toBuffer, type Json, type RunEvent, type TaskResult } from './events.js';
+import type { GrpcClient } from './grpc-client.js';
 import { fromJobMessage, type JobInfo } from './job-events.js';
 import type { JobRoutes } from './job-routes.js';
 import { retryCallOptions, type Retry } from './retry-options.js';
@@ -57,12 +58,11 @@ export function isJobId(id: string): boolean {
 
 export async function submitJob<Output>(context: JobContext, task: string, input: Json | undefined, options: SubmitOptions = {}): Promise<SubmittedJob<Output>> {
   // The client always chooses the id, so that Submit is routed like every later call about the job.
-  const id = options.jobId ?? randomUUID();
-  const handle = createJobHandle<Output>(context, id);
-  const grpc = await context.routes.clientFor(id);
+  const { handle, route } = openJob<Output>(context, options.jobId ?? randomUUID());
+  const grpc = await route();
   try {
-    const request = { task, input, data: toBuffer(options.data), jobId: id };
-    const { created } = await grpc.submit(request, { ...callOptions(context, id, options), ...retryCallOptions(context.retry) });
+    const request = { task, input, data: toBuffer(options.data), jobId: handle.id };
+    const { created } = await grpc.submit(request, { ...callOptions(context, handle.id, options), ...retryCallOptions(context.retry) });
     return { ...handle, created };
   } catch (error) {
     throw toOffloadError(error);
@@ -71,9 +71,16 @@ export async function submitJob<Output>(context: JobContext, task: string, input
 
 /** A handle on the job `id`; no call is made until one of its methods is. */
 export function createJobHandle<Output>(context: JobContext, id: string): JobHandle<Output> {
+  return openJob<Output>(context, id).handle;
+}
+
+function openJob<Output>(context: JobContext, id: string): { handle: JobHandle<Output>; route: () => Promise<GrpcClient> } {
   if (!isJobId(id)) throw Errors.invalidJobId;
+  // Chosen once per handle: should a dns: name's addresses change meanwhile, the handle keeps to the replica it found.
+  let chosen: Promise<GrpcClient> | undefined;
+  const route = (): Promise<GrpcClient> => (chosen ??= context.routes.clientFor(id));
   const unary = async (method: 'getJob' | 'cancelJob', options: JobCallOptions = {}): Promise<JobInfo<Output>> => {
-    const grpc = await context.routes.clientFor(id);
+    const grpc = await route();
     try {
       const { job } = await grpc[method]({ jobId: id }, { ...callOptions(context, id, options), ...retryCallOptions(context.retry) });
       return fromJobMessage<Output>(job);
@@ -89,10 +96,10 @@ export function createJobHandle<Output>(context: JobContext, id: string): JobHan
       signal,
       // Fixed once: every re-attach shares what is left of it.
       deadline: deadline === undefined ? undefined : deadline instanceof Date ? deadline : new Date(Date.now() + deadline),
-      open: async (attempt) => (await context.routes.clientFor(id)).watch({ jobId: id }, { ...attempt, metadata: jobMetadata(id) }),
+      open: async (attempt) => (await route()).watch({ jobId: id }, { ...attempt, metadata: jobMetadata(id) }),
     });
   };
-  return {
+  const handle: JobHandle<Output> = {
     id,
     watch,
     async result(options) {
@@ -102,6 +109,7 @@ export function createJobHandle<Output>(context: JobContext, id: string): JobHan
     get: (options) => unary('getJob', options),
     cancel: (options) => unary('cancelJob', options),
   };
+  return { handle, route };
 }
 
 function callOptions(context: JobContext, id: string, { signal, deadline }: JobCallOptions) {

@@ -3,17 +3,19 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createComputeClient, type ComputeClient } from '../../src/index.js';
 import { ComputeServiceDefinition, JobState, type ComputeServiceImplementation } from '../../src/gen/offload/v1/compute.js';
 import type { ComputeServer } from '../../src/server/create-compute-server.js';
+import { createTestCertificates } from '../helpers/certificates.js';
 import { connect } from '../helpers/client.js';
 import { startServer } from '../helpers/start-server.js';
 
-// Only this file's resolver is faked: a name with two addresses, one replica on each.
+// Only this file's resolver, as the client's job routing sees it, is faked: a made-up name, and
+// localhost (the test certificate's name), each with two addresses, one replica on each.
 const REPLICAS_NAME = 'replicas.offload.test';
 vi.mock('node:dns/promises', async (original) => {
   const real = await original<typeof import('node:dns/promises')>();
   return {
     ...real,
     lookup: vi.fn(async (host: string, options: object) =>
-      host === REPLICAS_NAME
+      host === REPLICAS_NAME || host === 'localhost'
         ? [
             { address: '127.0.0.1', family: 4 },
             { address: '127.0.0.2', family: 4 },
@@ -90,6 +92,29 @@ describe('job calls over several replicas', () => {
     for (const id of ids) expect(await c.job(id).result()).toMatchObject({ output: id });
   });
 });
+
+describe('job calls over a dns: name with TLS', () => {
+  it('dials each replica by its address and still checks the certificate against the name', async () => {
+    const certs = await createTestCertificates();
+    opened.push({ close: () => certs.cleanup() });
+    // The certificate names localhost and 127.0.0.1, not 127.0.0.2: reaching the second replica needs the name.
+    const tls = ['--tls-cert', certs.server.cert.path, '--tls-key', certs.server.key.path];
+    const one = await server([...tls, '--host', '127.0.0.1']);
+    const two = await server([...tls, '--host', '127.0.0.2', '--port', String(one.port)]);
+    const c = createComputeClient(`dns:localhost:${one.port}`, { tls: { ca: certs.ca.cert.path } });
+    opened.push(c);
+    const ids = Array.from({ length: 16 }, (_, i) => `tls-spread-${i}`);
+    for (const id of ids) expect(await (await c.submit('echo', id, { jobId: id })).result()).toMatchObject({ output: id });
+    const submits = await Promise.all([one, two].map((s) => countCalls(s, 'Submit')));
+    expect(submits.every((count) => count > 0)).toBe(true);
+    expect(submits[0]! + submits[1]!).toBe(ids.length);
+  });
+});
+
+async function countCalls(s: ComputeServer, method: string): Promise<number> {
+  const counted = await s.metrics.registry.getSingleMetric('offload_rpc_requests_total')!.get();
+  return counted.values.filter((v) => v.labels['method'] === `/offload.v1.ComputeService/${method}`).reduce((sum, v) => sum + v.value, 0);
+}
 
 describe('what job calls tell a balancer', () => {
   it('names the job in offload-job-id metadata on Submit, Watch, GetJob and CancelJob', async () => {
