@@ -192,12 +192,35 @@ describe('jobs behind nginx (deploy/nginx.conf) with three replicas', () => {
     expect(new Set(served)).toEqual(new Set(replicas.map(address)));
   });
 
-  it('keeps the jobs on the other two replicas answering through nginx after one is drained with SIGTERM, and lands new ids that hash to them there', async () => {
+  it('lets a watched job finish on a replica drained with SIGTERM, while calls about its other jobs get UNAVAILABLE "server shutting down" and the jobs on the other two answer as before', async () => {
     drained = holder.get(ids[0]!)!;
-    const survivors = replicas.filter((r) => r !== drained);
-    drained.child.kill('SIGTERM');
-    expect(await drained.exited).toBe(0);
+    const lost = ids.filter((id) => holder.get(id) === drained);
+    const kept = ids.filter((id) => holder.get(id) !== drained);
+    // A job on the replica about to be drained, watched through nginx: the open Watch holds the drain.
+    const watched = Array.from({ length: 1000 }, (_, i) => `watched-in-drain-${i}`).find((id) => ring.owner(id) === address(drained))!;
+    const long = { ms: 4000, steps: 40 };
+    await first.client.submit({ task: 'spin', input: long, jobId: watched }, about(watched));
+    const events: WatchResponse[] = [];
+    const watching = (async () => {
+      for await (const event of first.client.watch({ jobId: watched }, about(watched))) events.push(event);
+    })();
+    await eventually(() => expect(events.some((e) => e.progress && e.progress.fraction > 0)).toBe(true));
 
+    drained.child.kill('SIGTERM');
+    await eventually(() => expect(drained.output()).toContain('"phase":"draining"'));
+    // nginx still sends the drained replica's ids there (an answer is not a failure), and it refuses new calls.
+    expect(await rejection(first.client.getJob({ jobId: lost[0]! }, about(lost[0]!)))).toMatchObject({ code: Status.UNAVAILABLE, details: 'server shutting down' });
+    const during = await Promise.all(kept.map(async (id) => (await first.client.getJob({ jobId: id }, about(id))).job?.state));
+    expect(during).toEqual(kept.map(() => JobState.JOB_STATE_SUCCEEDED));
+    expect(events.some((e) => e.result)).toBe(false);
+
+    await watching;
+    expect(events.at(-1)?.result?.output).toEqual({ ms: long.ms });
+    expect(await drained.exited).toBe(0);
+  });
+
+  it('keeps the jobs on the other two replicas answering through nginx once the drained one has exited, and lands new ids that hash to them there', async () => {
+    const survivors = replicas.filter((r) => r !== drained);
     const kept = ids.filter((id) => holder.get(id) !== drained);
     expect(kept.length).toBeGreaterThan(0);
     await Promise.all(
