@@ -96,6 +96,13 @@ export const Errors = {
    * caller's signal, and is callCancelled.
    */
   noAnswerInTime: new OffloadError(Status.DEADLINE_EXCEEDED, 'no answer in time'),
+  /** The client's own, never on the wire: a watch re-attached after a dropped stream and the job was no longer there. */
+  jobLost: (id: string) =>
+    new OffloadError(Status.NOT_FOUND, `job "${id}" is gone: its replica restarted or was lost, or its retention ended, while it was being watched; submit it again with the same id`),
+  /** The client's own: a Watch stream ended without the job's outcome (a proxy closed it, say); the watch re-attaches. */
+  watchEndedEarly: (id: string) => new OffloadError(Status.UNAVAILABLE, `the watch of job "${id}" ended before the job's outcome`),
+  /** The client's own: an answer this client cannot read, such as a job state newer than it. */
+  unreadableAnswer: (what: string) => new OffloadError(Status.INTERNAL, `the server answered with ${what}, which this client cannot read; is the client older than the server?`),
 } as const;
 
 /** A canonical status name (as a task's TaskError gives it) to its code, or undefined. */

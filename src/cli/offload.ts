@@ -1,18 +1,22 @@
 #!/usr/bin/env node
 /**
- * The `offload` command: `serve` runs the server; `tasks`, `run` and
- * `health` are clients. Failed calls print "offload: STATUS: message" and
- * exit 1; usage errors exit 2; Ctrl-C during `run` exits 130.
+ * The `offload` command: `serve` runs the server; `tasks`, `run`, the job
+ * commands and `health` are clients. Failed calls print "offload: STATUS:
+ * message" and exit 1; usage errors exit 2; Ctrl-C during `run` (which
+ * cancels) or `watch` (which detaches) exits 130.
  */
 import { ClientError } from 'nice-grpc';
 import { Errors, OffloadError, Status } from '../errors.js';
 import { CliError } from './cli-error.js';
 import { healthCommand } from './health-command.js';
 import { initCommand } from './init-command.js';
+import { cancelCommand, jobCommand } from './job-command.js';
 import { suppressIpServernameWarning } from './quiet-warnings.js';
 import { runCommand } from './run-command.js';
 import { serve } from './serve.js';
+import { submitCommand } from './submit-command.js';
 import { tasksCommand } from './tasks-command.js';
+import { watchCommand } from './watch-command.js';
 
 const USAGE = `Usage: offload <command> [flags]
 
@@ -20,6 +24,10 @@ Commands:
   serve    run the server (offload serve --help for its flags)
   tasks    list the tasks a server runs
   run      run a task, with a live progress bar (offload run --help)
+  submit   submit a job that goes on without the command; prints its id
+  watch    follow a job with a live progress bar; Ctrl-C detaches (offload watch ID)
+  job      show a job: state, progress, result or failure (offload job ID)
+  cancel   stop a job (offload cancel ID)
   health   ask a server whether it is serving
   init     start a project of your own tasks (offload init DIR)
 
@@ -29,6 +37,10 @@ Environment: OFFLOAD_ADDRESS, OFFLOAD_TOKEN for the client commands.
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   tasks: tasksCommand,
   run: runCommand,
+  submit: submitCommand,
+  watch: watchCommand,
+  job: jobCommand,
+  cancel: cancelCommand,
   health: healthCommand,
   init: initCommand,
 };

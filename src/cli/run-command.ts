@@ -5,13 +5,12 @@
  * Otherwise, or with --json: one JSON event per line on stdout. Ctrl-C
  * cancels the task on the server and exits 130.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { createComputeClient } from '../client/create-compute-client.js';
-import type { Json, RunEvent } from '../client/events.js';
 import { CliError } from './cli-error.js';
 import { CLIENT_USAGE, clientTarget, parseCommandArgs, parseDuration, stringFlag } from './client-flags.js';
 import { explainCallError } from './explain-call-error.js';
-import { createProgressBar } from './progress-bar.js';
+import { createEventPrinter } from './print-events.js';
+import { parseInput, readBytes } from './read-input.js';
 
 export const RUN_USAGE = `Usage: offload run TASK [--input JSON|@file.json] [--data-file FILE] [--out FILE] [--deadline 30s] [--json]
 
@@ -53,24 +52,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     controller.abort();
   };
   process.on('SIGINT', onSigint);
-  const bar = jsonLines ? undefined : createProgressBar(process.stderr, task);
+  const printer = createEventPrinter({ label: task, jsonLines, out });
   try {
     const events = client.runStream(task, input, { ...(data ? { data } : {}), signal: controller.signal, ...(deadline !== undefined ? { deadline } : {}) });
-    for await (const event of events) {
-      if (event.type === 'result' && out !== undefined) writeFileSync(out, event.data);
-      if (jsonLines) process.stdout.write(`${JSON.stringify(toJsonEvent(event, out !== undefined))}\n`);
-      else if (event.type === 'started') bar!.update(0, 'started');
-      else if (event.type === 'progress') bar!.update(event.fraction, event.message);
-      else {
-        bar!.done();
-        process.stdout.write(`${JSON.stringify(event.output, null, 2)}\n`);
-        const bytes = event.data.byteLength > 0 && values.out === undefined ? `, ${event.data.byteLength} bytes of data (use --out to keep them)` : '';
-        process.stderr.write(`done in ${event.runMs.toFixed(1)} ms (queued ${event.queuedMs.toFixed(1)} ms)${bytes}\n`);
-      }
-    }
+    for await (const event of events) printer.print(event);
     return 0;
   } catch (error) {
-    bar?.done();
+    printer.stop();
     if (interrupted) {
       process.stderr.write('offload: cancelled\n');
       return INTERRUPTED;
@@ -92,27 +80,4 @@ function pointAtTasksCommand(error: unknown): unknown {
   if (!(error instanceof CliError) || !error.message.startsWith('NOT_FOUND: unknown task')) return error;
   const stem = error.message.replace(/; ListTasks shows the tasks this server runs$/, '');
   return new CliError(`${stem}; \`offload tasks\` lists the tasks this server runs`, error.exitCode);
-}
-
-function toJsonEvent(event: RunEvent, dataWritten: boolean): Record<string, unknown> {
-  if (event.type !== 'result') return event;
-  const { data, ...rest } = event;
-  return { ...rest, dataBytes: data.byteLength, ...(data.byteLength > 0 && !dataWritten ? { data: Buffer.from(data).toString('base64') } : {}) };
-}
-
-function parseInput(text: string): Json {
-  const source = text.startsWith('@') ? readBytes(text.slice(1)).toString('utf8') : text;
-  try {
-    return JSON.parse(source) as Json;
-  } catch (error) {
-    throw new CliError(`--input is not valid JSON: ${(error as Error).message}`);
-  }
-}
-
-function readBytes(file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    throw new CliError(`cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
 }

@@ -60,3 +60,8 @@ export function fromBatchResponse<Output>(response: RunBatchResponse): BatchEven
   const event = fromStreamResponse<Output>(response);
   return event && { id, ...event };
 }
+
+/** The generated messages type bytes as Buffer; wrap without copying. */
+export function toBuffer(bytes: Uint8Array | undefined): Buffer {
+  return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : Buffer.alloc(0);
+}

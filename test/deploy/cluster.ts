@@ -1,7 +1,8 @@
 /**
  * Replicas of the compiled server as child processes, and nginx (Debian's
  * /usr/sbin/nginx) in front of them running deploy/nginx.conf with loopback
- * ports and a private prefix. For test/deploy/nginx-balancer.test.ts.
+ * ports and a private prefix. For test/deploy/nginx-balancer.test.ts and
+ * nginx-jobs.test.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

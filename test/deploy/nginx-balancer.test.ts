@@ -209,7 +209,8 @@ describe('offload behind nginx when the replica serving a call goes away', () =>
 
   it('lets a RunStream finish on a replica drained with SIGTERM, while new calls nginx still sends there get UNAVAILABLE "server shutting down"', async () => {
     const events: RunEvent[] = [];
-    const stream = consume(client.runStream('spin', { ms: 2000, steps: 20 }), events);
+    // Long enough to keep the replica draining while the calls below are made, even on a loaded machine.
+    const stream = consume(client.runStream('spin', { ms: 4000, steps: 40 }), events);
     await eventually(() => expect(events.some((e) => e.type === 'progress')).toBe(true));
     drained = await replicaRunningTask(cluster.replicas);
     drained.child.kill('SIGTERM');
@@ -225,7 +226,7 @@ describe('offload behind nginx when the replica serving a call goes away', () =>
     expect(await Promise.all(Array.from({ length: 10 }, (_, i) => client.run('echo', i)))).toEqual(Array.from({ length: 10 }, (_, i) => i));
 
     expect(await stream).toBeUndefined();
-    expect(events.at(-1)).toMatchObject({ type: 'result', output: { ms: 2000 } });
+    expect(events.at(-1)).toMatchObject({ type: 'result', output: { ms: 4000 } });
     expect(await drained.exited).toBe(0);
     expect(logLines(cluster.nginx, 'RunStream', drained.port).join('\n')).toMatch(/ 200 grpc_status=0 upstream=127\.0\.0\.1:\d+ upstream_status=200 /);
   });

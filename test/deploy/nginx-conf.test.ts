@@ -49,16 +49,43 @@ function isPrivatePath(directive: string): boolean {
   return /^(daemon off|pid \/prefix\/\S+|error_log \/prefix\/\S+ info|http > [a-z_]+_temp_path \/prefix\/\S+)$/.test(directive);
 }
 
+/** `nginx -t` on `conf` (with its paths moved to a private prefix); its stderr. */
+async function nginxTest(conf: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'offload-nginx-t-'));
+  try {
+    writeFileSync(join(dir, 'nginx.conf'), nginxPrivatePaths(conf, dir));
+    const { stderr } = await promisify(execFile)(nginxBinary, ['-t', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')]);
+    return stderr;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The directives of the upstream block, in order, without the "http > upstream offload > " prefix. */
+function upstreamDirectives(conf: string): string[] {
+  const prefix = 'http > upstream offload > ';
+  return directives(conf).flatMap((d) => (d.startsWith(prefix) ? [d.slice(prefix.length)] : []));
+}
+
 describe('deploy/nginx.conf', () => {
-  it('passes nginx -t as shipped, with only its pid, log and temporary paths moved to a private prefix', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'offload-nginx-t-'));
-    try {
-      writeFileSync(join(dir, 'nginx.conf'), nginxPrivatePaths(source, dir));
-      const { stderr } = await promisify(execFile)(nginxBinary, ['-t', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')]);
-      expect(stderr).toContain('test is successful');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  it('passes nginx -t as shipped, without a warning, with only its pid, log and temporary paths moved to a private prefix', async () => {
+    const stderr = await nginxTest(source);
+    expect(stderr).toContain('test is successful');
+    expect(stderr).not.toContain('[warn]');
+  });
+
+  it('routes by a consistent hash of the offload-job-id header, declared before keepalive so that upstream connections are still cached', () => {
+    const upstream = upstreamDirectives(source);
+    const hash = upstream.indexOf('hash $http_offload_job_id consistent');
+    expect(hash).toBeGreaterThanOrEqual(0);
+    expect(hash).toBeLessThan(upstream.findIndex((d) => d.startsWith('keepalive ')));
+  });
+
+  it('makes nginx -t warn "load balancing method redefined" when the hash is moved after keepalive', async () => {
+    const hashLine = /^[ \t]*hash \$http_offload_job_id consistent;\n/m;
+    const moved = source.replace(hashLine, '').replace(/^([ \t]*)(keepalive_requests[^;\n]*;)$/m, '$1$2\n$1hash $http_offload_job_id consistent;');
+    expect(upstreamDirectives(moved).slice(-2)).toEqual(['keepalive_requests 10000', 'hash $http_offload_job_id consistent']);
+    expect(await nginxTest(moved)).toMatch(/\[warn\] load balancing method redefined/);
   });
 
   it('keeps its upstream servers and listen line as shipped when only its paths are moved', () => {

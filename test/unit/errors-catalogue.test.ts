@@ -34,6 +34,10 @@ const documented: Record<keyof typeof Errors, OffloadError | undefined> = {
   // Not on the wire: a RunBatch handler that ended has no client left to tell, and the CLI prints its own.
   callEnded: undefined,
   noAnswerInTime: undefined,
+  // The TypeScript client's own, about what it saw of the wire: never sent by a server.
+  jobLost: undefined,
+  watchEndedEarly: undefined,
+  unreadableAnswer: undefined,
 };
 
 describe('the error catalogue', () => {
