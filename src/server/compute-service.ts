@@ -89,7 +89,8 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
     return cacheKey(task, input, request.data).then((key) => {
       if (deps.isDraining()) throw Errors.shuttingDown;
       const lease = shared.lease(task.name, key, request.noCache, start(true), holder);
-      if (context && lease.cached) context.record.cached = true;
+      // A batch's log line is the whole call's: its items say cached in their results.
+      if (context && request.id === undefined) context.record.cached = lease.cached;
       return lease;
     });
   };
