@@ -25,7 +25,9 @@ export function createEventPrinter({ label, jsonLines, out }: { label: string; j
         bar.done();
         process.stdout.write(`${JSON.stringify(event.output, null, 2)}\n`);
         const bytes = event.data.byteLength > 0 && out === undefined ? `, ${event.data.byteLength} bytes of data (use --out to keep them)` : '';
-        process.stderr.write(`done in ${event.runMs.toFixed(1)} ms (queued ${event.queuedMs.toFixed(1)} ms)${bytes}\n`);
+        // A cached result's timings are those of the run that produced it.
+        const how = event.cached ? ' (cached)' : '';
+        process.stderr.write(`done in ${event.runMs.toFixed(1)} ms (queued ${event.queuedMs.toFixed(1)} ms)${how}${bytes}\n`);
       }
     },
     stop: () => bar?.done(),

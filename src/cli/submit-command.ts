@@ -12,7 +12,7 @@ import { explainCallError } from './explain-call-error.js';
 import { checkJobId } from './job-args.js';
 import { parseInput, readBytes } from './read-input.js';
 
-export const SUBMIT_USAGE = `Usage: offload submit TASK [--input JSON|@file.json] [--data-file FILE] [--job-id ID] [--json]
+export const SUBMIT_USAGE = `Usage: offload submit TASK [--input JSON|@file.json] [--data-file FILE] [--job-id ID] [--no-cache] [--json]
 
 Submits a job that goes on without this command; prints its id.
 
@@ -20,6 +20,7 @@ Submits a job that goes on without this command; prints its id.
   --data-file FILE   send FILE's bytes as the request data
   --job-id ID        the job's id (default: a random UUID); the same id and
                      request again name the same job, so a retry is safe
+  --no-cache         compute afresh, even for a cacheable task
   --json             print {"id":"...","created":true}
 
 Then: offload watch ID, offload job ID, offload cancel ID.
@@ -30,7 +31,7 @@ ${CLIENT_USAGE}
 export async function submitCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     argv,
-    { input: { type: 'string' }, 'data-file': { type: 'string' }, 'job-id': { type: 'string' }, json: { type: 'boolean' } },
+    { input: { type: 'string' }, 'data-file': { type: 'string' }, 'job-id': { type: 'string' }, 'no-cache': { type: 'boolean' }, json: { type: 'boolean' } },
     'offload submit',
   );
   if (values['help']) {
@@ -47,7 +48,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
 
   const client = createComputeClient(address, options);
   try {
-    const job = await client.submit(task, input, { ...(data ? { data } : {}), ...(jobId ? { jobId } : {}), deadline: 10_000 });
+    const job = await client.submit(task, input, { ...(data ? { data } : {}), ...(jobId ? { jobId } : {}), noCache: values['no-cache'] === true, deadline: 10_000 });
     if (values['json']) {
       process.stdout.write(`${JSON.stringify({ id: job.id, created: job.created })}\n`);
     } else {

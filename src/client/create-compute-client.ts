@@ -46,6 +46,8 @@ export interface ComputeClientOptions {
 
 export interface CallOptionsIn {
   data?: Uint8Array;
+  /** Compute afresh even when the task is cacheable (and refresh the server's cached result). */
+  noCache?: boolean;
   signal?: AbortSignal;
   /** A Date, or ms from now; overrides the client's deadlineMs. */
   deadline?: Date | number;
@@ -87,7 +89,7 @@ export function createComputeClient(target: string, options: ComputeClientOption
 
   const runForResult = async <Output>(task: string, input?: Json, opts: CallOptionsIn = {}): Promise<TaskResult<Output>> => {
     try {
-      const response = await grpc.run({ task, input, data: toBuffer(opts.data) }, { ...callOptions(opts), ...retryCallOptions(retry) });
+      const response = await grpc.run({ task, input, data: toBuffer(opts.data), noCache: opts.noCache ?? false }, { ...callOptions(opts), ...retryCallOptions(retry) });
       return fromWireResult<Output>(response.result);
     } catch (error) {
       throw toOffloadError(error);
@@ -100,7 +102,7 @@ export function createComputeClient(target: string, options: ComputeClientOption
 
     async *runStream<Output>(task: string, input?: Json, opts: CallOptionsIn = {}) {
       try {
-        for await (const response of grpc.runStream({ task, input, data: toBuffer(opts.data) }, callOptions(opts))) {
+        for await (const response of grpc.runStream({ task, input, data: toBuffer(opts.data), noCache: opts.noCache ?? false }, callOptions(opts))) {
           const event = fromStreamResponse<Output>(response);
           if (event) yield event;
         }
@@ -111,7 +113,7 @@ export function createComputeClient(target: string, options: ComputeClientOption
 
     async *runBatch<Output>(items: Iterable<BatchItem> | AsyncIterable<BatchItem>, opts: Omit<CallOptionsIn, 'data'> = {}) {
       async function* requests(): AsyncGenerator<RunBatchRequest> {
-        for await (const item of items) yield { id: item.id, task: item.task, input: item.input, data: toBuffer(item.data), noCache: false };
+        for await (const item of items) yield { id: item.id, task: item.task, input: item.input, data: toBuffer(item.data), noCache: item.noCache ?? false };
       }
       try {
         for await (const response of grpc.runBatch(requests(), callOptions(opts))) {

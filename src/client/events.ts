@@ -12,6 +12,8 @@ export interface TaskResult<Output = Json> {
   data: Uint8Array;
   queuedMs: number;
   runMs: number;
+  /** Not computed for this call: answered from the server's cache or by an identical call's run (cacheable tasks). */
+  cached: boolean;
 }
 
 export type RunEvent<Output = Json> =
@@ -29,6 +31,8 @@ export interface BatchItem {
   task: string;
   input?: Json;
   data?: Uint8Array;
+  /** Compute afresh, even for a cacheable task. */
+  noCache?: boolean;
 }
 
 export interface TaskInfo {
@@ -44,6 +48,7 @@ export function fromWireResult<Output>(result: WireResult | undefined): TaskResu
     data: result?.data ?? new Uint8Array(0),
     queuedMs: result?.queuedMs ?? 0,
     runMs: result?.runMs ?? 0,
+    cached: result?.cached ?? false,
   };
 }
 

@@ -25,6 +25,8 @@ export interface SubmitOptions extends JobCallOptions {
   data?: Uint8Array;
   /** 1 to 128 of [A-Za-z0-9._~-]; default a random UUID. Submitting the same id and request again is safe. */
   jobId?: string;
+  /** Compute afresh even when the task is cacheable. */
+  noCache?: boolean;
 }
 
 export interface JobHandle<Output = Json> {
@@ -61,7 +63,7 @@ export async function submitJob<Output>(context: JobContext, task: string, input
   const { handle, route } = openJob<Output>(context, options.jobId ?? randomUUID());
   const grpc = await route();
   try {
-    const request = { task, input, data: toBuffer(options.data), jobId: handle.id };
+    const request = { task, input, data: toBuffer(options.data), jobId: handle.id, noCache: options.noCache ?? false };
     const { created } = await grpc.submit(request, { ...callOptions(context, handle.id, options), ...retryCallOptions(context.retry) });
     return { ...handle, created };
   } catch (error) {

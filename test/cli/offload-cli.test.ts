@@ -65,6 +65,13 @@ describe('offload run', () => {
     expect(events.at(-1)).toMatchObject({ type: 'result', output: { ms: 200 }, dataBytes: 0 });
   });
 
+  it('says when a result was cached, and computes afresh with --no-cache', async () => {
+    const args = ['run', 'primes', '--input', '{"limit":12345}', '--json'];
+    await offload(args);
+    expect(jsonLines((await offload(args)).stdout).at(-1)).toMatchObject({ type: 'result', output: { count: 1474 }, cached: true });
+    expect(jsonLines((await offload([...args, '--no-cache'])).stdout).at(-1)).toMatchObject({ type: 'result', cached: false });
+  });
+
   it('reads input from @file, sends --data-file and writes result bytes to --out', async () => {
     const input = join(dir, 'input.json');
     const payload = join(dir, 'payload.bin');

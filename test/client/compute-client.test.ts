@@ -43,6 +43,19 @@ describe('createComputeClient', () => {
     expect(result.runMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('says cached on a result it did not compute for this call, and computes afresh with noCache', async () => {
+    const c = client((await server()).address);
+    const data = new Uint8Array([4, 5, 6]);
+    expect((await c.runForResult('sha256', {}, { data })).cached).toBe(false);
+    expect((await c.runForResult('sha256', {}, { data })).cached).toBe(true);
+    expect((await c.runForResult('sha256', {}, { data, noCache: true })).cached).toBe(false);
+    const events: string[] = [];
+    for await (const event of c.runStream('sha256', {}, { data })) events.push(event.type === 'result' ? `result cached=${event.cached}` : event.type);
+    expect(events).toEqual(['started', 'result cached=true']);
+    for await (const event of c.runBatch([{ id: 'a', task: 'sha256', data, noCache: true }])) if (event.type === 'result') expect(event.cached).toBe(false);
+    expect((await (await c.submit('sha256', {}, { data })).result()).cached).toBe(true);
+  });
+
   it('streams typed events: started, progress, then the result', async () => {
     const c = client((await server()).address);
     const types: string[] = [];

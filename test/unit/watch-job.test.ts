@@ -13,7 +13,7 @@ import type { RunEvent } from '../../src/index.js';
 const WATCH = '/offload.v1.ComputeService/Watch';
 const started: WatchResponse = { started: { queuedMs: 1 } };
 const progress = (fraction: number): WatchResponse => ({ progress: { fraction, message: `at ${fraction}` } });
-const result: WatchResponse = { result: { output: 'done', data: Buffer.alloc(0), queuedMs: 1, runMs: 2 } };
+const result: WatchResponse = { result: { output: 'done', data: Buffer.alloc(0), queuedMs: 1, runMs: 2, cached: false } };
 const reset = new ClientError(WATCH, Status.INTERNAL, 'Received RST_STREAM with code 2 triggered by internal client error: Protocol error');
 const unavailable = new ClientError(WATCH, Status.UNAVAILABLE, 'Connection dropped');
 
