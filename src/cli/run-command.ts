@@ -6,6 +6,7 @@
  * cancels the task on the server and exits 130.
  */
 import { createComputeClient } from '../client/create-compute-client.js';
+import { catchInterrupt, INTERRUPTED } from './catch-interrupt.js';
 import { CliError } from './cli-error.js';
 import { CLIENT_USAGE, clientTarget, parseCommandArgs, parseDuration, stringFlag } from './client-flags.js';
 import { explainCallError } from './explain-call-error.js';
@@ -24,7 +25,6 @@ export const RUN_USAGE = `Usage: offload run TASK [--input JSON|@file.json] [--d
 ${CLIENT_USAGE}
 `;
 
-export const INTERRUPTED = 130;
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
@@ -46,28 +46,22 @@ export async function runCommand(argv: string[]): Promise<number> {
   const jsonLines = values['json'] === true || !process.stdout.isTTY;
 
   const client = createComputeClient(address, options);
-  const controller = new AbortController();
-  let interrupted = false;
-  const onSigint = (): void => {
-    interrupted = true;
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = catchInterrupt();
   const printer = createEventPrinter({ label: task, jsonLines, out });
   try {
-    const events = client.runStream(task, input, { ...(data ? { data } : {}), signal: controller.signal, noCache: values['no-cache'] === true, ...(deadline !== undefined ? { deadline } : {}) });
+    const events = client.runStream(task, input, { ...(data ? { data } : {}), signal: interrupt.signal, noCache: values['no-cache'] === true, ...(deadline !== undefined ? { deadline } : {}) });
     for await (const event of events) printer.print(event);
     return 0;
   } catch (error) {
     printer.stop();
-    if (interrupted) {
+    if (interrupt.interrupted) {
       process.stderr.write('offload: cancelled\n');
       return INTERRUPTED;
     }
     const timeoutMessage = deadlineText === undefined ? `no result from ${address} in time` : `no result from ${address} within ${deadlineText} (--deadline)`;
     throw pointAtTasksCommand(explainCallError(error, { address, tls: options.tls !== undefined, timeoutMessage }));
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.dispose();
     client.close();
   }
 }

@@ -10,7 +10,7 @@ import { CLIENT_USAGE, clientTarget, parseCommandArgs, parseDuration, stringFlag
 import { explainCallError } from './explain-call-error.js';
 import { jobIdArgument } from './job-args.js';
 import { createEventPrinter } from './print-events.js';
-import { INTERRUPTED } from './run-command.js';
+import { catchInterrupt, INTERRUPTED } from './catch-interrupt.js';
 
 export const WATCH_USAGE = `Usage: offload watch ID [--out FILE] [--deadline 30s] [--json]
 
@@ -37,17 +37,11 @@ export async function watchCommand(argv: string[]): Promise<number> {
   const jsonLines = values['json'] === true || !process.stdout.isTTY;
 
   const client = createComputeClient(address, options);
-  const controller = new AbortController();
-  let interrupted = false;
-  const onSigint = (): void => {
-    interrupted = true;
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = catchInterrupt();
   let printer: ReturnType<typeof createEventPrinter> | undefined;
   try {
     const job = client.job(id);
-    const callOptions = { signal: controller.signal, ...(deadline !== undefined ? { deadline } : {}) };
+    const callOptions = { signal: interrupt.signal, ...(deadline !== undefined ? { deadline } : {}) };
     // The bar is labelled with the task's name, which only GetJob tells.
     const label = jsonLines ? id : (await job.get(callOptions)).task;
     printer = createEventPrinter({ label, jsonLines, out });
@@ -55,7 +49,7 @@ export async function watchCommand(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     printer?.stop();
-    if (interrupted) {
+    if (interrupt.interrupted) {
       process.stderr.write(`offload: detached; job ${id} goes on. Re-attach with: offload watch ${id}\n`);
       return INTERRUPTED;
     }
@@ -63,7 +57,7 @@ export async function watchCommand(argv: string[]): Promise<number> {
       deadlineText === undefined ? `no result from ${address} in time` : `stopped watching job ${id} after ${deadlineText} (--deadline); it goes on: offload watch ${id}`;
     throw explainCallError(error, { address, tls: options.tls !== undefined, timeoutMessage });
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.dispose();
     client.close();
   }
 }

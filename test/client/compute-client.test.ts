@@ -3,35 +3,14 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createComputeClient, OffloadError, Status, type BatchEvent, type ComputeClient } from '../../src/index.js';
-import type { ComputeServer } from '../../src/server/create-compute-server.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Status, type BatchEvent } from '../../src/index.js';
 import { createTestCertificates, type TestCertificates } from '../helpers/certificates.js';
-import { startServer } from '../helpers/start-server.js';
 import { eventually } from '../helpers/eventually.js';
+import { closedAfterEach, offloadFailure } from '../helpers/closed-after-each.js';
 
-const opened: { close(): void | Promise<void> }[] = [];
-afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
-});
-async function server(flags: string[] = []): Promise<ComputeServer> {
-  const started = await startServer(flags);
-  opened.push(started);
-  return started;
-}
-function client(...args: Parameters<typeof createComputeClient>): ComputeClient {
-  const created = createComputeClient(...args);
-  opened.push(created);
-  return created;
-}
-async function failure(promise: Promise<unknown>): Promise<OffloadError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(OffloadError);
-  return error as OffloadError;
-}
+const { server, client, track } = closedAfterEach();
+const failure = offloadFailure;
 
 describe('createComputeClient', () => {
   it('runs a task and returns its output, or its output, bytes and timings', async () => {
@@ -136,7 +115,7 @@ describe('createComputeClient', () => {
       setTimeout(() => stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR), 5);
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    opened.push({ close: () => void proxy.close() });
+    track({ close: () => void proxy.close() });
     const address = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const once = await failure(client(address, { retry: false }).run('spin', { ms: 1 }));
     expect(once.code).toBe(Status.UNAVAILABLE);

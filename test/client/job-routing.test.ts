@@ -1,11 +1,12 @@
 import { createServer, ServerError, Status, type CallContext } from 'nice-grpc';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createComputeClient, type ComputeClient } from '../../src/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { createComputeClient } from '../../src/index.js';
 import { ComputeServiceDefinition, JobState, type ComputeServiceImplementation } from '../../src/gen/offload/v1/compute.js';
 import type { ComputeServer } from '../../src/server/create-compute-server.js';
 import { createTestCertificates } from '../helpers/certificates.js';
 import { connect } from '../helpers/client.js';
-import { startServer } from '../helpers/start-server.js';
+import { closedAfterEach } from '../helpers/closed-after-each.js';
+
 
 // Only this file's resolver, as the client's job routing sees it, is faked: a made-up name, and
 // localhost (the test certificate's name), each with two addresses, one replica on each.
@@ -25,20 +26,7 @@ vi.mock('node:dns/promises', async (original) => {
   };
 });
 
-const opened: { close(): void | Promise<void> }[] = [];
-afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
-});
-async function server(flags: string[] = []): Promise<ComputeServer> {
-  const started = await startServer(flags);
-  opened.push(started);
-  return started;
-}
-function client(target: string): ComputeClient {
-  const created = createComputeClient(target);
-  opened.push(created);
-  return created;
-}
+const { server, client, track } = closedAfterEach();
 
 /** The servers (by index) that hold each job, asked one by one with GetJob. */
 async function holders(servers: ComputeServer[], ids: string[]): Promise<Map<string, number[]>> {
@@ -96,13 +84,13 @@ describe('job calls over several replicas', () => {
 describe('job calls over a dns: name with TLS', () => {
   it('dials each replica by its address and still checks the certificate against the name', async () => {
     const certs = await createTestCertificates();
-    opened.push({ close: () => certs.cleanup() });
+    track({ close: () => certs.cleanup() });
     // The certificate names localhost and 127.0.0.1, not 127.0.0.2: reaching the second replica needs the name.
     const tls = ['--tls-cert', certs.server.cert.path, '--tls-key', certs.server.key.path];
     const one = await server([...tls, '--host', '127.0.0.1']);
     const two = await server([...tls, '--host', '127.0.0.2', '--port', String(one.port)]);
     const c = createComputeClient(`dns:localhost:${one.port}`, { tls: { ca: certs.ca.cert.path } });
-    opened.push(c);
+    track(c);
     const ids = Array.from({ length: 16 }, (_, i) => `tls-spread-${i}`);
     for (const id of ids) expect(await (await c.submit('echo', id, { jobId: id })).result()).toMatchObject({ output: id });
     const submits = await Promise.all([one, two].map((s) => countCalls(s, 'Submit')));
@@ -149,7 +137,7 @@ describe('what job calls tell a balancer', () => {
     const balancer = createServer();
     balancer.add(ComputeServiceDefinition, fake);
     const port = await balancer.listen('127.0.0.1:0');
-    opened.push({ close: () => balancer.forceShutdown() });
+    track({ close: () => balancer.forceShutdown() });
 
     const c = client(`127.0.0.1:${port}`);
     const submitted = await c.submit('echo', 1, { jobId: 'named-1' });

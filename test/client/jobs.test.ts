@@ -1,8 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createComputeClient, OffloadError, Status, type ComputeClient, type ComputeClientOptions, type RunEvent } from '../../src/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OffloadError, Status, type RunEvent } from '../../src/index.js';
 import { Errors } from '../../src/errors.js';
 import type { ComputeServer } from '../../src/server/create-compute-server.js';
 import { eventually } from '../helpers/eventually.js';
+import { closedAfterEach, offloadFailure } from '../helpers/closed-after-each.js';
 import { startServer } from '../helpers/start-server.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -12,28 +13,9 @@ beforeAll(async () => {
 });
 afterAll(async () => shared.close());
 
-const opened: { close(): void | Promise<void> }[] = [];
-afterEach(async () => {
-  for (const thing of opened.splice(0).reverse()) await thing.close();
-});
-function client(address: string, options?: ComputeClientOptions): ComputeClient {
-  const created = createComputeClient(address, options);
-  opened.push(created);
-  return created;
-}
-async function proxy(port: number): Promise<TcpProxy> {
-  const started = await startTcpProxy(port);
-  opened.push(started);
-  return started;
-}
-async function failure(promise: Promise<unknown>): Promise<OffloadError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(OffloadError);
-  return error as OffloadError;
-}
+const { client, track } = closedAfterEach();
+const proxy = async (port: number): Promise<TcpProxy> => track(await startTcpProxy(port));
+const failure = offloadFailure;
 /** Every event of a watch, and what it threw at the end, if anything. */
 async function watchAll(events: AsyncIterable<RunEvent>): Promise<{ events: RunEvent[]; thrown: unknown }> {
   const seen: RunEvent[] = [];
@@ -161,7 +143,7 @@ describe('a watch whose stream drops', () => {
 
   it('says the job is gone, and to submit it again with the same id, when a re-attach finds no job', async () => {
     const replacement = await startServer(['--workers', '1']);
-    opened.push(replacement);
+    track(replacement);
     const p = await proxy(shared.port);
     const c = client(p.address, { retry: { baseDelayMs: 20 } });
     const job = await c.submit('spin', { ms: 3000, steps: 30 });
