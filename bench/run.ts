@@ -4,6 +4,8 @@
  * ceiling), checks each honours the contract, runs the scenarios against each
  * in turn with one load generator, stops them, and writes
  * bench/results/latest.json, bench/results/chart.svg and BENCHMARKS.md.
+ * The cache scenario (issue 14) compares offload with itself instead: two
+ * more offload servers, result cache on and off, in interleaved pairs.
  *
  *   npx tsx bench/run.ts            full: median of 3 runs (8–15 minutes)
  *   npx tsx bench/run.ts --quick    smoke run for CI: 1 short run, under a minute, results in bench/results/quick/
@@ -22,6 +24,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { combinePair, pairOrders, startCachePair } from './lib/cache-pairs.js';
+import type { CacheConfig, CachePair } from './lib/cache-pairs.js';
 import { grpcDriverFactory } from './lib/grpc-driver.js';
 import { benchDir, protoDir, repoRoot } from './lib/paths.js';
 import { checkTargets, renderMarkdown, summarize } from './lib/report.js';
@@ -86,6 +90,8 @@ function fail(message: string): never {
 if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a positive integer (got "${opts.runs}")`);
 const scenarios = pick(opts.scenarios, SCENARIOS, 'scenario');
 const servers = pick(opts.servers, SERVER_NAMES, 'server');
+// The cache scenario compares offload with itself (result cache on and off): nothing to run without offload.
+const cacheWanted = scenarios.includes('cache') && servers.includes('offload');
 // offload refuses work beyond --max-queue at once (default 16 × workers = 32); the peers queue without
 // bound. Raise it so the 1000-stream burst is admitted, as a deployment expecting such bursts would.
 // --cache-mb 0: the scenarios repeat identical requests, which the peers compute every time; so does offload here.
@@ -226,11 +232,12 @@ const KEY_FIGURES: Record<ScenarioName, [string, string][]> = {
   stream: [['eventsMin', 'events/stream'], ['ttfpMinMs', 'ms to 1st progress'], ['largestGapMs', 'ms gap']],
   payload: [['mbPerSec', 'MB/s'], ['cpuUsPerMB', 'µs CPU/MB']],
   streams: [['completed', 'completed'], ['wallOverIdeal', '× ideal'], ['rssGrowthMB', 'MB RSS growth']],
+  cache: [['rps', 'req/s'], ['cpuUsPerCall', 'µs CPU/req'], ['cachedFraction', 'cached']],
 };
 
 /** The figure that must be positive for a measurement to count: zero means the scenario did nothing. */
 const LIVENESS: Record<ScenarioName, string> = {
-  overhead: 'calls', compute: 'tasks', loopfree: 'probes', stream: 'completed', payload: 'calls', streams: 'completed',
+  overhead: 'calls', compute: 'tasks', loopfree: 'probes', stream: 'completed', payload: 'calls', streams: 'completed', cache: 'calls',
 };
 
 function describe(result: ScenarioResult, scenario: ScenarioName): string {
@@ -278,8 +285,54 @@ async function waitForQuiet(pid: number): Promise<void> {
   log(`other processes still use ${load.toFixed(2)} cores after ${QUIET_WAIT_MS / 1000} s; measuring anyway (the figure is recorded as foreignCores)`);
 }
 
+/**
+ * The cache scenario (issue 14): offload with its result cache on, then off
+ * (or off, then on; pairOrders swaps them), measured back to back on their
+ * own two servers; each pair is one measurement. A pair that cannot be
+ * measured ends this run's pairs. A wrong digest fails the harness, as the
+ * contract check would: figures from a cache that answers wrongly mean nothing.
+ */
+async function measureCachePairs(run: number, pair: CachePair, measurements: Measurement[], failures: string[]): Promise<void> {
+  const label = (config: CacheConfig): string => `offload/${config}`.padEnd(11);
+  for (const [index, order] of pairOrders(run, params.cache.pairs).entries()) {
+    const results: Partial<Record<CacheConfig, ScenarioResult>> = {};
+    for (const config of order) {
+      await sleep(mode === 'quick' ? 50 : 300);
+      await waitForQuiet(pair[config].pid);
+      try {
+        results[config] = await measure(pair[config], 'cache');
+        log(`run ${run + 1} ${'cache'.padEnd(8)} ${label(config)} ${describe(results[config], 'cache')}`);
+      } catch (error) {
+        const message = `cache ${config}: ${error instanceof Error ? error.message : String(error)}`;
+        measurements.push({ run: run + 1, server: 'offload', scenario: 'cache', metrics: {}, errors: 0, failed: message });
+        failures.push(`run ${run + 1}: offload ${message}`);
+        log(`run ${run + 1} ${'cache'.padEnd(8)} ${label(config)} FAILED: ${message}`);
+        return;
+      }
+    }
+    const { on, off } = results as Record<CacheConfig, ScenarioResult>;
+    const combined = combinePair(on, off, order[0] === 'on');
+    measurements.push({ run: run + 1, server: 'offload', scenario: 'cache', ...combined });
+    const ratio = (key: string): string => combined.metrics[key]?.toFixed(2) ?? 'n/a';
+    log(`run ${run + 1} ${'cache'.padEnd(8)} pair ${index + 1} (${order.join(' then ')}): on ÷ off ${ratio('rpsRatio')}× req/s, ${ratio('cpuUsPerCallRatio')}× CPU/req`);
+    const problems = order.flatMap((config) => {
+      const { metrics, firstError } = results[config]!;
+      const wrong = metrics['wrong'] ?? 0;
+      return [
+        ...(!((metrics[LIVENESS.cache] ?? 0) > 0) ? [`nothing completed (${firstError ?? 'no error reported'})`] : []),
+        ...(wrong > 0 ? [`${wrong} wrong digests (${firstError ?? ''})`] : []),
+      ].map((problem) => `run ${run + 1}: offload cache ${config}: ${problem}`);
+    });
+    if (problems.length) {
+      failures.push(...problems);
+      return;
+    }
+  }
+}
+
 async function main(): Promise<number> {
   log(`mode ${mode}: ${runs} run(s), scenarios ${scenarios.join(', ')}, servers ${servers.join(', ')}, ${cores} cores`);
+  if (scenarios.includes('cache') && !cacheWanted) log('cache: skipped, it measures offload alone and --servers leaves offload out');
   ensureBuilt();
   const workDir = mkdtempSync(join(tmpdir(), 'offload-bench-'));
   const keepLogs = join(outDir, 'logs');
@@ -291,6 +344,8 @@ async function main(): Promise<number> {
   try {
     for (let run = 0; run < runs; run++) {
       log(`run ${run + 1}/${runs}: starting servers`);
+      // The cache scenario's two offload servers start alongside the others, so a quick run waits for no second start.
+      const cacheStart = cacheWanted ? startCachePair(setup, run, 15_000) : undefined;
       const started = await Promise.allSettled(servers.map((name) => startServer(name, setup, run)));
       const handles: ServerHandle[] = [];
       started.forEach((s, i) => {
@@ -311,11 +366,17 @@ async function main(): Promise<number> {
             failures.push(`run ${run + 1}: ${error instanceof Error ? error.message : String(error)}`);
           }
         }
-        log(`run ${run + 1}/${runs}: ${usable.map((h) => `${h.name} (pid ${h.pid}${h.address ? ` at ${h.address}` : ''})`).join(', ')} ready`);
+        const cacheStarted = await cacheStart;
+        if (cacheStarted && 'error' in cacheStarted) failures.push(`run ${run + 1}: ${cacheStarted.error}`);
+        const cachePair = cacheStarted && 'pair' in cacheStarted ? cacheStarted.pair : undefined;
+        if (cachePair) handles.push(cachePair.on, cachePair.off);
+        const cacheReady = cachePair ? `, offload with cache on (pid ${cachePair.on.pid}) and off (pid ${cachePair.off.pid})` : '';
+        log(`run ${run + 1}/${runs}: ${usable.map((h) => `${h.name} (pid ${h.pid}${h.address ? ` at ${h.address}` : ''})`).join(', ')}${cacheReady} ready`);
         // streams first, on servers that have only answered the contract check: its RSS growth then
         // measures the streams, not memory earlier scenarios (8 MiB payloads) left allocated.
         const broken = new Set<ServerName>();
-        const executionOrder = [...scenarios].sort((a, b) => Number(b === 'streams') - Number(a === 'streams'));
+        // cache last, against its own pair of servers (below).
+        const executionOrder = scenarios.filter((s) => s !== 'cache').sort((a, b) => Number(b === 'streams') - Number(a === 'streams'));
         for (const scenario of executionOrder) {
           // Rotate the order every run so no server always goes first.
           const order = usable.map((_, i) => usable[(i + run) % usable.length]!);
@@ -347,6 +408,7 @@ async function main(): Promise<number> {
             }
           }
         }
+        if (cachePair) await measureCachePairs(run, cachePair, measurements, failures);
       } finally {
         await Promise.all(handles.map((h) => h.stop()));
       }

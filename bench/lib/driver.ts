@@ -8,6 +8,8 @@ export type EventKind = 'started' | 'progress' | 'result' | 'failure';
 export interface RunOutcome {
   output: unknown;
   dataBytes: number;
+  /** offload's TaskResult.cached: the answer was not computed for this call (cache or a twin's run). */
+  cached?: boolean;
 }
 
 export interface Driver {

@@ -39,7 +39,7 @@ export function grpcDriverFactory(address: string): DriverFactory {
           stub.run({ task, input: toValue(input), data }, { deadline: deadline(timeoutMs) }, (error, response) => {
             if (error) return reject(named(error));
             const result = response?.result;
-            resolve({ output: fromValue(result?.output), dataBytes: result?.data?.byteLength ?? 0 });
+            resolve({ output: fromValue(result?.output), dataBytes: result?.data?.byteLength ?? 0, cached: result?.cached === true });
           });
         }),
       runStream: (task, input, onEvent, timeoutMs) =>

@@ -134,6 +134,25 @@ export const METRICS: Record<ScenarioName, { title: string; what: string; metric
       { id: 'streams.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
     ],
   },
+  // Rendered by cacheTable: each id names a figure measured on both servers of a pair (`cache.rpsOn`,
+  // `cache.rpsOff`) and, where one was taken, its ratio within the pair (`cache.rpsRatio`).
+  cache: {
+    title: 'cache',
+    what: '64 clients (quick: 16), one channel each, Run `sha256` of 16 distinct 1 MiB payloads; offload with its result cache on and off',
+    metrics: [
+      { id: 'cache.rps', label: 'requests per second', unit: '', digits: 0 },
+      { id: 'cache.cpuUsPerCall', label: 'server CPU per request', unit: 'µs', digits: 0 },
+      { id: 'cache.mainThreadUsPerCall', label: '… of which main thread', unit: 'µs', digits: 0 },
+      { id: 'cache.cachedFraction', label: 'answers with `cached` true', unit: '', digits: 3 },
+      { id: 'cache.p50Ms', label: 'latency p50', unit: 'ms', digits: 1 },
+      { id: 'cache.p99Ms', label: 'latency p99', unit: 'ms', digits: 1 },
+      { id: 'cache.serverCores', label: 'server CPU in use', unit: 'cores', digits: 2 },
+      { id: 'cache.loadgenUsPerCall', label: 'load generator CPU per request', unit: 'µs', digits: 0 },
+      { id: 'cache.errors', label: 'failed calls', unit: '', digits: 0 },
+      { id: 'cache.wrong', label: 'wrong digests', unit: '', digits: 0 },
+      { id: 'cache.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
+    ],
+  },
 };
 
 // ---- targets (issue 6) ---------------------------------------------------------------
@@ -249,6 +268,39 @@ function ratioCell(summary: Summary, id: string, peer: ServerName): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
+/** Medians over pairs, so the smallest and largest pair are the spread (whatever the number of runs); `suffix` after each figure. */
+function pairCell(spread: Spread | undefined, digits: number, suffix = ''): string {
+  if (!spread || !Number.isFinite(spread.median)) return '—';
+  const m = `${spread.median.toFixed(digits)}${suffix}`;
+  const [lo, hi] = [spread.min, spread.max].map((v) => `${v.toFixed(digits)}${suffix}`);
+  return spread.values.length < 2 || lo === hi ? m : `${m} <sub>${lo}–${hi}</sub>`;
+}
+
+/** The cache scenario: one row per figure, on and off side by side, and on ÷ off taken within each pair. */
+function cacheTable(summary: Summary): string[] {
+  const def = METRICS.cache;
+  const pairs = summary['cache.rpsOn']?.offload?.values.length ?? 0;
+  const lines = [
+    `### ${def.title}: ${def.what}`,
+    '',
+    `${pairs} interleaved pair${pairs === 1 ? '' : 's'}: both servers run side by side and are measured one right after the other, the order swapped every pair (on off, off on, …) and every run. ` +
+      'Each cell is the median over the pairs, with the smallest and largest pair in small print; on ÷ off is taken inside each pair, then its median.',
+    '',
+    '| figure | cache on (`--cache-mb 64`) | cache off (`--cache-mb 0`) | on ÷ off |',
+    '| --- | ---: | ---: | ---: |',
+  ];
+  for (const metric of def.metrics) {
+    const on = summary[`${metric.id}On`]?.offload;
+    const off = summary[`${metric.id}Off`]?.offload;
+    if (!on && !off) continue;
+    const ratio = summary[`${metric.id}Ratio`]?.offload;
+    const label = metric.unit ? `${metric.label} (${metric.unit})` : metric.label;
+    lines.push(`| ${label} | ${pairCell(on, metric.digits)} | ${pairCell(off, metric.digits)} | ${ratio ? pairCell(ratio, 2, '×') : ''} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
 export function renderMarkdown(input: ReportInput): string {
   const { summary, servers } = input;
   const peers = servers.filter((s) => s !== 'offload');
@@ -277,6 +329,10 @@ export function renderMarkdown(input: ReportInput): string {
   lines.push(`![chart of the results](${input.chartPath})`, '');
   const header = ['figure', ...servers.map((s) => `\`${s}\``), ...peers.map((p) => `offload ÷ ${p}`)];
   for (const scenario of input.scenarios) {
+    if (scenario === 'cache') {
+      lines.push(...cacheTable(summary));
+      continue;
+    }
     const def = METRICS[scenario];
     lines.push(`### ${def.title}: ${def.what}`, '');
     lines.push(`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`);
@@ -298,6 +354,9 @@ export function renderMarkdown(input: ReportInput): string {
     '- **ideal** wall time for `streams` is streams × ms ÷ 2 workers for every server (the inline peer has one thread, so its best is 2×).',
     '- **noise** is the CPU other processes on the machine used while a figure was measured (all busy CPU time from `/proc/stat` minus the server’s and the load generator’s), in cores. In full mode the harness waits up to 10 s before each measurement for it to drop below 0.3 cores, then measures anyway.',
     '- The **ceiling** runs the scenarios inside its own process against a bare piscina pool: its CPU figures include its driver, its "ListTasks" is one turn of its event loop, and it has no load generator to share the cores with.',
+    ...(input.scenarios.includes('cache')
+      ? ['- **cache** runs offload alone, on two servers of its own (the command above with `--cache-mb 64` and with `--cache-mb 0` appended). Each lane picks its payloads with its own seeded generator and checks every digest against one computed locally. The warm-up fills the cache; `cached` counts the measured window’s answers whose `TaskResult.cached` is true. With the cache on, the server still receives every 1 MiB and hashes it to find its key (SHA-256 of the data, on libuv’s thread pool): a cached answer saves the worker’s run, not that hash.']
+      : []),
     '',
   );
   lines.push(...renderNodeVersions(input.nodeVersions ?? []));

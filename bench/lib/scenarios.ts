@@ -1,8 +1,10 @@
 /**
- * The six scenarios, written once against a Driver: the harness runs them
- * over gRPC against each server, the ceiling runs the same code in its own
+ * The scenarios, written once against a Driver: the harness runs them over
+ * gRPC against each server, the ceiling runs the same code in its own
  * process against a bare piscina pool. Every figure is a plain number in
- * `metrics`; failed calls are counted, never thrown.
+ * `metrics`; failed calls are counted, never thrown. `cache` is offload's
+ * alone: the harness runs it against two offload servers, result cache on
+ * and off, in interleaved pairs (lib/cache-pairs.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -10,7 +12,7 @@ import type { Driver, DriverFactory, EventKind } from './driver.js';
 import { sampleProcess, watchRss } from './proc.js';
 import { max, quantile, sleep } from './stats.js';
 
-export const SCENARIOS = ['overhead', 'compute', 'loopfree', 'stream', 'payload', 'streams'] as const;
+export const SCENARIOS = ['overhead', 'compute', 'loopfree', 'stream', 'payload', 'streams', 'cache'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface ScenarioParams {
@@ -20,6 +22,11 @@ export interface ScenarioParams {
   stream: { count: number; ms: number; steps: number; callTimeoutMs: number };
   payload: { concurrency: number; bytes: number; durationMs: number; callTimeoutMs: number };
   streams: { count: number; ms: number; steps: number; callTimeoutMs: number };
+  /**
+   * `clients` lanes spread over `channels` connections, each asking sha256 of one of `payloads`
+   * distinct payloads of `bytes`, chosen at random from `seed`; `pairs` on/off pairs per run.
+   */
+  cache: { clients: number; channels: number; payloads: number; bytes: number; seed: number; pairs: number; warmupMs: number; durationMs: number; callTimeoutMs: number };
 }
 
 const MiB = 1024 * 1024;
@@ -31,6 +38,8 @@ export const FULL_PARAMS: ScenarioParams = {
   stream: { count: 4, ms: 1000, steps: 100, callTimeoutMs: 30_000 },
   payload: { concurrency: 2, bytes: 8 * MiB, durationMs: 4000, callTimeoutMs: 30_000 },
   streams: { count: 1000, ms: 20, steps: 20, callTimeoutMs: 90_000 },
+  // Two pairs per run (on off, off on; the other way round in the next run): 6 pairs in 3 runs, each order 3 times.
+  cache: { clients: 64, channels: 64, payloads: 16, bytes: MiB, seed: 14, pairs: 2, warmupMs: 1000, durationMs: 5000, callTimeoutMs: 30_000 },
 };
 
 /** The smoke run CI executes: every scenario, short, with tight deadlines so nothing can hang. */
@@ -41,6 +50,9 @@ export const QUICK_PARAMS: ScenarioParams = {
   stream: { count: 4, ms: 300, steps: 30, callTimeoutMs: 6000 },
   payload: { concurrency: 2, bytes: 8 * MiB, durationMs: 600, callTimeoutMs: 6000 },
   streams: { count: 100, ms: 20, steps: 20, callTimeoutMs: 8000 },
+  // One pair of 16 clients, not 64 (as streams runs 100, not 1000): 64 MiB a round takes seconds on a loaded
+  // 2-core machine. The warm-up is only the first call of each client, which asks for every payload once.
+  cache: { clients: 16, channels: 16, payloads: 16, bytes: MiB, seed: 14, pairs: 1, warmupMs: 0, durationMs: 500, callTimeoutMs: 8000 },
 };
 
 /** The most a scenario may take before the harness gives up on it, ms. */
@@ -53,6 +65,8 @@ export function scenarioBudgetMs(name: ScenarioName, p: ScenarioParams): number 
     case 'stream': return p.stream.callTimeoutMs + slack;
     case 'payload': return p.payload.durationMs + 2 * p.payload.callTimeoutMs + slack;
     case 'streams': return p.streams.callTimeoutMs + slack;
+    // One configuration: the warm-up's and the measured loop's last calls may each take a whole deadline.
+    case 'cache': return p.cache.warmupMs + p.cache.durationMs + 2 * p.cache.callTimeoutMs + slack;
   }
 }
 
@@ -81,6 +95,7 @@ export async function runScenario(name: ScenarioName, params: ScenarioParams, en
     case 'stream': return stream(params.stream, env);
     case 'payload': return payload(params.payload, env);
     case 'streams': return streams(params.streams, env);
+    case 'cache': return cache(params.cache, env);
   }
 }
 
@@ -99,16 +114,16 @@ interface LoopStats {
   endedAt: number;
 }
 
-/** `concurrency` lanes, each calling back to back until `durationMs` has passed; waits for the last calls. */
-async function closedLoop(concurrency: number, durationMs: number, call: () => Promise<unknown>): Promise<LoopStats> {
+/** `concurrency` lanes, each calling back to back until `durationMs` has passed; waits for the last calls. `call` is told its lane. */
+async function closedLoop(concurrency: number, durationMs: number, call: (lane: number) => Promise<unknown>): Promise<LoopStats> {
   const startedAt = now();
   const stats: LoopStats = { latencies: [], ends: [], errors: 0, startedAt, endedAt: startedAt };
   const until = startedAt + durationMs;
-  const lane = async (): Promise<void> => {
+  const lane = async (_: unknown, index: number): Promise<void> => {
     while (now() < until) {
       const t0 = now();
       try {
-        await call();
+        await call(index);
         const t1 = now();
         stats.latencies.push(t1 - t0);
         stats.ends.push(t1);
@@ -124,6 +139,17 @@ async function closedLoop(concurrency: number, durationMs: number, call: () => P
   return stats;
 }
 
+/**
+ * Every lane calls once, all at once, however long that takes. A closedLoop
+ * of a few ms would not do: its lanes start one after another, and the later
+ * ones find the time already up before their first call.
+ */
+async function eachLaneOnce(concurrency: number, call: (lane: number) => Promise<unknown>): Promise<Pick<LoopStats, 'errors' | 'firstError'>> {
+  const outcomes = await Promise.allSettled(Array.from({ length: concurrency }, (_, lane) => call(lane)));
+  const failed = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+  return { errors: failed.length, firstError: failed.length ? messageOf(failed[0]) : undefined };
+}
+
 async function withDriver<T>(env: ScenarioEnv, purpose: string, readyMs: number, body: (driver: Driver) => Promise<T>): Promise<T> {
   const driver = env.drivers(purpose);
   try {
@@ -131,6 +157,17 @@ async function withDriver<T>(env: ScenarioEnv, purpose: string, readyMs: number,
     return await body(driver);
   } finally {
     driver.close();
+  }
+}
+
+/** `count` drivers, each with its own connection, all ready before `body` runs; closed after it. */
+async function withDrivers<T>(env: ScenarioEnv, purpose: string, count: number, readyMs: number, body: (drivers: Driver[]) => Promise<T>): Promise<T> {
+  const drivers = Array.from({ length: count }, (_, i) => env.drivers(`${purpose} #${i + 1}`));
+  try {
+    await Promise.all(drivers.map((driver) => driver.ready(readyMs)));
+    return await body(drivers);
+  } finally {
+    for (const driver of drivers) driver.close();
   }
 }
 
@@ -356,5 +393,105 @@ async function streams(p: ScenarioParams['streams'], env: ScenarioEnv): Promise<
       errors,
       firstError,
     };
+  });
+}
+
+// ---- cache: 64 clients, sha256 of 16 distinct 1 MiB payloads (one configuration) -----
+
+/** mulberry32: a small seeded generator of 32-bit words, so every run sends the same payloads in the same order. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+interface Payload {
+  data: Buffer;
+  /** its SHA-256, computed here: every answer is checked against it */
+  hex: string;
+}
+
+let payloadMemo: { key: string; payloads: Payload[] } | undefined;
+
+/**
+ * `count` distinct payloads of pseudo-random bytes from `seed`. Kept for the
+ * whole harness run: both configurations and every pair send the very same
+ * bytes, and the cache-on server keeps answering them from its cache.
+ */
+function seededPayloads(count: number, bytes: number, seed: number): Payload[] {
+  const key = `${count}:${bytes}:${seed}`;
+  if (payloadMemo?.key !== key) {
+    const next = seeded(seed);
+    const payloads = Array.from({ length: count }, () => {
+      const words = Uint32Array.from({ length: Math.ceil(bytes / 4) }, next);
+      const data = Buffer.from(words.buffer, 0, bytes);
+      return { data, hex: createHash('sha256').update(data).digest('hex') };
+    });
+    payloadMemo = { key, payloads };
+  }
+  return payloadMemo.payloads;
+}
+
+/**
+ * One configuration of offload (the harness pairs cache on with cache off):
+ * `clients` lanes, one channel each by default, as that many separate
+ * clients would connect; each lane asks sha256 of a payload its own seeded
+ * generator picks, and checks the digest. The warm-up fills the cache (when
+ * on); the measured window counts the answers that say `cached`.
+ */
+async function cache(p: ScenarioParams['cache'], env: ScenarioEnv): Promise<ScenarioResult> {
+  const payloads = seededPayloads(p.payloads, p.bytes, p.seed);
+  // A generator per lane, seeded apart from the payloads' own: the choices do not depend on timing across lanes.
+  // A lane's first call asks for payload `lane`: with at least as many lanes as payloads, the first round asks for all.
+  const choosers = Array.from({ length: p.clients }, (_, lane) => {
+    const next = seeded(p.seed * 1000 + lane + 1);
+    let first = true;
+    return (): number => {
+      if (!first) return next() % payloads.length;
+      first = false;
+      return lane % payloads.length;
+    };
+  });
+  let cached = 0;
+  let wrong = 0;
+  return withDrivers(env, 'cache', Math.min(p.channels, p.clients), p.callTimeoutMs, async (drivers) => {
+    const hash = async (lane: number): Promise<void> => {
+      const payload = payloads[choosers[lane]!()]!;
+      const outcome = await drivers[lane % drivers.length]!.run('sha256', {}, payload.data, p.callTimeoutMs);
+      const hex = (outcome.output as { hex?: unknown } | null)?.hex;
+      if (hex !== payload.hex) {
+        wrong++;
+        throw new Error(`sha256 returned ${JSON.stringify(outcome.output)}${outcome.cached ? ' (cached)' : ''}, expected ${payload.hex}`);
+      }
+      if (outcome.cached) cached++;
+    };
+    // Warm-up: a first call on every lane's connection, then calls for warmupMs; with the cache on, this fills it.
+    const first = await eachLaneOnce(p.clients, hash);
+    const warm = await closedLoop(p.clients, p.warmupMs, hash);
+    cached = 0; // the warm-up's calls have all ended: count the measured window's only
+    const before = sampleProcess(env.pid);
+    const loadgenBefore = process.cpuUsage();
+    const loop = await closedLoop(p.clients, p.durationMs, hash);
+    const after = sampleProcess(env.pid);
+    const loadgen = process.cpuUsage(loadgenBefore);
+    const calls = loop.latencies.length;
+    const wallMs = loop.endedAt - loop.startedAt;
+    const metrics: Record<string, number> = {
+      calls,
+      rps: (calls / wallMs) * 1000,
+      p50Ms: quantile(loop.latencies, 0.5),
+      p99Ms: quantile(loop.latencies, 0.99),
+      cpuUsPerCall: cpuUs(before, after) / calls,
+      mainThreadUsPerCall: ((after.mainThreadMs - before.mainThreadMs) * 1000) / calls,
+      serverCores: (after.cpuMs - before.cpuMs) / wallMs,
+      cachedFraction: calls > 0 ? cached / calls : Number.NaN,
+      wrong,
+    };
+    if (env.measureLoadgen) metrics['loadgenUsPerCall'] = (loadgen.user + loadgen.system) / calls;
+    return { metrics, errors: first.errors + warm.errors + loop.errors, firstError: first.firstError ?? warm.firstError ?? loop.firstError };
   });
 }

@@ -125,11 +125,12 @@ function tail(file: string, lines = 15): string {
   }
 }
 
-export async function startServer(name: ServerName, setup: ServerSetup, runIndex: number): Promise<ServerHandle> {
+/** `logName` tells apart two servers of the same kind in one run (the cache scenario's offload pair). */
+export async function startServer(name: ServerName, setup: ServerSetup, runIndex: number, logName: string = name): Promise<ServerHandle> {
   // A quiet offload gets a port chosen here and is ready once it accepts connections.
   const fixedPort = name === 'offload' && offloadIsQuiet(setup.offloadFlags) ? await freePort() : 0;
   const { file, args, cwd, env } = command(name, setup, fixedPort);
-  const logFile = join(setup.workDir, `${name}.run${runIndex + 1}.log`);
+  const logFile = join(setup.workDir, `${logName}.run${runIndex + 1}.log`);
   // Logs go to a file, not a pipe: the harness (the load generator) never spends CPU reading them,
   // and a chatty server can never block on a full pipe.
   const fd = openSync(logFile, 'w');
@@ -138,7 +139,7 @@ export async function startServer(name: ServerName, setup: ServerSetup, runIndex
   live.add(child);
   let exited = false;
   const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => { exited = true; live.delete(child); resolve(); }));
-  const failedToStart = (why: string): Error => new Error(`${name} did not start: ${why}\n--- ${logFile} ---\n${tail(logFile)}`);
+  const failedToStart = (why: string): Error => new Error(`${logName} did not start: ${why}\n--- ${logFile} ---\n${tail(logFile)}`);
 
   const stop = async (): Promise<void> => {
     if (exited) return;

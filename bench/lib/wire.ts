@@ -87,6 +87,8 @@ export interface WireTaskResult {
   data?: Buffer | Uint8Array;
   queuedMs?: number;
   runMs?: number;
+  /** offload only (issue 14); false from the peers, whose messages never set it. */
+  cached?: boolean;
 }
 export interface WireStreamEvent {
   id?: string;
