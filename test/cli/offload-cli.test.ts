@@ -61,7 +61,11 @@ describe('offload run', () => {
     const events = jsonLines(stdout);
     expect(events[0]).toMatchObject({ type: 'started' });
     const fractions = events.filter((e) => e['type'] === 'progress').map((e) => e['fraction'] as number);
-    expect(fractions).toEqual([0.25, 0.5, 0.75, 1]);
+    // Progress is the latest, not every report: a reader that falls behind skips to the newest.
+    expect(fractions.length).toBeGreaterThan(0);
+    expect(fractions.every((f) => [0.25, 0.5, 0.75, 1].includes(f))).toBe(true);
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
+    expect(fractions.at(-1)).toBe(1);
     expect(events.at(-1)).toMatchObject({ type: 'result', output: { ms: 200 }, dataBytes: 0 });
   });
 

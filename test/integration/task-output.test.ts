@@ -62,18 +62,20 @@ describe("a task's console output", () => {
   it(`is rate-limited to ${OUTPUT_LINES_PER_SECOND} lines a second per task, with a warning counting what was dropped`, async () => {
     const seen = log.lines.length;
     await client.run('fixture.chatty', { lines: 1000 });
-    const dropped = await eventually(() => {
-      const line = log.lines.slice(seen).find((l) => l['dropped'] !== undefined);
-      expect(line).toBeDefined();
-      return line!;
+    // One warning per one-second window that dropped lines: on a busy machine the lines may span two.
+    const { warnings, printed } = await eventually(() => {
+      const warnings = log.lines.slice(seen).filter((l) => l['dropped'] !== undefined);
+      const printed = outputLines(seen).filter((l) => l['dropped'] === undefined).length;
+      const dropped = warnings.reduce((sum, l) => sum + (l['dropped'] as number), 0);
+      expect(printed + dropped).toBe(1002);
+      return { warnings, printed };
     });
-    expect(dropped).toMatchObject({ level: 40, task: 'fixture.chatty' });
-    const printed = outputLines(seen).filter((l) => l['dropped'] === undefined).length;
+    for (const warning of warnings) expect(warning).toMatchObject({ level: 40, task: 'fixture.chatty' });
     // 1000 lines, one error line and a partial line fall in one or two one-second
     // windows (the earlier tests' lines may have used part of the first).
+    expect(warnings.length).toBeGreaterThan(0);
     expect(printed).toBeGreaterThan(0);
     expect(printed).toBeLessThanOrEqual(2 * OUTPUT_LINES_PER_SECOND);
-    expect(printed + (dropped['dropped'] as number)).toBe(1002);
   });
 });
 
