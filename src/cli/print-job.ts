@@ -14,6 +14,7 @@ export function jobToJson(job: JobInfo): Record<string, unknown> {
             ...(result.data.byteLength > 0 ? { data: Buffer.from(result.data).toString('base64') } : {}),
             queuedMs: result.queuedMs,
             runMs: result.runMs,
+            cached: result.cached,
           },
         }
       : {}),
@@ -33,7 +34,7 @@ export function describeJob(job: JobInfo): string {
   if (job.result) {
     rows.push(['output', JSON.stringify(job.result.output)]);
     if (job.result.data.byteLength > 0) rows.push(['data', `${job.result.data.byteLength} bytes (offload watch --out FILE keeps them)`]);
-    rows.push(['took', `${job.result.runMs.toFixed(1)} ms (queued ${job.result.queuedMs.toFixed(1)} ms)`]);
+    rows.push(['took', `${job.result.runMs.toFixed(1)} ms (queued ${job.result.queuedMs.toFixed(1)} ms)${job.result.cached ? ' (cached)' : ''}`]);
   }
   if (job.failure) rows.push(['failure', `${Status[job.failure.code]}: ${job.failure.message}`]);
   return rows.map(([key, value]) => `${key.padEnd(9)}${value}\n`).join('');

@@ -144,8 +144,20 @@ describe('offload job and offload cancel', () => {
     expect(stdout).toMatch(/^progress 100% {2}step 2 of 2$/m);
     expect(stdout).toMatch(/^output {3}\{"ms":100\}$/m);
     const json = JSON.parse((await offload(['job', id, '--json'])).stdout) as Record<string, unknown>;
-    expect(json).toMatchObject({ id, task: 'spin', state: 'succeeded', result: { output: { ms: 100 }, dataBytes: 0 } });
+    expect(json).toMatchObject({ id, task: 'spin', state: 'succeeded', result: { output: { ms: 100 }, dataBytes: 0, cached: false } });
     expect(new Date(json['createdAt'] as string).getTime()).not.toBeNaN();
+  });
+
+  it('says (cached) for a job answered from the cache, on the terminal and in JSON', async () => {
+    await offload(['run', 'primes', '--input', '{"limit":4321}']);
+    const id = await submitted('primes', { limit: 4321 });
+    const { stdout } = await offload(['job', id]);
+    expect(stdout).toMatch(/^took {5}\d+\.\d ms \(queued \d+\.\d ms\) \(cached\)$/m);
+    const json = JSON.parse((await offload(['job', id, '--json'])).stdout) as Record<string, unknown>;
+    expect(json).toMatchObject({ state: 'succeeded', result: { output: { count: 590 }, cached: true } });
+    // And `run` on a terminal says it after the timings.
+    const { stdout: tty } = await exec('script', ['-qfec', `${process.execPath} ${BIN} run primes --input '{"limit":4321}'`, '/dev/null'], { env: { ...process.env, OFFLOAD_ADDRESS: server.address } });
+    expect(tty).toMatch(/done in \d+\.\d ms \(queued \d+\.\d ms\) \(cached\)/);
   });
 
   it('cancels a running job, which then shows as cancelled with its failure', async () => {
