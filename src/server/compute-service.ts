@@ -21,7 +21,7 @@ import type { TaskEvent } from '../pool/follower.js';
 import type { TaskPool } from '../pool/task-pool.js';
 import { cacheKey } from './cache-key.js';
 import { createJobService } from './job-service.js';
-import { LeaseGroup, type Holder, type Lease } from './lease.js';
+import { LeaseGroup, reasonOf, type Holder, type Lease } from './lease.js';
 import type { SharedWork } from './shared-work.js';
 import type { JobStore } from './job-store.js';
 import type { RecordContext } from './call-record.js';
@@ -84,6 +84,8 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
       // The request message is not read again once its task is admitted.
       pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: context?.record.call, item: request.id });
     const { shared } = deps;
+    // A call that has already ended starts nothing: a job admitted for it would run for no one.
+    if (holder?.signal.aborted) throw reasonOf(holder);
     if (!task.cache || !shared) return new LeaseGroup(start(progress)()).lease(false, holder);
     // Hashed before admission: the data's buffer moves to the worker then.
     return cacheKey(task, input, request.data).then((key) => {

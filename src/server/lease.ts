@@ -150,7 +150,8 @@ export class Lease {
   }
 }
 
-function reasonOf(holder: Holder): OffloadError {
+/** Why a holder whose call ended lets go. */
+export function reasonOf(holder: Holder): OffloadError {
   const reason: unknown = holder.signal.reason;
   return reason instanceof OffloadError ? reason : (holder.reason?.() ?? Errors.callCancelled);
 }

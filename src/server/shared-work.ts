@@ -4,7 +4,7 @@
  * becomes another holder of that run; only the rest start a job.
  */
 import type { Job } from '../pool/job.js';
-import { Lease, LeaseGroup, type Holder } from './lease.js';
+import { Lease, LeaseGroup, reasonOf, type Holder } from './lease.js';
 import type { ResultCache } from './result-cache.js';
 
 export type CacheLookup = 'hit' | 'joined' | 'miss';
@@ -23,6 +23,8 @@ export class SharedWork {
    * (and refreshes the cached result) without joining or being joined.
    */
   lease(task: string, key: string, noCache: boolean, start: () => Job, holder?: Holder): Lease {
+    // Its call ended while the key was computed: start nothing for it.
+    if (holder?.signal.aborted) throw reasonOf(holder);
     if (!noCache) {
       const cached = this.cache.get(key);
       if (cached) {

@@ -75,3 +75,13 @@ describe('shared work', () => {
     expect(next.cached).toBe(false);
   });
 });
+
+describe('shared work for a call that has already ended', () => {
+  it('starts nothing and says why', () => {
+    const { shared, started, start } = sharedWork();
+    const controller = new AbortController();
+    controller.abort(Errors.deadlinePassed);
+    expect(() => shared.lease('primes', 'k', false, start, { signal: controller.signal })).toThrow(Errors.deadlinePassed);
+    expect(started).toHaveLength(0);
+  });
+});
