@@ -122,11 +122,10 @@ function toJobMessage(stored: StoredJob): JobMessage {
 }
 
 /** Resolves when the lease's job ended (for it), with the bytes its result holds: the worker's measure, not a serialisation on the event loop. */
-async function endOf(lease: Lease): Promise<number> {
-  try {
-    for await (const event of lease.follow()) if (event.type === 'result') return (event.data?.byteLength ?? 0) + event.outputBytes;
-  } catch {
+function endOf(lease: Lease): Promise<number> {
+  return lease.awaitResult().then(
+    (result) => (result.data?.byteLength ?? 0) + result.outputBytes,
     // A failed or cancelled job holds no result.
-  }
-  return 0;
+    () => 0,
+  );
 }

@@ -6,11 +6,10 @@
  * `maxBytes` of their results; past those the oldest finished go first,
  * never a queued or running one.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Errors } from '../errors.js';
 import type { Lease } from './lease.js';
-import { canonicalJson } from './canonical-json.js';
-import { sha256 } from './digest.js';
+import { requestDigest } from './cache-key.js';
 
 const ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
@@ -57,9 +56,8 @@ export class JobStore {
   }
 
   /** What identifies a request: a repeated submit must match it exactly. */
-  static async fingerprint(task: string, input: unknown, data: Uint8Array): Promise<string> {
-    const dataDigest = await sha256(data);
-    return createHash('sha256').update(task).update('\0').update(canonicalJson(input)).update('\0').update(dataDigest).digest('hex');
+  static fingerprint(task: string, input: unknown, data: Uint8Array): Promise<string> {
+    return requestDigest([task], input, data);
   }
 
   get(id: string): StoredJob | undefined {

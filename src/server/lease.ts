@@ -131,21 +131,29 @@ export class Lease {
     }
   }
 
-  /** The outcome for a unary call holding this lease; progress is skipped without stepping a generator through it. */
+  /** The outcome for a unary call holding this lease, which it then lets go; progress is skipped without stepping a generator through it. */
   async result(): Promise<ResultEvent> {
+    try {
+      return await this.awaitResult();
+    } finally {
+      this.release(Errors.callCancelled);
+    }
+  }
+
+  /** Waits for the outcome as this lease sees it, releasing nothing (the job store's way to learn a submitted job ended). */
+  async awaitResult(): Promise<ResultEvent> {
     const { job } = this.group;
     if (!job) return this.group.result;
+    if (this.#cut) throw this.#cut;
     const follower = job.follow();
     const leave = (): void => follower.leave();
     this.#onRelease.add(leave);
     try {
-      if (this.#cut) throw this.#cut;
       return await follower.result();
     } catch (error) {
-      throw this.#cut ?? error;
+      throw this.#cutReason() ?? error;
     } finally {
       this.#onRelease.delete(leave);
-      this.release(Errors.callCancelled);
     }
   }
 }
