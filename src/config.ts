@@ -45,6 +45,8 @@ export interface Config {
   readonly cacheMb: number;
   /** How long a cached result may be answered again. */
   readonly cacheTtlMs: number;
+  /** A low-priority run that waited this long is treated as normal. */
+  readonly priorityAgingMs: number;
   /** 0: V8's default heap limit. Without the flag, derived from the container's memory limit. */
   readonly workerMaxMemoryMb: number;
   /** The container's (cgroup's) memory limit in MB, when there is one. */
@@ -90,6 +92,7 @@ export const FLAGS = {
   'job-store-mb': { env: 'OFFLOAD_JOB_STORE_MB', help: "MB of finished jobs' results kept at most; the oldest go first", default: '256' },
   'cache-mb': { env: 'OFFLOAD_CACHE_MB', help: 'MB of results of cacheable tasks kept (least recently used go first); 0 turns caching and sharing identical runs off', default: '64' },
   'cache-ttl-ms': { env: 'OFFLOAD_CACHE_TTL_MS', help: 'how long a cached result may be answered again', default: '3600000' },
+  'priority-aging-ms': { env: 'OFFLOAD_PRIORITY_AGING_MS', help: 'a low-priority run that waited this long is treated as normal', default: '30000' },
   'max-run-ms': { env: 'OFFLOAD_MAX_RUN_MS', help: 'longest any task may run (tasks may set a lower timeoutMs); 0: no limit', default: '600000' },
   'max-queue-ms': { env: 'OFFLOAD_MAX_QUEUE_MS', help: 'longest a task may wait for a worker; 0: no limit', default: '30000' },
   'worker-max-memory-mb': { env: 'OFFLOAD_WORKER_MAX_MEMORY_MB', help: "heap limit per worker; a task beyond it fails alone; 0: V8's default", default: "from the container's memory limit, else 0" },
@@ -198,6 +201,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     jobStoreMb: integer('job-store-mb', 256, 0, 1024 * 1024),
     cacheMb: integer('cache-mb', 64, 0, 1024 * 1024),
     cacheTtlMs: integer('cache-ttl-ms', 3_600_000, 0, 30 * 24 * HOUR),
+    priorityAgingMs: integer('priority-aging-ms', 30_000, 0, 24 * HOUR),
     workerMaxMemoryMb: integer('worker-max-memory-mb', defaultWorkerHeapMb(system.memoryLimitBytes, workers), 0, 1024 * 1024),
     memoryLimitMb: system.memoryLimitBytes === undefined ? undefined : Math.floor(system.memoryLimitBytes / 2 ** 20),
     workerNice: integer('worker-nice', 10, 0, 19),

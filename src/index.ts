@@ -5,7 +5,7 @@
 export { createComputeClient } from './client/create-compute-client.js';
 export type { CallOptionsIn, ComputeClient, ComputeClientOptions, RetryOptions } from './client/create-compute-client.js';
 export type { TlsOptions, Pem } from './client/channel-credentials.js';
-export type { BatchEvent, BatchItem, Json, RunEvent, TaskInfo, TaskResult } from './client/events.js';
+export type { BatchEvent, BatchItem, Json, RunEvent, RunPriority, TaskInfo, TaskResult } from './client/events.js';
 export type { JobCallOptions, JobHandle, SubmitOptions, SubmittedJob } from './client/job-handle.js';
 export type { JobFailure, JobInfo, JobState } from './client/job-events.js';
 export { OffloadError, Status } from './errors.js';

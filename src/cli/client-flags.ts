@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { ComputeClientOptions } from '../client/create-compute-client.js';
 import { FlagError, parseFlags, type FlagSpecs } from '../parse-flags.js';
+import type { RunPriority } from '../client/events.js';
 import { CliError } from './cli-error.js';
 
 export const CLIENT_OPTIONS = {
@@ -50,6 +51,13 @@ export function parseCommandArgs(argv: string[], options: FlagSpecs, command: st
 export function stringFlag(values: Values, name: string): string | undefined {
   const value = values[name];
   return typeof value === 'string' ? value : undefined;
+}
+
+/** --priority, checked: low, normal or high. */
+export function priorityFlag(values: Values): RunPriority | undefined {
+  const value = stringFlag(values, 'priority');
+  if (value === undefined || value === 'low' || value === 'normal' || value === 'high') return value;
+  throw new CliError(`--priority must be low, normal or high, not "${value}"`);
 }
 
 /** The port `offload serve` listens on unless told otherwise. */

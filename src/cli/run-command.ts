@@ -1,5 +1,5 @@
 /**
- * `offload run TASK [--input JSON|@file.json] [--data-file F] [--out F] [--deadline 30s] [--no-cache] [--json]`
+ * `offload run TASK [--input JSON|@file.json] [--data-file F] [--out F] [--deadline 30s] [--no-cache] [--priority low|normal|high] [--json]`
  *
  * On a terminal: a live progress bar on stderr, then the output on stdout.
  * Otherwise, or with --json: one JSON event per line on stdout. Ctrl-C
@@ -8,18 +8,19 @@
 import { createComputeClient } from '../client/create-compute-client.js';
 import { catchInterrupt, INTERRUPTED } from './catch-interrupt.js';
 import { CliError } from './cli-error.js';
-import { CLIENT_USAGE, clientTarget, parseCommandArgs, parseDuration, stringFlag } from './client-flags.js';
+import { CLIENT_USAGE, clientTarget, priorityFlag, parseCommandArgs, parseDuration, stringFlag } from './client-flags.js';
 import { explainCallError } from './explain-call-error.js';
 import { createEventPrinter } from './print-events.js';
 import { parseInput, readBytes } from './read-input.js';
 
-export const RUN_USAGE = `Usage: offload run TASK [--input JSON|@file.json] [--data-file FILE] [--out FILE] [--deadline 30s] [--no-cache] [--json]
+export const RUN_USAGE = `Usage: offload run TASK [--input JSON|@file.json] [--data-file FILE] [--out FILE] [--deadline 30s] [--no-cache] [--priority low|normal|high] [--json]
 
   --input JSON       the task's input, inline or @path to a JSON file
   --data-file FILE   send FILE's bytes as the request data
   --out FILE         write the result's bytes to FILE
   --deadline D       give up after D (500ms, 30s, 2m)
   --no-cache         compute afresh, even for a cacheable task
+  --priority P       low, normal (the default) or high: which queued runs start first
   --json             one JSON event per line, even on a terminal
 
 ${CLIENT_USAGE}
@@ -29,7 +30,7 @@ ${CLIENT_USAGE}
 export async function runCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     argv,
-    { input: { type: 'string' }, 'data-file': { type: 'string' }, out: { type: 'string' }, deadline: { type: 'string' }, 'no-cache': { type: 'boolean' }, json: { type: 'boolean' } },
+    { input: { type: 'string' }, 'data-file': { type: 'string' }, out: { type: 'string' }, deadline: { type: 'string' }, 'no-cache': { type: 'boolean' }, priority: { type: 'string' }, json: { type: 'boolean' } },
     'offload run',
   );
   if (values['help']) {
@@ -44,12 +45,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   const deadline = deadlineText === undefined ? undefined : parseDuration(deadlineText, '--deadline');
   const { address, options } = clientTarget(values);
   const jsonLines = values['json'] === true || !process.stdout.isTTY;
+  const priority = priorityFlag(values);
 
   const client = createComputeClient(address, options);
   const interrupt = catchInterrupt();
   const printer = createEventPrinter({ label: task, jsonLines, out });
   try {
-    const events = client.runStream(task, input, { ...(data ? { data } : {}), signal: interrupt.signal, noCache: values['no-cache'] === true, ...(deadline !== undefined ? { deadline } : {}) });
+    const events = client.runStream(task, input, { ...(data ? { data } : {}), signal: interrupt.signal, noCache: values['no-cache'] === true, priority, ...(deadline !== undefined ? { deadline } : {}) });
     for await (const event of events) printer.print(event);
     return 0;
   } catch (error) {

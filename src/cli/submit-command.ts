@@ -7,12 +7,12 @@
  */
 import { createComputeClient } from '../client/create-compute-client.js';
 import { CliError } from './cli-error.js';
-import { CLIENT_USAGE, clientTarget, parseCommandArgs, stringFlag } from './client-flags.js';
+import { CLIENT_USAGE, clientTarget, priorityFlag, parseCommandArgs, stringFlag } from './client-flags.js';
 import { explainCallError } from './explain-call-error.js';
 import { checkJobId } from './job-args.js';
 import { parseInput, readBytes } from './read-input.js';
 
-export const SUBMIT_USAGE = `Usage: offload submit TASK [--input JSON|@file.json] [--data-file FILE] [--job-id ID] [--no-cache] [--json]
+export const SUBMIT_USAGE = `Usage: offload submit TASK [--input JSON|@file.json] [--data-file FILE] [--job-id ID] [--no-cache] [--priority low|normal|high] [--json]
 
 Submits a job that goes on without this command; prints its id.
 
@@ -21,6 +21,7 @@ Submits a job that goes on without this command; prints its id.
   --job-id ID        the job's id (default: a random UUID); the same id and
                      request again name the same job, so a retry is safe
   --no-cache         compute afresh, even for a cacheable task
+  --priority P       low, normal (the default) or high: which queued runs start first
   --json             print {"id":"...","created":true}
 
 Then: offload watch ID, offload job ID, offload cancel ID.
@@ -31,7 +32,7 @@ ${CLIENT_USAGE}
 export async function submitCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     argv,
-    { input: { type: 'string' }, 'data-file': { type: 'string' }, 'job-id': { type: 'string' }, 'no-cache': { type: 'boolean' }, json: { type: 'boolean' } },
+    { input: { type: 'string' }, 'data-file': { type: 'string' }, 'job-id': { type: 'string' }, 'no-cache': { type: 'boolean' }, priority: { type: 'string' }, json: { type: 'boolean' } },
     'offload submit',
   );
   if (values['help']) {
@@ -45,10 +46,11 @@ export async function submitCommand(argv: string[]): Promise<number> {
   const data = dataFile === undefined ? undefined : readBytes(dataFile);
   const jobId = jobIdText === undefined ? undefined : checkJobId(jobIdText, '--job-id');
   const { address, options } = clientTarget(values);
+  const priority = priorityFlag(values);
 
   const client = createComputeClient(address, options);
   try {
-    const job = await client.submit(task, input, { ...(data ? { data } : {}), ...(jobId ? { jobId } : {}), noCache: values['no-cache'] === true, deadline: 10_000 });
+    const job = await client.submit(task, input, { ...(data ? { data } : {}), ...(jobId ? { jobId } : {}), noCache: values['no-cache'] === true, priority, deadline: 10_000 });
     if (values['json']) {
       process.stdout.write(`${JSON.stringify({ id: job.id, created: job.created })}\n`);
     } else {

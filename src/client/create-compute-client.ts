@@ -12,10 +12,12 @@ import {
   fromStreamResponse,
   fromWireResult,
   toBuffer,
+  toWirePriority,
   type BatchEvent,
   type BatchItem,
   type Json,
   type RunEvent,
+  type RunPriority,
   type TaskInfo,
   type TaskResult,
 } from './events.js';
@@ -48,6 +50,8 @@ export interface CallOptionsIn {
   data?: Uint8Array;
   /** Compute afresh even when the task is cacheable (and refresh the server's cached result). */
   noCache?: boolean;
+  /** Which queued runs start first on the server; default normal. */
+  priority?: RunPriority;
   signal?: AbortSignal;
   /** A Date, or ms from now; overrides the client's deadlineMs. */
   deadline?: Date | number;
@@ -89,7 +93,7 @@ export function createComputeClient(target: string, options: ComputeClientOption
 
   const runForResult = async <Output>(task: string, input?: Json, opts: CallOptionsIn = {}): Promise<TaskResult<Output>> => {
     try {
-      const response = await grpc.run({ task, input, data: toBuffer(opts.data), noCache: opts.noCache ?? false }, { ...callOptions(opts), ...retryCallOptions(retry) });
+      const response = await grpc.run({ task, input, data: toBuffer(opts.data), noCache: opts.noCache ?? false, priority: toWirePriority(opts.priority) }, { ...callOptions(opts), ...retryCallOptions(retry) });
       return fromWireResult<Output>(response.result);
     } catch (error) {
       throw toOffloadError(error);
@@ -102,7 +106,7 @@ export function createComputeClient(target: string, options: ComputeClientOption
 
     async *runStream<Output>(task: string, input?: Json, opts: CallOptionsIn = {}) {
       try {
-        for await (const response of grpc.runStream({ task, input, data: toBuffer(opts.data), noCache: opts.noCache ?? false }, callOptions(opts))) {
+        for await (const response of grpc.runStream({ task, input, data: toBuffer(opts.data), noCache: opts.noCache ?? false, priority: toWirePriority(opts.priority) }, callOptions(opts))) {
           const event = fromStreamResponse<Output>(response);
           if (event) yield event;
         }
@@ -113,7 +117,7 @@ export function createComputeClient(target: string, options: ComputeClientOption
 
     async *runBatch<Output>(items: Iterable<BatchItem> | AsyncIterable<BatchItem>, opts: Omit<CallOptionsIn, 'data'> = {}) {
       async function* requests(): AsyncGenerator<RunBatchRequest> {
-        for await (const item of items) yield { id: item.id, task: item.task, input: item.input, data: toBuffer(item.data), noCache: item.noCache ?? false };
+        for await (const item of items) yield { id: item.id, task: item.task, input: item.input, data: toBuffer(item.data), noCache: item.noCache ?? false, priority: toWirePriority(item.priority) };
       }
       try {
         for await (const response of grpc.runBatch(requests(), callOptions(opts))) {

@@ -2,7 +2,7 @@
  * The client's view of the wire: plain typed events instead of proto oneofs.
  */
 import type { Status } from '../errors.js';
-import type { RunBatchResponse, RunStreamResponse, TaskResult as WireResult } from '../gen/offload/v1/compute.js';
+import { Priority as WirePriority, type RunBatchResponse, type RunStreamResponse, type TaskResult as WireResult } from '../gen/offload/v1/compute.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -33,6 +33,15 @@ export interface BatchItem {
   data?: Uint8Array;
   /** Compute afresh, even for a cacheable task. */
   noCache?: boolean;
+  priority?: RunPriority;
+}
+
+/** Which queued runs start first on the server: high, then normal (the default), then low. */
+export type RunPriority = 'low' | 'normal' | 'high';
+
+/** The wire's Priority enum value. */
+export function toWirePriority(priority: RunPriority | undefined): WirePriority {
+  return priority === 'low' ? WirePriority.PRIORITY_LOW : priority === 'high' ? WirePriority.PRIORITY_HIGH : WirePriority.PRIORITY_NORMAL;
 }
 
 export interface TaskInfo {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Metadata } from 'nice-grpc';
 import { Errors } from '../errors.js';
-import { toBuffer, type Json, type RunEvent, type TaskResult } from './events.js';
+import { toBuffer, toWirePriority, type Json, type RunEvent, type RunPriority, type TaskResult } from './events.js';
 import type { GrpcClient } from './grpc-client.js';
 import { fromJobMessage, type JobInfo } from './job-events.js';
 import type { JobRoutes } from './job-routes.js';
@@ -27,6 +27,8 @@ export interface SubmitOptions extends JobCallOptions {
   jobId?: string;
   /** Compute afresh even when the task is cacheable. */
   noCache?: boolean;
+  /** Which queued runs start first on the server; default normal. */
+  priority?: RunPriority;
 }
 
 export interface JobHandle<Output = Json> {
@@ -63,7 +65,7 @@ export async function submitJob<Output>(context: JobContext, task: string, input
   const { handle, route } = openJob<Output>(context, options.jobId ?? randomUUID());
   const grpc = await route();
   try {
-    const request = { task, input, data: toBuffer(options.data), jobId: handle.id, noCache: options.noCache ?? false };
+    const request = { task, input, data: toBuffer(options.data), jobId: handle.id, noCache: options.noCache ?? false, priority: toWirePriority(options.priority) };
     const { created } = await grpc.submit(request, { ...callOptions(context, handle.id, options), ...retryCallOptions(context.retry) });
     return { ...handle, created };
   } catch (error) {

@@ -95,6 +95,12 @@ export class HandOvers {
     return stuck.filter((handOver) => this.takeBack(handOver.job, SlotState.REVOKED)).map((handOver) => handOver.job);
   }
 
+  /** Takes back the jobs sent ahead to a busy worker, not started yet, that `outranked` picks. */
+  takeBackAhead(outranked: (job: Job) => boolean): Job[] {
+    const picked = [...this.#live.values()].filter((handOver) => handOver.ahead && handOver.job.state === 'sent' && outranked(handOver.job));
+    return picked.filter((handOver) => this.takeBack(handOver.job, SlotState.REVOKED)).map((handOver) => handOver.job);
+  }
+
   /** Asks a running job to stop: its signal reads the slot, and the message wakes a task that waits rather than computes. */
   cancelRunning(job: Job): void {
     const handOver = this.#live.get(job);

@@ -5,6 +5,7 @@
  */
 import type { OffloadError } from '../errors.js';
 import { Follower, type Outcome, type ResultEvent, type TaskEvent } from './follower.js';
+import type { Priority } from './priority-queue.js';
 
 export type JobState = 'queued' | 'sent' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -33,6 +34,8 @@ export interface JobRequest {
   /** The request's bytes as decoded; a hand-over copies them, or moves their buffer when `handOverData`. */
   data: Uint8Array;
   handOverData: boolean;
+  /** Where it waits in the queue (src/pool/priority-queue.ts). */
+  priority: Priority;
   /** Whether to carry started and progress events across threads. */
   progress: boolean;
   runLimitMs: number;

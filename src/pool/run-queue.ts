@@ -16,4 +16,10 @@ export interface RunQueue<T> extends Iterable<T> {
   shift(): T | undefined;
   /** Takes a job out (it was cancelled, or timed out waiting); false when it was not queued. */
   remove(job: T): boolean;
+  /**
+   * Whether a newly admitted `job` should start before `waiting`, a job
+   * already handed to a busy worker and not started: the pool then takes
+   * `waiting` back to the queue. FIFO never says so.
+   */
+  outranks?(job: T, waiting: T): boolean;
 }

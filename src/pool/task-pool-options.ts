@@ -3,6 +3,7 @@ import type { TaskOutputMessage } from '../../bridge/messages.js';
 import type { OffloadError, Status } from '../errors.js';
 import type { Clock } from './clock.js';
 import type { Job } from './job.js';
+import type { Priority } from './priority-queue.js';
 import type { RunQueue } from './run-queue.js';
 import type { WorkerThreads, WorkerThreadsOptions } from './worker-threads.js';
 
@@ -32,8 +33,10 @@ export interface TaskPoolOptions {
   onTaskOutput?: (output: TaskOutputMessage) => void;
   /** The server's say on a result of `bytes`: an error when it cannot be sent (the server owns the message limit). */
   checkResult?: (task: string, bytes: number) => OffloadError | undefined;
-  /** The queue policy; FIFO when unset. */
+  /** The queue policy; priorities (FIFO within each) when unset. */
   queue?: RunQueue<Job>;
+  /** A low-priority job that waited this long counts as normal; default 30 000. */
+  priorityAgingMs?: number;
   /** Time; the system clock when unset. Tests pass a fake. */
   clock?: Clock;
   /** The worker threads; piscina when unset. Tests pass a fake. */
@@ -66,6 +69,8 @@ export interface RunOptions {
    * field), the buffer moves to the worker instead of being copied.
    */
   handOverData?: boolean;
+  /** Which queued jobs start first; default normal. */
+  priority?: Priority;
 }
 
 export interface PoolStats {

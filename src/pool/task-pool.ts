@@ -9,7 +9,7 @@ import { SlotState } from '../../bridge/slots.js';
 import { Errors, OffloadError, Status } from '../errors.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
 import { CrashBreaker } from './crash-breaker.js';
-import { FifoQueue } from './fifo-queue.js';
+import { PriorityQueue } from './priority-queue.js';
 import { HandOvers, type Answer } from './hand-overs.js';
 import { Job, type JobPool, type JobState } from './job.js';
 import { brokenLimit, Sweeper } from './limits.js';
@@ -46,7 +46,7 @@ export class TaskPool {
   constructor(options: TaskPoolOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#queue = options.queue ?? new FifoQueue<Job>();
+    this.#queue = options.queue ?? new PriorityQueue(options.priorityAgingMs ?? 30_000, this.#clock);
     this.#breaker = new CrashBreaker(options.crashLimit ?? 0, options.crashCooldownMs ?? 0);
     this.#handOvers = new HandOvers(options.workers, options.maxQueue, this.#clock, (answer) => this.#answered(answer), () => this.#dispatch());
     this.#readiness = new WorkerReadiness(options.workers, () => this.#threads.threadIds());
@@ -96,9 +96,9 @@ export class TaskPool {
   run(task: { name: string; file: string }, input: unknown, data: Uint8Array, options: RunOptions = {}): Job {
     this.#breaker.check(task.name);
     if (this.#jobs.size >= this.#options.workers + this.#options.maxQueue) throw Errors.queueFull(this.stats.queued);
-    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false, call, item } = options;
+    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false, call, item, priority = 'normal' } = options;
     if (signal?.aborted) throw abortError(signal, abortReason);
-    const request = { task: task.name, file: task.file, input, data, handOverData, progress, runLimitMs, call, item };
+    const request = { task: task.name, file: task.file, input, data, handOverData, progress, runLimitMs, call, item, priority };
     const job = new Job(this.#nextId++, request, this.#clock.now(), this.#jobPool);
     this.#jobs.set(job.id, job);
     this.#counts.queued++;
@@ -109,6 +109,7 @@ export class TaskPool {
     }
     this.#sweeper.wake();
     this.#queue.push(job);
+    this.#takeBackOutranked(job);
     this.#dispatch();
     return job;
   }
@@ -143,6 +144,17 @@ export class TaskPool {
     if (message.offload === 'progress') return job.publish({ type: 'progress', fraction: message.fraction, message: message.message });
     this.#handOvers.refresh(job);
     job.publish({ type: 'started', queuedMs: (job.startedAt ?? this.#clock.now()) - job.submittedAt });
+  }
+
+  /** Jobs sent ahead to a busy worker that `job` should start before go back to the queue, first in their line. */
+  #takeBackOutranked(job: Job): void {
+    const queue = this.#queue;
+    if (!queue.outranks) return;
+    const outranked = this.#handOvers.takeBackAhead((waiting) => queue.outranks?.(job, waiting) === true);
+    for (const waiting of outranked.sort((a, b) => b.id - a.id)) {
+      waiting.requeued();
+      this.#queue.pushFront(waiting);
+    }
   }
 
   /** Hands queued jobs to the workers while one has room; the queue policy says which goes next. */

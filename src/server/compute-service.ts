@@ -6,18 +6,20 @@
 import type { CallContext } from 'nice-grpc';
 import type { TaskCatalog } from '../catalog/task-catalog.js';
 import { Errors, type OffloadError } from '../errors.js';
-import type {
-  ComputeServiceImplementation,
-  ListTasksResponse,
-  Progress,
-  RunBatchRequest,
-  RunBatchResponse,
-  RunRequest,
-  RunResponse,
-  RunStreamRequest,
-  RunStreamResponse,
+import {
+  Priority as WirePriority,
+  type ComputeServiceImplementation,
+  type ListTasksResponse,
+  type Progress,
+  type RunBatchRequest,
+  type RunBatchResponse,
+  type RunRequest,
+  type RunResponse,
+  type RunStreamRequest,
+  type RunStreamResponse,
 } from '../gen/offload/v1/compute.js';
 import type { TaskEvent } from '../pool/follower.js';
+import type { Priority } from '../pool/priority-queue.js';
 import type { TaskPool } from '../pool/task-pool.js';
 import { cacheKey } from './cache-key.js';
 import { createJobService } from './job-service.js';
@@ -59,6 +61,7 @@ interface TaskRequest {
   input: unknown;
   data: Uint8Array;
   noCache: boolean;
+  priority: WirePriority;
   /** A RunBatch item's id. */
   id?: string;
 }
@@ -78,11 +81,12 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
     if (deps.isDraining()) throw Errors.shuttingDown;
     const task = catalog.get(request.task);
     const input = task.validate(request.input);
+    const priority = poolPriority(request.priority);
     const runLimitMs = task.timeoutMs && deps.maxRunMs ? Math.min(task.timeoutMs, deps.maxRunMs) : (task.timeoutMs ?? deps.maxRunMs);
     // A shared run carries progress whoever started it: a stream may join a unary call's run.
     const start = (withProgress: boolean) => () =>
       // The request message is not read again once its task is admitted.
-      pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: context?.record.call, item: request.id });
+      pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: context?.record.call, item: request.id, priority });
     const { shared } = deps;
     // A call that has already ended starts nothing: a job admitted for it would run for no one.
     if (holder?.signal.aborted) throw reasonOf(holder);
@@ -166,4 +170,19 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
 async function* itemEvents(admitted: Lease | Promise<Lease>): AsyncGenerator<TaskEvent & { cached?: boolean }, void, undefined> {
   const lease = await admitted;
   for await (const event of lease.events()) yield event.type === 'result' ? { ...event, cached: lease.cached } : event;
+}
+
+/** The wire's Priority as the pool's; unspecified is normal, anything else outside the enum INVALID_ARGUMENT. */
+function poolPriority(value: WirePriority): Priority {
+  switch (value) {
+    case WirePriority.PRIORITY_LOW:
+      return 'low';
+    case WirePriority.PRIORITY_HIGH:
+      return 'high';
+    case WirePriority.PRIORITY_UNSPECIFIED:
+    case WirePriority.PRIORITY_NORMAL:
+      return 'normal';
+    default:
+      throw Errors.invalidPriority(value);
+  }
 }

@@ -109,6 +109,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
     workerNice: config.workerNice,
     crashLimit: config.crashLimit,
     crashCooldownMs: config.crashCooldownMs,
+    priorityAgingMs: config.priorityAgingMs,
     // The message limit is the server's: a result that cannot be sent fails its job.
     checkResult: (task, bytes) => (bytes > maxResultBytes ? Errors.resultTooLarge(task, bytes, maxResultBytes) : undefined),
     onStrayError: (detail) => log.warn({ detail }, 'a task threw after its run had ended (a timer or promise it left behind)'),

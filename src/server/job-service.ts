@@ -6,6 +6,7 @@ import type { CallContext } from 'nice-grpc';
 import { Errors, OffloadError } from '../errors.js';
 import {
   JobState,
+  type Priority as JobPriority,
   type CancelJobRequest,
   type CancelJobResponse,
   type GetJobRequest,
@@ -29,7 +30,7 @@ type Context = CallContext & RecordContext;
 export interface JobServiceDeps {
   store: JobStore;
   /** Validates and admits one job, as for Run but tied to no call (a lease without a holder). */
-  admit: (request: { task: string; input: unknown; data: Uint8Array; noCache: boolean }) => Lease | Promise<Lease>;
+  admit: (request: { task: string; input: unknown; data: Uint8Array; noCache: boolean; priority: JobPriority }) => Lease | Promise<Lease>;
   heartbeatMs: number;
   /** Counts a submitted job as work in flight for the drain until the release is called. */
   hold: () => () => void;

@@ -15,7 +15,7 @@ function decodeBatchItem(bytes: Uint8Array): RunBatchRequest {
   try {
     return RunBatchRequest.decode(bytes);
   } catch (error) {
-    const item: MaybeUndecodable = { id: '', task: '', input: undefined, data: Buffer.alloc(0), noCache: false };
+    const item: MaybeUndecodable = { id: '', task: '', input: undefined, data: Buffer.alloc(0), noCache: false, priority: 0 };
     item[UNDECODABLE] = error instanceof Error ? error.message : String(error);
     return item;
   }

@@ -69,6 +69,12 @@ describe('offload run', () => {
     expect(events.at(-1)).toMatchObject({ type: 'result', output: { ms: 200 }, dataBytes: 0 });
   });
 
+  it('runs a task at the --priority given', async () => {
+    const { code, stdout } = await offload(['run', 'echo', '--input', '"hi"', '--priority', 'high', '--json']);
+    expect(code).toBe(0);
+    expect(jsonLines(stdout).at(-1)).toMatchObject({ type: 'result', output: 'hi' });
+  });
+
   it('says when a result was cached, and computes afresh with --no-cache', async () => {
     const args = ['run', 'primes', '--input', '{"limit":12345}', '--json'];
     await offload(args);
@@ -111,6 +117,7 @@ describe('offload run', () => {
     expect(await offload(['run'])).toMatchObject({ code: 2 });
     expect((await offload(['run', 'spin', '--input', '{ms:1}'])).stderr).toMatch(/^offload: --input is not valid JSON/);
     expect((await offload(['run', 'spin', '--deadline', 'soon'])).stderr).toMatch(/^offload: --deadline must be a duration/);
+    expect(await offload(['run', 'spin', '--priority', 'urgent'])).toMatchObject({ code: 2, stderr: 'offload: --priority must be low, normal or high, not "urgent"\n' });
     expect(await offload(['frobnicate'])).toMatchObject({ code: 2 });
   });
 

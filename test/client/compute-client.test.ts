@@ -35,6 +35,14 @@ describe('createComputeClient', () => {
     expect((await (await c.submit('sha256', {}, { data })).result()).cached).toBe(true);
   });
 
+  it('sends a priority with runs, batch items and submits, and the server refuses none of them', async () => {
+    const c = client((await server()).address);
+    expect(await c.run('echo', 1, { priority: 'high' })).toBe(1);
+    for await (const event of c.runStream('echo', 2, { priority: 'low' })) if (event.type === 'result') expect(event.output).toBe(2);
+    for await (const event of c.runBatch([{ id: 'a', task: 'echo', input: 3, priority: 'low' }])) if (event.type === 'result') expect(event.output).toBe(3);
+    expect((await (await c.submit('echo', 4, { priority: 'high' })).result()).output).toBe(4);
+  });
+
   it('streams typed events: started, progress, then the result', async () => {
     const c = client((await server()).address);
     const types: string[] = [];

@@ -161,7 +161,7 @@ describe.each(['v1', 'v1alpha'] as const)('server reflection %s', (version) => {
     });
   });
 
-  it('describes RunRequest with its task, input, data and no_cache fields, input being a google.protobuf.Value', async () => {
+  it('describes RunRequest with its task, input, data, no_cache and priority fields, input being a google.protobuf.Value', async () => {
     const [file] = decodeFiles(await askOne(client, { file_containing_symbol: 'offload.v1.RunRequest' }));
     expect(file!.name).toBe('offload/v1/compute.proto');
     expect(file!.package).toBe('offload.v1');
@@ -172,6 +172,7 @@ describe.each(['v1', 'v1alpha'] as const)('server reflection %s', (version) => {
       ['input', 2, FieldDescriptorProto_Type.MESSAGE, '.google.protobuf.Value'],
       ['data', 3, FieldDescriptorProto_Type.BYTES, ''],
       ['no_cache', 4, FieldDescriptorProto_Type.BOOL, ''],
+      ['priority', 5, FieldDescriptorProto_Type.ENUM, '.offload.v1.Priority'],
     ]);
   });
 

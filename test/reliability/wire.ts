@@ -31,15 +31,15 @@ const bytes = (data: Uint8Array | undefined): Buffer => (data ? Buffer.from(data
 
 /** A RunRequest (and, with the same field numbers, a RunStreamRequest) as bytes. */
 export function runBody({ task, input, data }: RequestFields): Buffer {
-  return Buffer.from(RunRequest.encode({ task, input, data: bytes(data), noCache: false }).finish());
+  return Buffer.from(RunRequest.encode({ task, input, data: bytes(data), noCache: false, priority: 0 }).finish());
 }
 
 export function runStreamBody({ task, input, data }: RequestFields): Buffer {
-  return Buffer.from(RunStreamRequest.encode({ task, input, data: bytes(data), noCache: false }).finish());
+  return Buffer.from(RunStreamRequest.encode({ task, input, data: bytes(data), noCache: false, priority: 0 }).finish());
 }
 
 export function batchItemBody(id: string, { task, input, data }: RequestFields): Buffer {
-  return Buffer.from(RunBatchRequest.encode({ id, task, input, data: bytes(data), noCache: false }).finish());
+  return Buffer.from(RunBatchRequest.encode({ id, task, input, data: bytes(data), noCache: false, priority: 0 }).finish());
 }
 
 export const decodeRunResponse = (bytes: Buffer): RunResponse => RunResponse.decode(bytes);

@@ -29,6 +29,7 @@ const documented: Record<keyof typeof Errors, OffloadError | undefined> = {
   unknownJob: Errors.unknownJob('<id>'),
   jobExists: Errors.jobExists('<id>'),
   invalidJobId: Errors.invalidJobId,
+  invalidPriority: Errors.invalidPriority(7),
   valueWithoutKind: Errors.valueWithoutKind('input.x'),
   invalidInput: Errors.invalidInput('input.ms must be <= 60000'),
   // Not on the wire: a RunBatch handler that ended has no client left to tell, and the CLI prints its own.

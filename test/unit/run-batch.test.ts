@@ -7,7 +7,7 @@ import { createJob, succeed } from '../helpers/jobs.js';
 import { runBatch } from '../../src/server/run-batch.js';
 
 function item(id: string, task = 'ok'): RunBatchRequest {
-  return { id, task, input: null, data: Buffer.alloc(0), noCache: false };
+  return { id, task, input: null, data: Buffer.alloc(0), noCache: false, priority: 0 };
 }
 
 describe('runBatch', () => {

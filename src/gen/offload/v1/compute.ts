@@ -14,6 +14,56 @@ export const protobufPackage = "offload.v1";
 
 export const protobufFileName = "offload/v1/compute.proto";
 
+/**
+ * Priority orders the queue: a queued run of a higher priority starts before
+ * any of a lower one. A low run that has waited --priority-aging-ms counts as
+ * normal, so none waits forever.
+ */
+export enum Priority {
+  PRIORITY_UNSPECIFIED = 0,
+  PRIORITY_LOW = 1,
+  PRIORITY_NORMAL = 2,
+  PRIORITY_HIGH = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function priorityFromJSON(object: any): Priority {
+  switch (object) {
+    case 0:
+    case "PRIORITY_UNSPECIFIED":
+      return Priority.PRIORITY_UNSPECIFIED;
+    case 1:
+    case "PRIORITY_LOW":
+      return Priority.PRIORITY_LOW;
+    case 2:
+    case "PRIORITY_NORMAL":
+      return Priority.PRIORITY_NORMAL;
+    case 3:
+    case "PRIORITY_HIGH":
+      return Priority.PRIORITY_HIGH;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Priority.UNRECOGNIZED;
+  }
+}
+
+export function priorityToJSON(object: Priority): string {
+  switch (object) {
+    case Priority.PRIORITY_UNSPECIFIED:
+      return "PRIORITY_UNSPECIFIED";
+    case Priority.PRIORITY_LOW:
+      return "PRIORITY_LOW";
+    case Priority.PRIORITY_NORMAL:
+      return "PRIORITY_NORMAL";
+    case Priority.PRIORITY_HIGH:
+      return "PRIORITY_HIGH";
+    case Priority.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** JobState is where a job is in its life. */
 export enum JobState {
   /** JOB_STATE_UNSPECIFIED - Never sent. */
@@ -93,6 +143,11 @@ export interface RunRequest {
    * cached result: never answered from the cache or another caller's run.
    */
   noCache: boolean;
+  /**
+   * Which queued runs start first: high before normal before low. Running
+   * tasks are never pre-empted. Unspecified means normal.
+   */
+  priority: Priority;
 }
 
 /** RunResponse carries the result of a finished run. */
@@ -113,6 +168,8 @@ export interface RunStreamRequest {
   data: Buffer;
   /** As RunRequest's no_cache. */
   noCache: boolean;
+  /** As RunRequest's priority. */
+  priority: Priority;
 }
 
 /** RunStreamResponse is one event of a streamed run. */
@@ -143,6 +200,8 @@ export interface RunBatchRequest {
   data: Buffer;
   /** As RunRequest's no_cache, for this item. */
   noCache: boolean;
+  /** As RunRequest's priority, for this item. */
+  priority: Priority;
 }
 
 /** RunBatchResponse is one event about one item of a batch. */
@@ -244,6 +303,8 @@ export interface SubmitRequest {
   jobId: string;
   /** As RunRequest's no_cache. */
   noCache: boolean;
+  /** As RunRequest's priority. */
+  priority: Priority;
 }
 
 /** SubmitResponse is the admitted job. */
@@ -329,7 +390,7 @@ export interface Job {
 }
 
 function createBaseRunRequest(): RunRequest {
-  return { task: "", input: undefined, data: Buffer.alloc(0), noCache: false };
+  return { task: "", input: undefined, data: Buffer.alloc(0), noCache: false, priority: 0 };
 }
 
 export const RunRequest: MessageFns<RunRequest> = {
@@ -345,6 +406,9 @@ export const RunRequest: MessageFns<RunRequest> = {
     }
     if (message.noCache !== false) {
       writer.uint32(32).bool(message.noCache);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(40).int32(message.priority);
     }
     return writer;
   },
@@ -394,6 +458,14 @@ export const RunRequest: MessageFns<RunRequest> = {
             message.noCache = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.priority = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -416,6 +488,7 @@ export const RunRequest: MessageFns<RunRequest> = {
         : isSet(object.no_cache)
         ? globalThis.Boolean(object.no_cache)
         : false,
+      priority: isSet(object.priority) ? priorityFromJSON(object.priority) : 0,
     };
   },
 
@@ -433,6 +506,9 @@ export const RunRequest: MessageFns<RunRequest> = {
     if (message.noCache !== false) {
       obj.noCache = message.noCache;
     }
+    if (message.priority !== 0) {
+      obj.priority = priorityToJSON(message.priority);
+    }
     return obj;
   },
 
@@ -445,6 +521,7 @@ export const RunRequest: MessageFns<RunRequest> = {
     message.input = object.input === undefined ? undefined : object.input;
     message.data = object.data ?? Buffer.alloc(0);
     message.noCache = object.noCache ?? false;
+    message.priority = object.priority ?? 0;
     return message;
   },
 };
@@ -519,7 +596,7 @@ export const RunResponse: MessageFns<RunResponse> = {
 };
 
 function createBaseRunStreamRequest(): RunStreamRequest {
-  return { task: "", input: undefined, data: Buffer.alloc(0), noCache: false };
+  return { task: "", input: undefined, data: Buffer.alloc(0), noCache: false, priority: 0 };
 }
 
 export const RunStreamRequest: MessageFns<RunStreamRequest> = {
@@ -535,6 +612,9 @@ export const RunStreamRequest: MessageFns<RunStreamRequest> = {
     }
     if (message.noCache !== false) {
       writer.uint32(32).bool(message.noCache);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(40).int32(message.priority);
     }
     return writer;
   },
@@ -584,6 +664,14 @@ export const RunStreamRequest: MessageFns<RunStreamRequest> = {
             message.noCache = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.priority = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -606,6 +694,7 @@ export const RunStreamRequest: MessageFns<RunStreamRequest> = {
         : isSet(object.no_cache)
         ? globalThis.Boolean(object.no_cache)
         : false,
+      priority: isSet(object.priority) ? priorityFromJSON(object.priority) : 0,
     };
   },
 
@@ -623,6 +712,9 @@ export const RunStreamRequest: MessageFns<RunStreamRequest> = {
     if (message.noCache !== false) {
       obj.noCache = message.noCache;
     }
+    if (message.priority !== 0) {
+      obj.priority = priorityToJSON(message.priority);
+    }
     return obj;
   },
 
@@ -635,6 +727,7 @@ export const RunStreamRequest: MessageFns<RunStreamRequest> = {
     message.input = object.input === undefined ? undefined : object.input;
     message.data = object.data ?? Buffer.alloc(0);
     message.noCache = object.noCache ?? false;
+    message.priority = object.priority ?? 0;
     return message;
   },
 };
@@ -747,7 +840,7 @@ export const RunStreamResponse: MessageFns<RunStreamResponse> = {
 };
 
 function createBaseRunBatchRequest(): RunBatchRequest {
-  return { id: "", task: "", input: undefined, data: Buffer.alloc(0), noCache: false };
+  return { id: "", task: "", input: undefined, data: Buffer.alloc(0), noCache: false, priority: 0 };
 }
 
 export const RunBatchRequest: MessageFns<RunBatchRequest> = {
@@ -766,6 +859,9 @@ export const RunBatchRequest: MessageFns<RunBatchRequest> = {
     }
     if (message.noCache !== false) {
       writer.uint32(40).bool(message.noCache);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(48).int32(message.priority);
     }
     return writer;
   },
@@ -823,6 +919,14 @@ export const RunBatchRequest: MessageFns<RunBatchRequest> = {
             message.noCache = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.priority = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -846,6 +950,7 @@ export const RunBatchRequest: MessageFns<RunBatchRequest> = {
         : isSet(object.no_cache)
         ? globalThis.Boolean(object.no_cache)
         : false,
+      priority: isSet(object.priority) ? priorityFromJSON(object.priority) : 0,
     };
   },
 
@@ -866,6 +971,9 @@ export const RunBatchRequest: MessageFns<RunBatchRequest> = {
     if (message.noCache !== false) {
       obj.noCache = message.noCache;
     }
+    if (message.priority !== 0) {
+      obj.priority = priorityToJSON(message.priority);
+    }
     return obj;
   },
 
@@ -879,6 +987,7 @@ export const RunBatchRequest: MessageFns<RunBatchRequest> = {
     message.input = object.input === undefined ? undefined : object.input;
     message.data = object.data ?? Buffer.alloc(0);
     message.noCache = object.noCache ?? false;
+    message.priority = object.priority ?? 0;
     return message;
   },
 };
@@ -1633,7 +1742,7 @@ export const TaskInfo: MessageFns<TaskInfo> = {
 };
 
 function createBaseSubmitRequest(): SubmitRequest {
-  return { task: "", input: undefined, data: Buffer.alloc(0), jobId: "", noCache: false };
+  return { task: "", input: undefined, data: Buffer.alloc(0), jobId: "", noCache: false, priority: 0 };
 }
 
 export const SubmitRequest: MessageFns<SubmitRequest> = {
@@ -1652,6 +1761,9 @@ export const SubmitRequest: MessageFns<SubmitRequest> = {
     }
     if (message.noCache !== false) {
       writer.uint32(40).bool(message.noCache);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(48).int32(message.priority);
     }
     return writer;
   },
@@ -1709,6 +1821,14 @@ export const SubmitRequest: MessageFns<SubmitRequest> = {
             message.noCache = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.priority = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1736,6 +1856,7 @@ export const SubmitRequest: MessageFns<SubmitRequest> = {
         : isSet(object.no_cache)
         ? globalThis.Boolean(object.no_cache)
         : false,
+      priority: isSet(object.priority) ? priorityFromJSON(object.priority) : 0,
     };
   },
 
@@ -1756,6 +1877,9 @@ export const SubmitRequest: MessageFns<SubmitRequest> = {
     if (message.noCache !== false) {
       obj.noCache = message.noCache;
     }
+    if (message.priority !== 0) {
+      obj.priority = priorityToJSON(message.priority);
+    }
     return obj;
   },
 
@@ -1769,6 +1893,7 @@ export const SubmitRequest: MessageFns<SubmitRequest> = {
     message.data = object.data ?? Buffer.alloc(0);
     message.jobId = object.jobId ?? "";
     message.noCache = object.noCache ?? false;
+    message.priority = object.priority ?? 0;
     return message;
   },
 };

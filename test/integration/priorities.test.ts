@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { Errors, Status } from '../../src/errors.js';
+import { Priority } from '../../src/gen/offload/v1/compute.js';
+import { rejection } from '../helpers/client.js';
+import { eventually } from '../helpers/eventually.js';
+import { useServerPerTest } from '../helpers/use-server.js';
+
+describe('priorities', () => {
+  const current = useServerPerTest();
+
+  /**
+   * Runs `fixture.wait` and says about when it started on its worker (ms since the epoch). Each
+   * waits 100 ms: far more than the estimate's error (the call's way to the server) on a busy machine.
+   */
+  const startedAt = async (priority: Priority, label: string): Promise<{ label: string; at: number }> => {
+    const sent = Date.now();
+    const { result } = await current.client.run({ task: 'fixture.wait', input: { ms: 100 }, priority });
+    return { label, at: sent + result!.queuedMs };
+  };
+
+  it('start a queued high run before the low ones queued earlier, even the one sent ahead to the busy worker', async () => {
+    await current.start(['--workers', '1']);
+    const busy = current.client.run({ task: 'fixture.wait', input: { ms: 500 } });
+    await eventually(() => expect(current.server.pool.stats.running).toBe(1));
+    const lows = Array.from({ length: 10 }, (_, i) => startedAt(Priority.PRIORITY_LOW, `low ${i}`));
+    await eventually(() => expect(current.server.pool.stats.queued + current.server.pool.stats.running).toBe(11));
+    const high = startedAt(Priority.PRIORITY_HIGH, 'high');
+    await busy;
+    const order = (await Promise.all([...lows, high])).sort((a, b) => a.at - b.at).map((s) => s.label);
+    expect(order[0]).toBe('high');
+  });
+
+  it('treat a low run that waited --priority-aging-ms as normal, ahead of normal runs queued after it', async () => {
+    await current.start(['--workers', '1', '--priority-aging-ms', '200']);
+    const busy = current.client.run({ task: 'fixture.wait', input: { ms: 600 } });
+    await eventually(() => expect(current.server.pool.stats.running).toBe(1));
+    const low = startedAt(Priority.PRIORITY_LOW, 'low');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const normals = [1, 2].map((n) => startedAt(Priority.PRIORITY_NORMAL, `normal ${n}`));
+    await busy;
+    const order = (await Promise.all([low, ...normals])).sort((a, b) => a.at - b.at).map((s) => s.label);
+    expect(order).toEqual(['low', 'normal 1', 'normal 2']);
+  });
+
+  it('refuse a priority outside the enum with INVALID_ARGUMENT', async () => {
+    await current.start();
+    const error = await rejection(current.client.run({ task: 'echo', priority: 7 as Priority }));
+    expect(error).toMatchObject({ code: Status.INVALID_ARGUMENT, details: Errors.invalidPriority(7).message });
+  });
+});
