@@ -9,13 +9,15 @@ describe('priorities', () => {
   const current = useServerPerTest();
 
   /**
-   * Runs `fixture.wait` and says about when it started on its worker (ms since the epoch). Each
-   * waits 100 ms: far more than the estimate's error (the call's way to the server) on a busy machine.
+   * Runs `fixture.wait` (100 ms) as a stream and says when its Started arrived: every run's
+   * Started takes the same way back, so their order is the order they started in on the worker.
    */
   const startedAt = async (priority: Priority, label: string): Promise<{ label: string; at: number }> => {
-    const sent = Date.now();
-    const { result } = await current.client.run({ task: 'fixture.wait', input: { ms: 100 }, priority });
-    return { label, at: sent + result!.queuedMs };
+    let at = Number.NaN;
+    for await (const event of current.client.runStream({ task: 'fixture.wait', input: { ms: 100 }, priority })) {
+      if (event.started) at = performance.now();
+    }
+    return { label, at };
   };
 
   it('start a queued high run before the low ones queued earlier, even the one sent ahead to the busy worker', async () => {
