@@ -89,16 +89,22 @@ export class HandOvers {
     if (startedAt !== undefined) job.running(startedAt);
   }
 
-  /** Takes back the jobs waiting behind a busy worker while another is idle (placement.ts), oldest first. */
+  /**
+   * Takes back the jobs waiting behind a busy worker while another is idle
+   * (placement.ts), and with them every other job sent ahead and not
+   * started: one sent again alone would queue behind those sent after it,
+   * and the queue policy's order would be lost.
+   */
   takeBackStuck(running: number): Job[] {
     const stuck = stuckHandOvers(this.#live.values(), running, this.#workers, this.#clock.now(), this.#lastAnsweredAt);
-    return stuck.filter((handOver) => this.takeBack(handOver.job, SlotState.REVOKED)).map((handOver) => handOver.job);
+    if (stuck.length === 0) return [];
+    return this.takeBackAhead(() => true);
   }
 
-  /** Takes back the jobs sent ahead to a busy worker, not started yet, that `outranked` picks. */
-  takeBackAhead(outranked: (job: Job) => boolean): Job[] {
-    const picked = [...this.#live.values()].filter((handOver) => handOver.ahead && handOver.job.state === 'sent' && outranked(handOver.job));
-    return picked.filter((handOver) => this.takeBack(handOver.job, SlotState.REVOKED)).map((handOver) => handOver.job);
+  /** Takes back the jobs sent ahead to a busy worker, not started yet, that `picked` picks. */
+  takeBackAhead(picked: (job: Job) => boolean): Job[] {
+    const waiting = [...this.#live.values()].filter((handOver) => handOver.ahead && handOver.job.state === 'sent' && picked(handOver.job));
+    return waiting.filter((handOver) => this.takeBack(handOver.job, SlotState.REVOKED)).map((handOver) => handOver.job);
   }
 
   /** Asks a running job to stop: its signal reads the slot, and the message wakes a task that waits rather than computes. */
@@ -128,7 +134,9 @@ export class HandOvers {
       this.#live.delete(job);
       this.#onAnswer({ job, reply, crash, neverStarted: reply === undefined && this.slots.pending(handOver.slot) });
     }
-    this.#onSlotFreed();
+    // A dead worker's jobs are answered for one by one: the next job is picked once all of them are back in the queue.
+    if (crash === undefined) this.#onSlotFreed();
+    else setImmediate(this.#onSlotFreed);
   }
 }
 

@@ -159,6 +159,7 @@ export class TaskPool {
 
   /** Hands queued jobs to the workers while one has room; the queue policy says which goes next. */
   #dispatch(): void {
+    if (this.#closing) return;
     while (this.#handOvers.room) {
       const job = this.#queue.shift();
       if (!job) return;
@@ -213,7 +214,8 @@ export class TaskPool {
     this.#detach.get(job)?.();
     this.#detach.delete(job);
     this.#jobs.delete(job.id);
-    this.#dispatch();
+    // After a crash, HandOvers dispatches once the dead worker's other jobs are requeued.
+    if (crash === undefined) this.#dispatch();
     const startedAt = reply?.startedAt ?? job.startedAt;
     const queuedMs = startedAt === undefined ? undefined : Math.max(0, startedAt - job.submittedAt);
     catchUp(job, reply, queuedMs);

@@ -37,6 +37,9 @@ export function createWorkerThreads(options: WorkerThreadsOptions): WorkerThread
     minThreads: options.workers,
     maxThreads: options.workers,
     concurrentTasksPerWorker: PER_WORKER,
+    // The queue policy chose the order jobs are handed over in; without this, a
+    // job piscina could not place yet goes to the back of piscina's own queue.
+    stricterFIFO: true,
     idleTimeout: Number.MAX_SAFE_INTEGER,
     niceIncrement: options.workerNice,
     ...(options.workerMaxMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMaxMemoryMb } } : {}),

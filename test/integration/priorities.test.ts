@@ -20,33 +20,43 @@ describe('priorities', () => {
     return { label, at };
   };
 
+  /**
+   * Occupies the only worker until released: a cancelled wait, so the test and not a timer says
+   * when the worker frees up (a timed run ended early on a loaded machine, before the others queued).
+   */
+  const occupy = async (): Promise<() => Promise<void>> => {
+    const controller = new AbortController();
+    const busy = current.client.run({ task: 'fixture.wait', input: { ms: 600_000 } }, { signal: controller.signal }).catch(() => undefined);
+    await eventually(() => expect(current.server.pool.stats.running).toBe(1));
+    return async () => {
+      controller.abort();
+      await busy;
+    };
+  };
+
+  const waiting = (): number => current.server.pool.stats.queued;
+
   it('start a queued high run before the low ones queued earlier, even the one sent ahead to the busy worker', async () => {
     await current.start(['--workers', '1']);
-    // Long enough that the worker is still busy when the high run arrives, however slowly the lows do.
-    const busy = current.client.run({ task: 'fixture.wait', input: { ms: 2000 } });
-    await eventually(() => expect(current.server.pool.stats.running).toBe(1));
+    const release = await occupy();
     const lows = Array.from({ length: 10 }, (_, i) => startedAt(Priority.PRIORITY_LOW, `low ${i}`));
-    await eventually(() => expect(current.server.pool.stats.queued + current.server.pool.stats.running).toBe(11));
+    await eventually(() => expect(waiting()).toBe(10));
     const high = startedAt(Priority.PRIORITY_HIGH, 'high');
-    await eventually(() => expect(current.server.pool.stats.queued + current.server.pool.stats.running).toBe(12));
-    // The premise: the high run was admitted while the first was still running.
-    expect(current.server.pool.stats.running).toBe(1);
-    await busy;
+    await eventually(() => expect(waiting()).toBe(11));
+    await release();
     const order = (await Promise.all([...lows, high])).sort((a, b) => a.at - b.at).map((s) => s.label);
     expect(order[0]).toBe('high');
   });
 
   it('treat a low run that waited --priority-aging-ms as normal, ahead of normal runs queued after it', async () => {
     await current.start(['--workers', '1', '--priority-aging-ms', '200']);
-    const busy = current.client.run({ task: 'fixture.wait', input: { ms: 2000 } });
-    await eventually(() => expect(current.server.pool.stats.running).toBe(1));
+    const release = await occupy();
     const low = startedAt(Priority.PRIORITY_LOW, 'low');
+    await eventually(() => expect(waiting()).toBe(1));
     await new Promise((resolve) => setTimeout(resolve, 300));
     const normals = [1, 2].map((n) => startedAt(Priority.PRIORITY_NORMAL, `normal ${n}`));
-    await eventually(() => expect(current.server.pool.stats.queued + current.server.pool.stats.running).toBe(4));
-    // The premise: all three were waiting behind the first run.
-    expect(current.server.pool.stats.running).toBe(1);
-    await busy;
+    await eventually(() => expect(waiting()).toBe(3));
+    await release();
     const order = (await Promise.all([low, ...normals])).sort((a, b) => a.at - b.at).map((s) => s.label);
     expect(order[0]).toBe('low');
   });

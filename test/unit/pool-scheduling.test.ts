@@ -11,8 +11,13 @@ import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeWorkerThreads } from '../helpers/fake-worker-threads.js';
 
 const spin = { name: 'spin', file: '/tasks/spin.js' };
-/** Lets promise callbacks run (piscina's answers reach the pool through them); no time passes. */
-const settle = () => new Promise((resolve) => setImmediate(resolve));
+/**
+ * Lets promise callbacks run (piscina's answers reach the pool through them), and the
+ * dispatch deferred after a crash by one turn of the event loop; no clock time passes.
+ */
+const settle = async () => {
+  for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+};
 
 const pools: TaskPool[] = [];
 afterEach(async () => {
@@ -52,8 +57,8 @@ describe('the pool, scheduled by hand', () => {
     threads.crash(0);
     await settle();
     await expect(running.follow().result()).rejects.toMatchObject({ code: Status.INTERNAL, message: Errors.workerStopped('spin').message });
-    // a's place went to c, first in the queue then; b, back at the head, goes before d.
-    expect(threads.holding()).toEqual([[3, 2]]);
+    // b is back at the head before a's place is given away: b, then c; d waits.
+    expect(threads.holding()).toEqual([[2, 3]]);
     expect([behind.state, behind.requeues]).toEqual(['sent', 1]);
     expect([next.state, last.state]).toEqual(['sent', 'queued']);
   });
@@ -114,6 +119,27 @@ describe('the pool, scheduled by hand', () => {
     threads.finish(0, 1);
     await settle();
     expect(threads.start(0)).toBeUndefined(); // its old hand-over there is skipped
+  });
+
+  it('keeps admission order when a worker is slow to turn to the job sent ahead to it: that job is not overtaken by the one sent after it', async () => {
+    const { clock, threads, submit } = setup({ workers: 1 });
+    for (const input of ['a', 'b', 'c']) submit(input);
+    threads.start(0);
+    clock.advance(STEAL_AFTER_MS);
+    threads.finish(0, 'a');
+    await settle();
+    // a's place went to c, behind b; the worker has not turned to b when the sweep finds it idle.
+    clock.advance(STEAL_AFTER_MS * 2);
+    await settle();
+    const started: number[] = [];
+    while (threads.holding()[0]!.length > 0) {
+      const id = threads.start(0);
+      if (id === undefined) continue;
+      started.push(id);
+      threads.finish(0, id);
+      await settle();
+    }
+    expect(started).toEqual([2, 3]);
   });
 
   it('gives two followers of one job the outcome', async () => {
