@@ -18,6 +18,8 @@ export interface Config {
   readonly port: number;
   readonly workers: number;
   readonly maxQueue: number;
+  /** Tasks one tenant may have waiting for a worker, as maxQueue is for all. */
+  readonly maxQueuePerTenant: number;
   readonly taskDirs: readonly string[];
   readonly cancelGraceMs: number;
   readonly maxMessageBytes: number;
@@ -76,6 +78,7 @@ export const FLAGS = {
   port: { env: 'OFFLOAD_PORT', help: 'port to listen on; 0 picks a free one', default: '50051' },
   workers: { env: 'OFFLOAD_WORKERS', help: 'worker threads', default: 'available parallelism' },
   'max-queue': { env: 'OFFLOAD_MAX_QUEUE', help: 'tasks that may wait for a worker before calls get RESOURCE_EXHAUSTED', default: '16 x workers' },
+  'max-queue-per-tenant': { env: 'OFFLOAD_MAX_QUEUE_PER_TENANT', help: "tasks one tenant may have waiting before its calls get RESOURCE_EXHAUSTED (others' are still admitted)", default: '--max-queue' },
   tasks: { env: 'OFFLOAD_TASKS', help: 'extra task directory (repeatable; comma-separated in the env)', default: 'none' },
   'cancel-grace-ms': { env: 'OFFLOAD_CANCEL_GRACE_MS', help: 'how long a cancelled task may run on before its worker is replaced', default: '500' },
   'max-message-bytes': { env: 'OFFLOAD_MAX_MESSAGE_BYTES', help: 'largest request or response message', default: '67108864' },
@@ -92,7 +95,7 @@ export const FLAGS = {
   'job-store-mb': { env: 'OFFLOAD_JOB_STORE_MB', help: "MB of finished jobs' results kept at most; the oldest go first", default: '256' },
   'cache-mb': { env: 'OFFLOAD_CACHE_MB', help: 'MB of results of cacheable tasks kept (least recently used go first); 0 turns caching and sharing identical runs off', default: '64' },
   'cache-ttl-ms': { env: 'OFFLOAD_CACHE_TTL_MS', help: 'how long a cached result may be answered again', default: '3600000' },
-  'priority-aging-ms': { env: 'OFFLOAD_PRIORITY_AGING_MS', help: 'a low-priority run that waited this long is treated as normal', default: '30000' },
+  'priority-aging-ms': { env: 'OFFLOAD_PRIORITY_AGING_MS', help: 'a low-priority run that waited this long is treated as normal; 0: never', default: '30000' },
   'max-run-ms': { env: 'OFFLOAD_MAX_RUN_MS', help: 'longest any task may run (tasks may set a lower timeoutMs); 0: no limit', default: '600000' },
   'max-queue-ms': { env: 'OFFLOAD_MAX_QUEUE_MS', help: 'longest a task may wait for a worker; 0: no limit', default: '30000' },
   'worker-max-memory-mb': { env: 'OFFLOAD_WORKER_MAX_MEMORY_MB', help: "heap limit per worker; a task beyond it fails alone; 0: V8's default", default: "from the container's memory limit, else 0" },
@@ -178,11 +181,13 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     throw new ConfigError('--metrics-port must differ from --port');
   }
 
+  const maxQueue = integer('max-queue', 16 * workers, 0, 1_000_000);
   return Object.freeze({
     host,
     port,
     workers,
-    maxQueue: integer('max-queue', 16 * workers, 0, 1_000_000),
+    maxQueue,
+    maxQueuePerTenant: integer('max-queue-per-tenant', maxQueue, 0, 1_000_000),
     taskDirs: Object.freeze([...taskDirs]),
     cancelGraceMs: integer('cancel-grace-ms', 500, 0, HOUR),
     maxMessageBytes: integer('max-message-bytes', 64 * 1024 * 1024, 1, 2 ** 31 - 1),

@@ -71,6 +71,8 @@ export const Errors = {
   /** What every call still running at the end of a shutdown grace, or arriving during a drain, fails with. */
   shuttingDown: new OffloadError(Status.UNAVAILABLE, 'server shutting down'),
   queueFull: (waiting: number) => new OffloadError(Status.RESOURCE_EXHAUSTED, `the task queue is full (${waiting} waiting); retry later`),
+  tenantQueueFull: (tenant: string, limit: number) =>
+    new OffloadError(Status.RESOURCE_EXHAUSTED, `tenant "${tenant}" has its limit of ${limit} tasks waiting (--max-queue-per-tenant); retry later`),
   queueWaitExceeded: (task: string, maxQueueMs: number) =>
     new OffloadError(Status.RESOURCE_EXHAUSTED, `task ${task} waited ${maxQueueMs} ms for a worker; the server is overloaded, retry later`),
   runLimitExceeded: (task: string, limitMs: number) => new OffloadError(Status.DEADLINE_EXCEEDED, `task ${task} exceeded its run time limit of ${limitMs} ms`),

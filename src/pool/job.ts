@@ -36,6 +36,8 @@ export interface JobRequest {
   handOverData: boolean;
   /** Where it waits in the queue (src/pool/priority-queue.ts). */
   priority: Priority;
+  /** Who asked for it: tenants share each priority level in turn. */
+  tenant: string;
   /** Whether to carry started and progress events across threads. */
   progress: boolean;
   runLimitMs: number;

@@ -35,8 +35,12 @@ export interface TaskPoolOptions {
   checkResult?: (task: string, bytes: number) => OffloadError | undefined;
   /** The queue policy; priorities (FIFO within each) when unset. */
   queue?: RunQueue<Job>;
-  /** A low-priority job that waited this long counts as normal; default 30 000. */
+  /** A low-priority job that waited this long counts as normal; 0: never; default 30 000. */
   priorityAgingMs?: number;
+  /** Jobs one tenant may have waiting (queued, or sent ahead and not started); default maxQueue. */
+  maxQueuePerTenant?: number;
+  /** Each tenant's share of the workers relative to others; a tenant not listed has 1. */
+  tenantWeights?: ReadonlyMap<string, number>;
   /** Time; the system clock when unset. Tests pass a fake. */
   clock?: Clock;
   /** The worker threads; piscina when unset. Tests pass a fake. */
@@ -45,6 +49,7 @@ export interface TaskPoolOptions {
 
 export interface SettledRun {
   task: string;
+  tenant: string;
   code: Status;
   /** undefined when the job never left the queue. */
   queuedMs: number | undefined;
@@ -71,9 +76,18 @@ export interface RunOptions {
   handOverData?: boolean;
   /** Which queued jobs start first; default normal. */
   priority?: Priority;
+  /** Who asks: tenants share the workers in turn; default "default". */
+  tenant?: string;
 }
 
 export interface PoolStats {
   running: number;
   queued: number;
+}
+
+/** Jobs waiting (queued, or sent ahead and not started) of one tenant at one priority. */
+export interface QueueDepth {
+  tenant: string;
+  priority: Priority;
+  waiting: number;
 }

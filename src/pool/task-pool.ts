@@ -10,17 +10,19 @@ import { Errors, OffloadError, Status } from '../errors.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
 import { CrashBreaker } from './crash-breaker.js';
 import { PriorityQueue } from './priority-queue.js';
+import { RunCosts, sharesByRunTime } from './run-costs.js';
+import { queueDepths, TenantLoad } from './tenant-load.js';
 import { HandOvers, type Answer } from './hand-overs.js';
 import { Job, type JobPool, type JobState } from './job.js';
 import { brokenLimit, Sweeper } from './limits.js';
 import { catchUp, outcomeOf } from './outcome.js';
 import { intact } from './placement.js';
 import type { RunQueue } from './run-queue.js';
-import type { PoolStats, RunOptions, TaskPoolOptions } from './task-pool-options.js';
+import type { PoolStats, QueueDepth, RunOptions, TaskPoolOptions } from './task-pool-options.js';
 import { createWorkerThreads, type WorkerThreads } from './worker-threads.js';
 import { WorkerReadiness } from './worker-readiness.js';
 
-export type { PoolStats, RunOptions, SettledRun, TaskPoolOptions } from './task-pool-options.js';
+export type { PoolStats, QueueDepth, RunOptions, SettledRun, TaskPoolOptions } from './task-pool-options.js';
 
 /** Times a job that never started goes back to the queue after its worker died, before it fails. */
 export const MAX_REQUEUES = 3;
@@ -40,13 +42,17 @@ export class TaskPool {
   /** Removes a job's abort listener from its caller's signal. */
   readonly #detach = new Map<Job, () => void>();
   readonly #sweeper: Sweeper;
+  /** Expected run times, what fair queuing charges a tenant. */
+  readonly #costs = new RunCosts();
+  readonly #tenants: TenantLoad;
   #nextId = 1;
   #closing = false;
 
   constructor(options: TaskPoolOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#queue = options.queue ?? new PriorityQueue(options.priorityAgingMs ?? 30_000, this.#clock);
+    this.#queue = options.queue ?? new PriorityQueue(options.priorityAgingMs ?? 30_000, this.#clock, sharesByRunTime(this.#costs, options.tenantWeights));
+    this.#tenants = new TenantLoad(options.workers + (options.maxQueuePerTenant ?? options.maxQueue));
     this.#breaker = new CrashBreaker(options.crashLimit ?? 0, options.crashCooldownMs ?? 0);
     this.#handOvers = new HandOvers(options.workers, options.maxQueue, this.#clock, (answer) => this.#answered(answer), () => this.#dispatch());
     this.#readiness = new WorkerReadiness(options.workers, () => this.#threads.threadIds());
@@ -96,12 +102,14 @@ export class TaskPool {
   run(task: { name: string; file: string }, input: unknown, data: Uint8Array, options: RunOptions = {}): Job {
     this.#breaker.check(task.name);
     if (this.#jobs.size >= this.#options.workers + this.#options.maxQueue) throw Errors.queueFull(this.stats.queued);
-    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false, call, item, priority = 'normal' } = options;
+    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false, call, item, priority = 'normal', tenant = 'default' } = options;
+    if (!this.#tenants.admits(tenant)) throw Errors.tenantQueueFull(tenant, this.#options.maxQueuePerTenant ?? this.#options.maxQueue);
     if (signal?.aborted) throw abortError(signal, abortReason);
-    const request = { task: task.name, file: task.file, input, data, handOverData, progress, runLimitMs, call, item, priority };
+    const request = { task: task.name, file: task.file, input, data, handOverData, progress, runLimitMs, call, item, priority, tenant };
     const job = new Job(this.#nextId++, request, this.#clock.now(), this.#jobPool);
     this.#jobs.set(job.id, job);
     this.#counts.queued++;
+    this.#tenants.admitted(tenant);
     if (signal) {
       const onAbort = (): void => job.cancel(abortError(signal, abortReason));
       signal.addEventListener('abort', onAbort, { once: true });
@@ -112,6 +120,11 @@ export class TaskPool {
     this.#takeBackOutranked(job);
     this.#dispatch();
     return job;
+  }
+
+  /** Jobs waiting by tenant and priority, for the queue depth metric. */
+  queueDepths(): QueueDepth[] {
+    return queueDepths(this.#jobs.values());
   }
 
   /** Cancels every job (the end of a shutdown's grace): queued ones leave at once. */
@@ -214,6 +227,7 @@ export class TaskPool {
     this.#detach.get(job)?.();
     this.#detach.delete(job);
     this.#jobs.delete(job.id);
+    this.#tenants.ended(job.request.tenant);
     // After a crash, HandOvers dispatches once the dead worker's other jobs are requeued.
     if (crash === undefined) this.#dispatch();
     const startedAt = reply?.startedAt ?? job.startedAt;
@@ -225,7 +239,8 @@ export class TaskPool {
     // Our own grace-period termination, or a job cancelled before it started, is not a crash.
     if (startedAt !== undefined || (!job.cancelReason && !reply)) this.#breaker.record(task, !job.cancelReason && !reply);
     const runMs = reply?.runMs ?? (startedAt === undefined ? undefined : this.#clock.now() - startedAt);
-    this.#options.onSettled?.({ task, code: 'error' in outcome ? outcome.error.code : Status.OK, queuedMs, runMs });
+    if (runMs !== undefined) this.#costs.record(task, runMs);
+    this.#options.onSettled?.({ task, tenant: job.request.tenant, code: 'error' in outcome ? outcome.error.code : Status.OK, queuedMs, runMs });
   }
 }
 

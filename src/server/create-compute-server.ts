@@ -103,6 +103,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
   const pool = new TaskPool({
     workers: config.workers,
     maxQueue: config.maxQueue,
+    maxQueuePerTenant: config.maxQueuePerTenant,
     maxQueueMs: config.maxQueueMs,
     cancelGraceMs: config.cancelGraceMs,
     workerMaxMemoryMb: config.workerMaxMemoryMb,
@@ -121,7 +122,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       log.warn('a worker stopped and was replaced');
     },
   });
-  metrics.watchPool(() => pool.stats, () => pool.readyWorkers);
+  metrics.watchPool(() => pool.stats, () => pool.readyWorkers, () => pool.queueDepths());
   const drain = createDrain();
   const jobs = new JobStore({ retentionMs: config.jobRetentionMs, maxJobs: config.maxJobs, maxBytes: config.jobStoreMb * 2 ** 20 });
   metrics.watchJobs(() => jobs.countByState());

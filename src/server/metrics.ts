@@ -4,7 +4,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Status } from '../errors.js';
-import type { PoolStats, SettledRun } from '../pool/task-pool.js';
+import type { PoolStats, QueueDepth, SettledRun } from '../pool/task-pool.js';
 import type { JobStateName } from './job-store.js';
 import type { CacheLookup } from './shared-work.js';
 
@@ -14,7 +14,7 @@ const RPC_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 3
 export interface Metrics {
   readonly registry: Registry;
   /** Wires the pool's gauges; called once the pool exists. */
-  watchPool(stats: () => PoolStats, readyWorkers: () => number): void;
+  watchPool(stats: () => PoolStats, readyWorkers: () => number, queueDepths: () => QueueDepth[]): void;
   /** Wires the jobs gauge: how many retained jobs are in each state. */
   watchJobs(count: () => Record<JobStateName, number>): void;
   taskSettled(this: void, run: SettledRun): void;
@@ -31,15 +31,20 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry });
   let stats: () => PoolStats = () => ({ running: 0, queued: 0 });
   let readyWorkers: () => number = () => 0;
+  let queueDepths: () => QueueDepth[] = () => [];
+  const tenantLabel = createTenantLabels();
   let jobCounts: (() => Record<JobStateName, number>) | undefined;
   let cache: { readonly bytes: number; readonly size: number } = { bytes: 0, size: 0 };
 
   new Gauge({
     name: 'offload_queue_depth',
-    help: 'Tasks admitted and waiting for a worker.',
+    help: 'Tasks admitted and waiting for a worker, by tenant and priority (low, normal, high).',
+    labelNames: ['tenant', 'priority'],
     registers: [registry],
     collect() {
-      this.set(stats().queued);
+      // Only the tenants waiting now: one that has nothing waiting drops out rather than staying at 0.
+      this.reset();
+      for (const { tenant, priority, waiting } of queueDepths()) this.inc({ tenant: tenantLabel(tenant), priority }, waiting);
     },
   });
   new Gauge({
@@ -99,8 +104,8 @@ export function createMetrics(): Metrics {
   });
   const queued = new Histogram({
     name: 'offload_task_queue_seconds',
-    help: 'Time tasks waited for a worker, by task.',
-    labelNames: ['task'],
+    help: 'Time tasks waited for a worker, by task and tenant.',
+    labelNames: ['task', 'tenant'],
     buckets: TASK_BUCKETS,
     registers: [registry],
   });
@@ -125,9 +130,10 @@ export function createMetrics(): Metrics {
 
   return {
     registry,
-    watchPool(source, ready) {
+    watchPool(source, ready, depths) {
       stats = source;
       readyWorkers = ready;
+      queueDepths = depths;
     },
     watchJobs(count) {
       jobCounts = count;
@@ -139,7 +145,7 @@ export function createMetrics(): Metrics {
       cache = source;
     },
     taskSettled(run) {
-      if (run.queuedMs !== undefined) queued.observe({ task: run.task }, run.queuedMs / 1000);
+      if (run.queuedMs !== undefined) queued.observe({ task: run.task, tenant: tenantLabel(run.tenant) }, run.queuedMs / 1000);
       if (run.runMs !== undefined) duration.observe({ task: run.task, outcome: Status[run.code] }, run.runMs / 1000);
     },
     workerRestarted() {
@@ -150,5 +156,23 @@ export function createMetrics(): Metrics {
       rpcs.inc(labels);
       rpcSeconds.observe(labels, seconds);
     },
+  };
+}
+
+/** Distinct tenants given a label of their own; later ones share `_other`. */
+export const MAX_TENANT_LABELS = 100;
+
+/**
+ * Tenant names as metric labels. Without auth a caller names its own tenant,
+ * so the names are unbounded: the first MAX_TENANT_LABELS keep their name, and
+ * the rest are counted together rather than growing the registry without end.
+ */
+function createTenantLabels(): (tenant: string) => string {
+  const named = new Set<string>();
+  return (tenant) => {
+    if (named.has(tenant)) return tenant;
+    if (named.size >= MAX_TENANT_LABELS) return '_other';
+    named.add(tenant);
+    return tenant;
   };
 }

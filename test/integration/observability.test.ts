@@ -66,7 +66,7 @@ describe('metrics', () => {
     });
     const busy = await scrape();
     expect(sample(busy, 'offload_tasks_running')).toBe(1);
-    expect(sample(busy, 'offload_queue_depth')).toBeGreaterThan(0);
+    expect(sample(busy, 'offload_queue_depth{tenant="default",priority="normal"}')).toBeGreaterThan(0);
     await Promise.all(calls);
     await rejection(client.run({ task: 'fixture.exit' }));
     await rejection(client.run({ task: 'nope' }));
@@ -74,11 +74,12 @@ describe('metrics', () => {
     expect(sample(after, 'offload_rpc_requests_total{method="/offload.v1.ComputeService/Run",code="OK"}')).toBe(4);
     expect(sample(after, 'offload_rpc_requests_total{method="/offload.v1.ComputeService/Run",code="NOT_FOUND"}')).toBe(1);
     expect(sample(after, 'offload_task_duration_seconds_count{task="spin",outcome="OK"}')).toBe(4);
-    expect(sample(after, 'offload_task_queue_seconds_count{task="spin"}')).toBe(4);
+    expect(sample(after, 'offload_task_queue_seconds_count{task="spin",tenant="default"}')).toBe(4);
     expect(sample(after, 'offload_worker_restarts_total')).toBe(1);
     // The crashed worker's replacement counts once it has started.
     await eventually(async () => expect(sample(await scrape(), 'offload_workers_ready')).toBe(1));
-    expect(sample(after, 'offload_queue_depth')).toBe(0);
+    // Nothing waits: no tenant has a queue depth series.
+    expect(after.split('\n').filter((line) => line.startsWith('offload_queue_depth{'))).toEqual([]);
   });
 
   it('answers 404 off the metrics path', async () => {

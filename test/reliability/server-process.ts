@@ -199,7 +199,7 @@ export class OffloadProcess {
   /** Queue depth and running tasks as /metrics reports them. */
   async poolGauges(): Promise<{ queued: number; running: number }> {
     const m = await this.metrics();
-    return { queued: m.get('offload_queue_depth') ?? NaN, running: m.get('offload_tasks_running') ?? NaN };
+    return { queued: await this.metric('offload_queue_depth'), running: m.get('offload_tasks_running') ?? NaN };
   }
 
   /** Runs a full GC in the server's main isolate (workers collect on their own). */

@@ -17,6 +17,7 @@ const documented: Record<keyof typeof Errors, OffloadError | undefined> = {
   deadlinePassed: Errors.deadlinePassed,
   shuttingDown: Errors.shuttingDown,
   queueFull: Errors.queueFull('N' as unknown as number),
+  tenantQueueFull: Errors.tenantQueueFull('<tenant>', 'N' as unknown as number),
   queueWaitExceeded: Errors.queueWaitExceeded('<name>', 'N' as unknown as number),
   runLimitExceeded: Errors.runLimitExceeded('<name>', 'N' as unknown as number),
   resultTooLarge: Errors.resultTooLarge('<name>', 'N' as unknown as number, 'N' as unknown as number),
