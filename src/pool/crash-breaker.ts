@@ -27,14 +27,18 @@ export class CrashBreaker {
 
   /** A run of the task ended; `crashed` when its worker died under it. */
   record(task: string, crashed: boolean, now = Date.now()): void {
-    if (this.#limit === 0) return;
     if (!crashed) {
       this.#tasks.delete(task);
       return;
     }
     const state = this.#tasks.get(task) ?? { crashes: 0, openUntil: 0 };
     state.crashes++;
-    if (state.crashes >= this.#limit) state.openUntil = now + this.#cooldownMs;
+    if (this.#limit > 0 && state.crashes >= this.#limit) state.openUntil = now + this.#cooldownMs;
     this.#tasks.set(task, state);
+  }
+
+  /** Whether the task's last run killed its worker (with the breaker off too). */
+  crashedLast(task: string): boolean {
+    return this.#tasks.has(task);
   }
 }

@@ -25,18 +25,22 @@ export class HandOvers {
   readonly #control = new BroadcastChannel(CONTROL_CHANNEL);
   readonly #onAnswer: (answer: Answer) => void;
   readonly #onSlotFreed: () => void;
+  readonly #alone: (job: Job) => boolean;
 
   /**
    * @param onAnswer a live hand-over ended.
    * @param onSlotFreed a slot came free, whether or not its hand-over was live: another job may go.
+   * @param alone whether the job goes only to an idle worker with nothing sent behind it: its task's
+   *   last run killed its worker, and no other job should go down with it if it does again.
    */
-  constructor(workers: number, maxQueue: number, clock: Clock, onAnswer: (answer: Answer) => void, onSlotFreed: () => void) {
+  constructor(workers: number, maxQueue: number, clock: Clock, onAnswer: (answer: Answer) => void, onSlotFreed: () => void, alone: (job: Job) => boolean) {
     this.#workers = workers;
     this.#clock = clock;
     // Live hand-overs need PER_WORKER slots per worker; the rest are for ones taken back whose worker has not skipped them yet.
     this.slots = new SlotTable(workers * PER_WORKER * 2 + maxQueue);
     this.#onAnswer = onAnswer;
     this.#onSlotFreed = onSlotFreed;
+    this.#alone = alone;
     (this.#control as unknown as { unref(): void }).unref();
   }
 
@@ -56,7 +60,7 @@ export class HandOvers {
 
   send(job: Job): void {
     const slot = this.slots.claim()!;
-    const ahead = mayGoAhead(job);
+    const ahead = mayGoAhead(job) && !this.#alone(job);
     const handOver: HandOver = { job, slot, at: this.#clock.now(), ahead };
     this.#live.set(job, handOver);
     job.sent();
@@ -65,7 +69,8 @@ export class HandOvers {
     const request: RunMessage = { offload: 'run', id: job.id, slot, file, input, data: bytes, progress, call, item };
     // piscina's balancer puts a task that carries a signal only on an idle
     // worker, and nothing behind it: that keeps large inputs from waiting
-    // behind another job. The signal itself is never used.
+    // behind another job, and other jobs from waiting behind one that may
+    // kill its worker. The signal itself is never used.
     const options = { ...(bytes ? { transferList: [bytes.buffer as ArrayBuffer] } : {}), ...(ahead ? {} : { signal: new AbortController().signal }) };
     this.#threads.run(request, options).then(runReply).then(
       (reply) => this.#answered(handOver, reply, undefined),

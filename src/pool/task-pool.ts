@@ -54,7 +54,7 @@ export class TaskPool {
     this.#queue = options.queue ?? new PriorityQueue(options.priorityAgingMs ?? 30_000, this.#clock, sharesByRunTime(this.#costs, options.tenantWeights));
     this.#tenants = new TenantLoad(options.workers + (options.maxQueuePerTenant ?? options.maxQueue));
     this.#breaker = new CrashBreaker(options.crashLimit ?? 0, options.crashCooldownMs ?? 0);
-    this.#handOvers = new HandOvers(options.workers, options.maxQueue, this.#clock, (answer) => this.#answered(answer), () => this.#dispatch());
+    this.#handOvers = new HandOvers(options.workers, options.maxQueue, this.#clock, (answer) => this.#answered(answer), () => this.#dispatch(), (job) => this.#breaker.crashedLast(job.request.task));
     this.#readiness = new WorkerReadiness(options.workers, () => this.#threads.threadIds());
     this.#threads = (options.createWorkerThreads ?? createWorkerThreads)({
       workers: options.workers,

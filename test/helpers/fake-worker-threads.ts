@@ -23,6 +23,8 @@ export class FakeWorkerThreads implements WorkerThreads {
   readonly log: string[] = [];
   /** Job ids in the order they were handed over. */
   readonly handedOver: number[] = [];
+  /** Job ids handed over with a signal: piscina puts those on an idle worker only, and nothing behind them. */
+  readonly alone: number[] = [];
   #slots!: SharedSlots;
   #threadIds: number[];
   #nextThread: number;
@@ -48,6 +50,7 @@ export class FakeWorkerThreads implements WorkerThreads {
     const counts = this.held.map((held) => held.length);
     const candidates = counts.map((count, worker) => ({ count, worker })).filter(({ count }) => !options.signal || count === 0);
     this.handedOver.push(request.id);
+    if (options.signal) this.alone.push(request.id);
     const { worker } = candidates.sort((a, b) => a.count - b.count || a.worker - b.worker)[0] ?? { worker: 0 };
     return new Promise((resolve, reject) => this.held[worker]!.push({ request, worker, resolve, reject }));
   }

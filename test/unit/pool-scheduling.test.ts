@@ -142,6 +142,28 @@ describe('the pool, scheduled by hand', () => {
     expect(started).toEqual([2, 3]);
   });
 
+  it('hands a job of a task whose last run killed its worker over alone, and no longer once a run of it succeeded', async () => {
+    const { threads, pool } = setup({ workers: 1 });
+    const run = (task: string) => pool.run({ name: task, file: `/tasks/${task}.js` }, null, new Uint8Array(0));
+    const first = run('exit');
+    threads.start(0);
+    threads.crash(0);
+    await settle();
+    await expect(first.follow().result()).rejects.toMatchObject({ code: Status.INTERNAL });
+    const again = run('exit');
+    const other = run('spin');
+    expect(threads.alone).toEqual([again.id]);
+    threads.start(0);
+    threads.finish(0, 'survived');
+    await settle();
+    threads.start(0);
+    threads.finish(0, 'spun');
+    await settle();
+    const third = run('exit');
+    expect(threads.alone).toEqual([again.id]);
+    expect([other.state, third.state]).toEqual(['succeeded', 'sent']);
+  });
+
   it('gives two followers of one job the outcome', async () => {
     const { threads, submit } = setup();
     const job = submit();
