@@ -150,7 +150,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       ...({ interceptors: [recordDeadline] } as ChannelOptions),
     }).use(createCallLogMiddleware(log, metrics));
     // Without tokens there is no auth layer at all: every layer costs each call an async generator.
-    const server = (config.authTokens.length > 0 ? base.use(createAuthMiddleware(config.authTokens)) : base)
+    const server = (config.auth.length > 0 ? base.use(createAuthMiddleware(config.auth)) : base)
       .use(drain.middleware)
       .use(errorMiddleware);
     grpcServer = server;
