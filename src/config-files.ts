@@ -4,6 +4,7 @@
  * message instead of failing at listen or at the first call.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { DEFAULT_TENANT, isTenantName, TENANT_NAME_RULE } from './tenant-name.js';
 
 /** A configuration mistake; main prints the message and exits with code 2. */
 export class ConfigError extends Error {
@@ -67,21 +68,69 @@ function parseCertificates(pem: Buffer): X509Certificate[] | undefined {
   }
 }
 
-export function loadTokens(raw: Raw, file: ReadFile): string[] {
+/** A tenant's largest share relative to a tenant of weight 1. */
+const MAX_WEIGHT = 1000;
+
+/** A bearer token and the tenant whose calls it authenticates. */
+export interface AuthToken {
+  readonly token: string;
+  readonly tenant: string;
+}
+
+export interface TokenFile {
+  readonly auth: readonly AuthToken[];
+  /** Every tenant the file names, with its weight (1 unless a line gives one). */
+  readonly tenantWeights: ReadonlyMap<string, number>;
+}
+
+/**
+ * Reads the token file: each line `TOKEN` (tenant "default"), `NAME:TOKEN`
+ * or `NAME:TOKEN:WEIGHT`. A tenant may have several tokens, so one can be
+ * rotated while the other still works; its weight need be written only once.
+ * Messages name the line, never what is on it: it holds a secret.
+ */
+export function loadTokens(raw: Raw, file: ReadFile): TokenFile {
   const contents = file('auth-token-file');
-  if (!contents) return [];
-  const tokens = contents
+  if (!contents) return Object.freeze({ auth: Object.freeze([]), tenantWeights: Object.freeze(new Map<string, number>()) });
+  const { source, value: path } = raw('auth-token-file')!;
+  const lines = contents
     .toString('utf8')
     .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
-  if (tokens.length === 0) throw new ConfigError(`${raw('auth-token-file')!.source}: ${raw('auth-token-file')!.value} holds no tokens`);
-  if (tokens.some((t) => /\s/.test(t))) {
-    throw new ConfigError(`${raw('auth-token-file')!.source}: a token may not contain spaces (one token per line)`);
+    .map((text, index) => ({ text: text.trim(), number: index + 1 }))
+    .filter(({ text }) => text !== '' && !text.startsWith('#'));
+  if (lines.length === 0) throw new ConfigError(`${source}: ${path} holds no tokens`);
+  if (lines.some(({ text }) => /\s/.test(text))) {
+    throw new ConfigError(`${source}: a token may not contain spaces (one token per line)`);
   }
   // gRPC metadata values are visible ASCII: any other token could never be sent.
-  if (tokens.some((t) => !/^[\x21-\x7e]+$/.test(t))) {
-    throw new ConfigError(`${raw('auth-token-file')!.source}: a token may only contain printable ASCII characters`);
+  if (lines.some(({ text }) => !/^[\x21-\x7e]+$/.test(text))) {
+    throw new ConfigError(`${source}: a token may only contain printable ASCII characters`);
   }
-  return tokens;
+
+  const auth: AuthToken[] = [];
+  const lineOfToken = new Map<string, number>();
+  const weights = new Map<string, { weight: number; line: number }>();
+  for (const { text, number } of lines) {
+    const fail = (problem: string): never => {
+      throw new ConfigError(`${source}: line ${number} of ${path}: ${problem}`);
+    };
+    const parts = text.split(':');
+    if (parts.length > 3) fail('too many ":" (a line is TOKEN, NAME:TOKEN or NAME:TOKEN:WEIGHT)');
+    const [tenant, token, weightText] = parts.length === 1 ? [DEFAULT_TENANT, parts[0]!, undefined] : [parts[0]!, parts[1]!, parts[2]];
+    if (!isTenantName(tenant)) fail(`the tenant name must be ${TENANT_NAME_RULE}`);
+    if (token === '') fail('the token is empty (a line is TOKEN, NAME:TOKEN or NAME:TOKEN:WEIGHT)');
+    const earlier = lineOfToken.get(token);
+    if (earlier !== undefined) fail(`the token of line ${earlier} again; write each token once`);
+    lineOfToken.set(token, number);
+    auth.push(Object.freeze({ token, tenant }));
+    if (weightText === undefined) continue;
+    const weight = /^\d{1,4}$/.test(weightText) ? Number(weightText) : NaN;
+    if (!(weight >= 1 && weight <= MAX_WEIGHT)) fail(`the weight must be an integer from 1 to ${MAX_WEIGHT}`);
+    const given = weights.get(tenant);
+    if (given && given.weight !== weight) fail(`weight ${weight} for tenant ${tenant}, which line ${given.line} gives weight ${given.weight}; give a tenant one weight`);
+    weights.set(tenant, given ?? { weight, line: number });
+  }
+  // Object.freeze does not stop Map.set; the ReadonlyMap type does, for everyone who reads the config.
+  const tenantWeights = Object.freeze(new Map(auth.map(({ tenant }) => [tenant, weights.get(tenant)?.weight ?? 1])));
+  return Object.freeze({ auth: Object.freeze(auth), tenantWeights });
 }

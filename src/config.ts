@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { FlagError, parseFlags, type FlagValues } from './parse-flags.js';
-import { ConfigError, loadTls, loadTokens, type TlsConfig } from './config-files.js';
+import { ConfigError, loadTls, loadTokens, type AuthToken, type TlsConfig } from './config-files.js';
 import { defaultWorkerHeapMb, readMemoryLimit } from './memory-limit.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -59,12 +59,14 @@ export interface Config {
   readonly crashLimit: number;
   readonly crashCooldownMs: number;
   readonly tls: TlsConfig | undefined;
-  /** Accepted bearer tokens; empty: no authentication. Never log these. */
-  readonly authTokens: readonly string[];
+  /** Accepted bearer tokens, each with its tenant; empty: no authentication. Never log the tokens. */
+  readonly auth: readonly AuthToken[];
+  /** The tenants the token file names, with their weights (the share fair queuing gives them); empty without one. */
+  readonly tenantWeights: ReadonlyMap<string, number>;
 }
 
 export { ConfigError };
-export type { TlsConfig };
+export type { AuthToken, TlsConfig };
 
 interface Flag {
   env: string;
@@ -105,7 +107,7 @@ export const FLAGS = {
   'tls-cert': { env: 'OFFLOAD_TLS_CERT', help: 'PEM certificate chain; serve TLS (needs --tls-key)', default: 'plaintext' },
   'tls-key': { env: 'OFFLOAD_TLS_KEY', help: 'PEM private key for --tls-cert', default: 'none' },
   'tls-client-ca': { env: 'OFFLOAD_TLS_CLIENT_CA', help: 'PEM CA bundle; require client certificates signed by it (mutual TLS)', default: 'none' },
-  'auth-token-file': { env: 'OFFLOAD_AUTH_TOKEN_FILE', help: 'file of bearer tokens, one per line; calls must send one', default: 'no auth' },
+  'auth-token-file': { env: 'OFFLOAD_AUTH_TOKEN_FILE', help: 'file of bearer tokens, one per line as TOKEN, NAME:TOKEN or NAME:TOKEN:WEIGHT (NAME: the tenant); calls must send one', default: 'no auth' },
 } as const satisfies Record<string, Flag>;
 
 type FlagName = keyof typeof FLAGS;
@@ -213,6 +215,6 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     crashLimit: integer('crash-limit', 5, 0, 1_000_000),
     crashCooldownMs: integer('crash-cooldown-ms', 30_000, 0, 24 * HOUR),
     tls: loadTls(raw, file),
-    authTokens: Object.freeze(loadTokens(raw, file)),
+    ...loadTokens(raw, file),
   });
 }

@@ -4,6 +4,7 @@
  * to show, and the server keeps the stack for its log.
  */
 import { ServerError, Status } from 'nice-grpc';
+import { TENANT_NAME_RULE } from './tenant-name.js';
 
 export { Status };
 
@@ -88,6 +89,7 @@ export const Errors = {
   unknownJob: (id: string) => new OffloadError(Status.NOT_FOUND, `no job "${id}" here: it never was, its retention ended, or it lives on another replica; submit it again with the same job_id`),
   jobExists: (id: string) => new OffloadError(Status.ALREADY_EXISTS, `job "${id}" exists with a different request; choose another job_id`),
   invalidPriority: (value: number) => new OffloadError(Status.INVALID_ARGUMENT, `priority ${value} is not one of PRIORITY_LOW (1), PRIORITY_NORMAL (2) or PRIORITY_HIGH (3)`),
+  invalidTenant: new OffloadError(Status.INVALID_ARGUMENT, `offload-tenant must be ${TENANT_NAME_RULE}`),
   invalidJobId: new OffloadError(Status.INVALID_ARGUMENT, 'job_id must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_", "~" or "-"'),
   itemUndecodable: (reason: string) => new OffloadError(Status.INVALID_ARGUMENT, `the item could not be decoded: ${reason}`),
   valueWithoutKind: (path: string) => new OffloadError(Status.INVALID_ARGUMENT, `${path} has no value (a google.protobuf.Value with no kind set)`),

@@ -5,12 +5,14 @@ import { readFileSync } from 'node:fs';
 import type { ComputeClientOptions } from '../client/create-compute-client.js';
 import { FlagError, parseFlags, type FlagSpecs } from '../parse-flags.js';
 import type { RunPriority } from '../client/events.js';
+import { isTenantName, TENANT_NAME_RULE } from '../tenant-name.js';
 import { CliError } from './cli-error.js';
 
 export const CLIENT_OPTIONS = {
   address: { type: 'string' },
   token: { type: 'string' },
   'token-file': { type: 'string' },
+  tenant: { type: 'string' },
   tls: { type: 'boolean' },
   'tls-ca': { type: 'string' },
   'tls-cert': { type: 'string' },
@@ -23,6 +25,8 @@ export const CLIENT_USAGE = `Connection flags:
                         [OFFLOAD_ADDRESS; default 127.0.0.1:50051]
   --token TOKEN         bearer token [OFFLOAD_TOKEN]
   --token-file FILE     read the bearer token from FILE (its first line)
+  --tenant NAME         whose work this is, on a server without auth (with auth
+                        the token decides) [OFFLOAD_TENANT; default: default]
   --tls                 use TLS with the system's roots
   --tls-ca FILE         use TLS trusting this CA
   --tls-cert FILE       client certificate, for mutual TLS (with --tls-key)
@@ -68,10 +72,18 @@ export function clientTarget(values: Values, env: NodeJS.ProcessEnv = process.en
   const address = addDefaultPort(flag('address') ?? env['OFFLOAD_ADDRESS'] ?? `127.0.0.1:${DEFAULT_PORT}`);
   const tokenFile = flag('token-file');
   const token = flag('token') ?? (tokenFile ? firstLine(tokenFile) : env['OFFLOAD_TOKEN']);
+  const tenant = tenantFlag(flag('tenant'), env['OFFLOAD_TENANT']);
   const [ca, cert, key] = [flag('tls-ca'), flag('tls-cert'), flag('tls-key')];
   if (cert && !key) throw new CliError('--tls-cert needs --tls-key');
   const tls = values['tls'] === true || ca || cert ? strip({ ca: ca && read(ca), cert: cert && read(cert), key: key && read(key) }) : undefined;
-  return { address, options: { ...(token ? { token } : {}), ...(tls ? { tls } : {}) } };
+  return { address, options: { ...(token ? { token } : {}), ...(tenant !== undefined ? { tenant } : {}), ...(tls ? { tls } : {}) } };
+}
+
+/** --tenant, else a non-empty OFFLOAD_TENANT, checked here so a bad name is a usage error (exit 2). */
+function tenantFlag(fromFlag: string | undefined, fromEnv: string | undefined): string | undefined {
+  const [tenant, source] = fromFlag !== undefined ? [fromFlag, '--tenant'] : [fromEnv || undefined, 'OFFLOAD_TENANT'];
+  if (tenant === undefined || isTenantName(tenant)) return tenant;
+  throw new CliError(`${source} must be ${TENANT_NAME_RULE} (got "${tenant}")`);
 }
 
 /**

@@ -31,7 +31,7 @@ Commands:
   health   ask a server whether it is serving
   init     start a project of your own tasks (offload init DIR)
 
-Environment: OFFLOAD_ADDRESS, OFFLOAD_TOKEN for the client commands.
+Environment: OFFLOAD_ADDRESS, OFFLOAD_TOKEN, OFFLOAD_TENANT for the client commands.
 `;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {

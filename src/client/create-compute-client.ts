@@ -1,11 +1,13 @@
 /**
  * The TypeScript client: typed calls, deadlines that really apply, retries
- * of unary runs with backoff, bearer tokens, TLS, client-side round-robin
- * over several replicas, and jobs routed to their replica. Every failure is
- * an OffloadError with its status.
+ * of unary runs with backoff, bearer tokens, the tenant, TLS, client-side
+ * round-robin over several replicas, and jobs routed to their replica. Every
+ * failure is an OffloadError with its status.
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
+import { Errors } from '../errors.js';
 import type { RunBatchRequest } from '../gen/offload/v1/compute.js';
+import { isTenantName } from '../tenant-name.js';
 import type { TlsOptions } from './channel-credentials.js';
 import {
   fromBatchResponse,
@@ -36,6 +38,12 @@ export interface ComputeClientOptions {
   tls?: boolean | TlsOptions;
   /** Sent as `authorization: Bearer TOKEN`. */
   token?: string;
+  /**
+   * Sent as `offload-tenant` metadata on every call: whose work it is, on a
+   * server without auth (with auth the token decides). 1 to 64 characters of
+   * A-Z, a-z, 0-9, ".", "_" or "-".
+   */
+  tenant?: string;
   /** Retries of unary `run`, Submit, GetJob and CancelJob, and a watch's re-attaches; `false` turns them off. */
   retry?: RetryOptions | false;
   /** Default deadline of every call, in ms from its start (of a whole watch, re-attaches included). */
@@ -82,6 +90,8 @@ export interface ComputeClient {
  * replica its id hashes to (job-routes.ts).
  */
 export function createComputeClient(target: string, options: ComputeClientOptions = {}): ComputeClient {
+  // Refused here, not by every call's server: a mistyped name fails once, at the line that made it.
+  if (options.tenant !== undefined && !isTenantName(options.tenant)) throw Errors.invalidTenant;
   const { grpc, channel } = openGrpcClient(target, options);
   const routes = createJobRoutes(target, grpc, options);
   const retry = resolveRetry(options.retry);

@@ -1,6 +1,6 @@
 /**
  * One channel and its middleware: deadlines that really apply and reach the
- * server, bearer tokens, retries of unary calls. The client opens one for its
+ * server, bearer tokens and the tenant, retries of unary calls. The client opens one for its
  * target and, for job calls over several replicas, one per replica.
  */
 import type { ChannelOptions } from '@grpc/grpc-js';
@@ -9,6 +9,7 @@ import { deadlineMiddleware, type DeadlineOptions } from 'nice-grpc-client-middl
 import { retryMiddleware, type RetryOptions as RetryCallOptions } from 'nice-grpc-client-middleware-retry';
 import { Status } from '../errors.js';
 import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
+import { TENANT_METADATA } from '../tenant-name.js';
 import { createChannelCredentials, type TlsOptions } from './channel-credentials.js';
 
 export type GrpcClient = Client<ComputeServiceDefinition, DeadlineOptions & RetryCallOptions>;
@@ -16,6 +17,7 @@ export type GrpcClient = Client<ComputeServiceDefinition, DeadlineOptions & Retr
 export interface GrpcClientOptions {
   tls?: boolean | TlsOptions | undefined;
   token?: string | undefined;
+  tenant?: string | undefined;
   maxMessageBytes?: number | undefined;
   channelOptions?: ChannelOptions | undefined;
 }
@@ -34,13 +36,15 @@ export function openGrpcClient(target: string, options: GrpcClientOptions, extra
     ...extraChannelOptions,
     ...options.channelOptions,
   });
-  const token = options.token;
+  const { token, tenant } = options;
   // nice-grpc runs the middleware added last first: the deadline is fixed, then retried attempts each send what is left of it.
   const grpc = createClientFactory()
     .use(sendDeadline)
-    .use(async function* bearer<Request, Response>(call: ClientMiddlewareCall<Request, Response>, callOptions: CallOptions) {
-      if (token === undefined) return yield* call.next(call.request, callOptions);
-      const metadata = Metadata(callOptions.metadata).set('authorization', `Bearer ${token}`);
+    .use(async function* identify<Request, Response>(call: ClientMiddlewareCall<Request, Response>, callOptions: CallOptions) {
+      if (token === undefined && tenant === undefined) return yield* call.next(call.request, callOptions);
+      const metadata = Metadata(callOptions.metadata);
+      if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
+      if (tenant !== undefined) metadata.set(TENANT_METADATA, tenant);
       return yield* call.next(call.request, { ...callOptions, metadata });
     })
     .use(resetIsUnavailable)

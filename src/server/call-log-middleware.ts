@@ -11,8 +11,9 @@ const QUIET = /^\/grpc\.(health|reflection)\./;
 
 /**
  * The outermost middleware: gives each call a record, and when the call
- * finishes writes one log line (method, task, code, queued_ms, run_ms, cached, peer)
- * and the RPC metrics. Metadata is never logged, so tokens stay out of logs.
+ * finishes writes one log line (method, tenant, task, code, queued_ms, run_ms,
+ * cached, peer) and the RPC metrics. Metadata is never logged, so tokens stay
+ * out of logs; the tenant is a name, not a secret.
  */
 export function createCallLogMiddleware(log: Logger, metrics: Metrics) {
   let calls = 0;
@@ -42,6 +43,7 @@ export function createCallLogMiddleware(log: Logger, metrics: Metrics) {
       const line = {
         method: path,
         call: record.call,
+        tenant: record.tenant,
         task: record.task,
         items: record.items,
         code: Status[code],

@@ -5,6 +5,13 @@
 export interface CallRecord {
   /** Unique in this process: ties a task's output lines to the call's log line. */
   readonly call: number;
+  /**
+   * Whose call it is: the tenant of its bearer token, else of its
+   * `offload-tenant` metadata, else "default". Set before any ComputeService
+   * handler runs (auth-middleware.ts, tenant-middleware.ts); unset on health
+   * and reflection calls without auth.
+   */
+  tenant?: string;
   task?: string;
   queuedMs?: number;
   runMs?: number;

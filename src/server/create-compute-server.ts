@@ -17,6 +17,7 @@ import { createAuthMiddleware } from './auth-middleware.js';
 import { recordDeadline } from './call-deadline.js';
 import { createCallLogMiddleware } from './call-log-middleware.js';
 import { createTaskOutputLog } from './task-output-log.js';
+import { tenantMiddleware } from './tenant-middleware.js';
 import { createComputeService } from './compute-service.js';
 import { JobStore } from './job-store.js';
 import { ResultCache } from './result-cache.js';
@@ -150,8 +151,9 @@ export async function createComputeServer(config: Config, options: ServerOptions
       // nice-grpc passes its options on to grpc-js's Server, which takes interceptors there.
       ...({ interceptors: [recordDeadline] } as ChannelOptions),
     }).use(createCallLogMiddleware(log, metrics));
-    // Without tokens there is no auth layer at all: every layer costs each call an async generator.
-    const server = (config.authTokens.length > 0 ? base.use(createAuthMiddleware(config.authTokens)) : base)
+    // One layer names the call's tenant: the token's with auth, else the caller's own word (every layer costs each call an async generator).
+    const server = base
+      .use(config.auth.length > 0 ? createAuthMiddleware(config.auth) : tenantMiddleware)
       .use(drain.middleware)
       .use(errorMiddleware);
     grpcServer = server;

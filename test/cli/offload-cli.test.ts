@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ComputeServer } from '../../src/server/create-compute-server.js';
+import { loadConfig } from '../../src/config.js';
+import { createComputeServer, type ComputeServer } from '../../src/server/create-compute-server.js';
+import { captureLogger } from '../helpers/capture-logger.js';
 import { repoRoot, startServer } from '../helpers/start-server.js';
 import { eventually } from '../helpers/eventually.js';
 
@@ -223,6 +225,32 @@ describe('with a token', () => {
       expect(refused.stderr).toMatch(/^offload: UNAUTHENTICATED/);
     } finally {
       await guarded.close();
+    }
+  });
+});
+
+describe('with a tenant', () => {
+  it('sends --tenant or OFFLOAD_TENANT as the call\'s tenant, and refuses a bad name as usage', async () => {
+    const log = captureLogger();
+    const logged = await createComputeServer(loadConfig(['--port', '0', '--workers', '1'], {}), { logger: log.logger });
+    try {
+      const env = { OFFLOAD_ADDRESS: logged.address };
+      expect((await offload(['run', 'echo', '--input', '1', '--tenant', 'team-a'], env)).code).toBe(0);
+      expect((await offload(['submit', 'echo', '--input', '2'], { ...env, OFFLOAD_TENANT: 'team-b' })).code).toBe(0);
+      expect((await offload(['tasks'], env)).code).toBe(0);
+      const tenants = log.lines.filter((l) => String(l['method']).startsWith('/offload.v1.')).map((l) => [l['method'], l['tenant']]);
+      expect(tenants).toEqual([
+        ['/offload.v1.ComputeService/RunStream', 'team-a'],
+        ['/offload.v1.ComputeService/Submit', 'team-b'],
+        ['/offload.v1.ComputeService/ListTasks', 'default'],
+      ]);
+      expect(await offload(['run', 'echo', '--tenant', 'bad tenant!'], env)).toEqual({
+        code: 2,
+        stdout: '',
+        stderr: 'offload: --tenant must be 1 to 64 characters of A-Z, a-z, 0-9, ".", "_" or "-" (got "bad tenant!")\n',
+      });
+    } finally {
+      await logged.close();
     }
   });
 });

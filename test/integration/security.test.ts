@@ -164,7 +164,7 @@ describe('bearer tokens', () => {
     const tokenFile = join(certs.dir, 'tokens');
     await writeFile(tokenFile, `# offload tokens\n\n${ALPHA}\n  ${BRAVO}  \r\n# retired: not-a-token\n`);
     const config = loadConfig(['--port', '0', '--workers', '1', '--auth-token-file', tokenFile], {});
-    expect(config.authTokens).toEqual([ALPHA, BRAVO]);
+    expect(config.auth.map((entry) => entry.token)).toEqual([ALPHA, BRAVO]);
     const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
     server = await createComputeServer(config, { logger });
   });

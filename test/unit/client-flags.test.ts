@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CliError } from '../../src/cli/cli-error.js';
 import { addDefaultPort, clientTarget } from '../../src/cli/client-flags.js';
 
 describe('addDefaultPort', () => {
@@ -30,5 +31,25 @@ describe('clientTarget', () => {
     expect(clientTarget({ address: '127.0.0.1' }, {}).address).toBe('127.0.0.1:50051');
     expect(clientTarget({}, { OFFLOAD_ADDRESS: 'offload.internal' }).address).toBe('offload.internal:50051');
     expect(clientTarget({}, {}).address).toBe('127.0.0.1:50051');
+  });
+});
+
+describe('clientTarget: the tenant', () => {
+  it('takes --tenant, else OFFLOAD_TENANT, and sends none when neither is given', () => {
+    expect(clientTarget({ tenant: 'team-a' }, { OFFLOAD_TENANT: 'team-b' }).options.tenant).toBe('team-a');
+    expect(clientTarget({}, { OFFLOAD_TENANT: 'team-b' }).options.tenant).toBe('team-b');
+    expect(clientTarget({}, { OFFLOAD_TENANT: '' }).options).not.toHaveProperty('tenant');
+    expect(clientTarget({}, {}).options).not.toHaveProperty('tenant');
+  });
+
+  it('refuses a name the server would refuse, naming where it came from', () => {
+    expect(() => clientTarget({ tenant: 'bad tenant!' }, {})).toThrow(
+      new CliError('--tenant must be 1 to 64 characters of A-Z, a-z, 0-9, ".", "_" or "-" (got "bad tenant!")'),
+    );
+    expect(() => clientTarget({ tenant: '' }, {})).toThrow(new CliError('--tenant must be 1 to 64 characters of A-Z, a-z, 0-9, ".", "_" or "-" (got "")'));
+    const long = 'n'.repeat(65);
+    expect(() => clientTarget({}, { OFFLOAD_TENANT: long })).toThrow(
+      new CliError(`OFFLOAD_TENANT must be 1 to 64 characters of A-Z, a-z, 0-9, ".", "_" or "-" (got "${long}")`),
+    );
   });
 });

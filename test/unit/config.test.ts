@@ -173,15 +173,15 @@ describe('loadConfig: the token file', () => {
   afterAll(async () => certs?.cleanup());
 
   it('means no authentication when not given', () => {
-    expect(loadConfig([], {}).authTokens).toEqual([]);
+    expect(loadConfig([], {})).toMatchObject({ auth: [], tenantWeights: new Map() });
   });
 
   it('reads one token per line, skipping blank lines and # comments, with CRLF and a byte-order mark', async () => {
     const path = await tokenFile('tokens', '\ufeff# ops tokens\r\n\r\n  first-token  \r\nsecond.token_2\n   # indented comment\n\nthird~token/=+\n');
     const config = loadConfig(['--auth-token-file', path], {});
-    expect(config.authTokens).toEqual(['first-token', 'second.token_2', 'third~token/=+']);
-    expect(Object.isFrozen(config.authTokens)).toBe(true);
-    expect(loadConfig([], { OFFLOAD_AUTH_TOKEN_FILE: path }).authTokens).toHaveLength(3);
+    expect(config.auth.map((entry) => entry.token)).toEqual(['first-token', 'second.token_2', 'third~token/=+']);
+    expect(Object.isFrozen(config.auth)).toBe(true);
+    expect(loadConfig([], { OFFLOAD_AUTH_TOKEN_FILE: path }).auth).toHaveLength(3);
   });
 
   it('rejects an empty token file, or one with only comments and blank lines', async () => {

@@ -29,6 +29,7 @@ const documented: Record<keyof typeof Errors, OffloadError | undefined> = {
   itemUndecodable: Errors.itemUndecodable('<reason>'),
   unknownJob: Errors.unknownJob('<id>'),
   jobExists: Errors.jobExists('<id>'),
+  invalidTenant: Errors.invalidTenant,
   invalidJobId: Errors.invalidJobId,
   invalidPriority: Errors.invalidPriority(7),
   valueWithoutKind: Errors.valueWithoutKind('input.x'),
