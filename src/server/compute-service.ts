@@ -77,7 +77,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
    * to share (cacheable tasks); the lease is the caller's hold on it. Throws
    * UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED.
    */
-  const startTask = (request: TaskRequest, context: Context | undefined, holder: Holder | undefined, progress: boolean): Lease | Promise<Lease> => {
+  const startTask = (request: TaskRequest, context: Context | undefined, holder: Holder | undefined, progress: boolean, tenant = context?.record.tenant): Lease | Promise<Lease> => {
     if (deps.isDraining()) throw Errors.shuttingDown;
     const task = catalog.get(request.task);
     const input = task.validate(request.input);
@@ -86,7 +86,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
     // A shared run carries progress whoever started it: a stream may join a unary call's run.
     const start = (withProgress: boolean) => () =>
       // The request message is not read again once its task is admitted.
-      pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: context?.record.call, item: request.id, priority });
+      pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: context?.record.call, item: request.id, priority, tenant });
     const { shared } = deps;
     // A call that has already ended starts nothing: a job admitted for it would run for no one.
     if (holder?.signal.aborted) throw reasonOf(holder);
@@ -104,7 +104,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
 
   return {
     // A submitted job belongs to no call: no signal, so the call ending cancels nothing.
-    ...createJobService({ store: deps.jobs, admit: (request) => startTask(request, undefined, undefined, true), heartbeatMs, hold: deps.holdForDrain }),
+    ...createJobService({ store: deps.jobs, admit: (request, tenant) => startTask(request, undefined, undefined, true, tenant), heartbeatMs, hold: deps.holdForDrain }),
 
     async run(request: RunRequest, context: Context): Promise<RunResponse> {
       // The call ending releases its lease: the job is cancelled unless an identical request still holds it.

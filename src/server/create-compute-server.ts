@@ -105,6 +105,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
     workers: config.workers,
     maxQueue: config.maxQueue,
     maxQueuePerTenant: config.maxQueuePerTenant,
+    tenantWeights: config.tenantWeights,
     maxQueueMs: config.maxQueueMs,
     cancelGraceMs: config.cancelGraceMs,
     workerMaxMemoryMb: config.workerMaxMemoryMb,

@@ -30,7 +30,7 @@ type Context = CallContext & RecordContext;
 export interface JobServiceDeps {
   store: JobStore;
   /** Validates and admits one job, as for Run but tied to no call (a lease without a holder). */
-  admit: (request: { task: string; input: unknown; data: Uint8Array; noCache: boolean; priority: JobPriority }) => Lease | Promise<Lease>;
+  admit: (request: { task: string; input: unknown; data: Uint8Array; noCache: boolean; priority: JobPriority }, tenant: string | undefined) => Lease | Promise<Lease>;
   heartbeatMs: number;
   /** Counts a submitted job as work in flight for the drain until the release is called. */
   hold: () => () => void;
@@ -67,7 +67,7 @@ export function createJobService(deps: JobServiceDeps) {
         await twin.catch(() => {});
       }
       const admitted = Promise.resolve()
-        .then(() => deps.admit(request))
+        .then(() => deps.admit(request, context.record.tenant))
         .then((lease) => store.add(id, lease, fingerprint));
       admitting.set(id, admitted);
       const stored = await admitted.finally(() => admitting.delete(id));
