@@ -47,30 +47,32 @@ const STATES: Record<PoolJobState, JobState> = {
 
 export function createJobService(deps: JobServiceDeps) {
   const { store } = deps;
-  /** Submits still being admitted (a cacheable task's data is hashed first), by id: a twin waits for it. */
+  /** Submits still being admitted (a cacheable task's data is hashed first), by tenant and id: a twin waits for it. */
   const admitting = new Map<string, Promise<StoredJob>>();
   return {
     async submit(request: SubmitRequest, context: Context): Promise<SubmitResponse> {
       const id = JobStore.id(request.jobId);
+      const { tenant } = context.record;
+      const admittingKey = `${tenant}/${id}`;
       context.record.task = request.task;
       // Hashed before admission: the data is handed over to the worker then.
       const fingerprint = await JobStore.fingerprint(request.task, request.input, request.data);
       // Looked up after the await: a twin submit may have added the id, or be admitting it, meanwhile.
       for (;;) {
-        const existing = store.get(id);
+        const existing = store.get(id, tenant);
         if (existing) {
           if (existing.fingerprint !== fingerprint) throw Errors.jobExists(id);
           return { job: toJobMessage(existing), created: false };
         }
-        const twin = admitting.get(id);
+        const twin = admitting.get(admittingKey);
         if (!twin) break;
         await twin.catch(() => {});
       }
       const admitted = Promise.resolve()
         .then(() => deps.admit(request, context.record.tenant))
-        .then((lease) => store.add(id, lease, fingerprint));
-      admitting.set(id, admitted);
-      const stored = await admitted.finally(() => admitting.delete(id));
+        .then((lease) => store.add(id, lease, fingerprint, tenant));
+      admitting.set(admittingKey, admitted);
+      const stored = await admitted.finally(() => admitting.delete(admittingKey));
       const release = deps.hold();
       // Not awaited: the job's end is when retention starts counting; endOf never rejects.
       void endOf(stored.lease)
@@ -80,7 +82,7 @@ export function createJobService(deps: JobServiceDeps) {
     },
 
     async *watch(request: WatchRequest, context: Context): AsyncIterable<WatchResponse> {
-      const { lease } = store.require(request.jobId);
+      const { lease } = store.require(request.jobId, context.record.tenant);
       context.record.task = lease.task;
       let latest: Progress = { fraction: 0, message: '' };
       const events = withHeartbeat(lease.follow(), deps.heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
@@ -95,12 +97,12 @@ export function createJobService(deps: JobServiceDeps) {
       }
     },
 
-    async getJob(request: GetJobRequest): Promise<GetJobResponse> {
-      return { job: toJobMessage(store.require(request.jobId)) };
+    async getJob(request: GetJobRequest, context: Context): Promise<GetJobResponse> {
+      return { job: toJobMessage(store.require(request.jobId, context.record.tenant)) };
     },
 
-    async cancelJob(request: CancelJobRequest): Promise<CancelJobResponse> {
-      const stored = store.require(request.jobId);
+    async cancelJob(request: CancelJobRequest, context: Context): Promise<CancelJobResponse> {
+      const stored = store.require(request.jobId, context.record.tenant);
       // The job stops unless an identical request still holds it; this one is cancelled either way.
       stored.lease.release(Errors.callCancelled);
       return { job: toJobMessage(stored) };

@@ -1,15 +1,18 @@
 /**
- * Jobs that outlive their call, by id: the pool's job record plus what
+ * Jobs that outlive their call, by tenant and id: the pool's job record plus what
  * Submit needs to answer a repeated submit (a fingerprint of the request)
  * and what retention needs (when it was admitted and when it ended).
  * Finished jobs are kept for `retentionMs`, at most `maxJobs` of them and
  * `maxBytes` of their results; past those the oldest finished go first,
- * never a queued or running one.
+ * never a queued or running one. Each tenant has its own ids: a job is
+ * found only by calls of the tenant that submitted it, and another tenant
+ * choosing the same id gets a job of its own, so ids reveal nothing across tenants.
  */
 import { randomUUID } from 'node:crypto';
 import { Errors } from '../errors.js';
 import type { Lease } from './lease.js';
 import { requestDigest } from './cache-key.js';
+import { DEFAULT_TENANT } from '../tenant-name.js';
 
 const ID = /^[A-Za-z0-9._~-]{1,128}$/;
 
@@ -18,6 +21,8 @@ export type JobStateName = 'queued' | 'running' | 'succeeded' | 'failed' | 'canc
 
 export interface StoredJob {
   readonly id: string;
+  /** Whose it is: only that tenant's calls find it. */
+  readonly tenant: string;
   /** The job as this submit holds it (it may share the run with identical requests). */
   readonly lease: Lease;
   readonly fingerprint: string;
@@ -60,21 +65,21 @@ export class JobStore {
     return requestDigest([task], input, data);
   }
 
-  get(id: string): StoredJob | undefined {
+  get(id: string, tenant = DEFAULT_TENANT): StoredJob | undefined {
     this.#expire();
-    return this.#jobs.get(id);
+    return this.#jobs.get(keyOf(tenant, id));
   }
 
-  /** Looks the id up for a call about it: NOT_FOUND when it is unknown or expired. */
-  require(id: string): StoredJob {
-    const stored = this.get(id);
+  /** Looks the id up for a call about it: NOT_FOUND when it is unknown, expired, or another tenant's. */
+  require(id: string, tenant = DEFAULT_TENANT): StoredJob {
+    const stored = this.get(id, tenant);
     if (!stored) throw Errors.unknownJob(id);
     return stored;
   }
 
-  add(id: string, lease: Lease, fingerprint: string): StoredJob {
-    const stored: StoredJob = { id, lease, fingerprint, createdAt: this.#now(), endedAt: undefined, bytes: 0 };
-    this.#jobs.set(id, stored);
+  add(id: string, lease: Lease, fingerprint: string, tenant = DEFAULT_TENANT): StoredJob {
+    const stored: StoredJob = { id, tenant, lease, fingerprint, createdAt: this.#now(), endedAt: undefined, bytes: 0 };
+    this.#jobs.set(keyOf(tenant, id), stored);
     return stored;
   }
 
@@ -109,8 +114,11 @@ export class JobStore {
       const tooOld = now - stored.endedAt! >= retentionMs;
       if (!tooOld && this.#jobs.size <= maxJobs && this.#bytes <= maxBytes) break;
       this.#ended.delete(stored);
-      this.#jobs.delete(stored.id);
+      this.#jobs.delete(keyOf(stored.tenant, stored.id));
       this.#bytes -= stored.bytes;
     }
   }
 }
+
+/** Tenant names and job ids cannot hold "/": the key is unambiguous. */
+const keyOf = (tenant: string, id: string): string => `${tenant}/${id}`;

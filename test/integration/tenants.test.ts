@@ -122,6 +122,25 @@ describe('the tenant of a call without auth', () => {
     await eventually(() => expect(methods.map((m) => logged(m)[0]?.['tenant'])).toEqual(methods.map(() => 'team-c')));
   });
 
+  it("owns its jobs: another tenant's GetJob, Watch and CancelJob answer NOT_FOUND, and its Submit of the same id makes a job of its own", async () => {
+    await start();
+    const [a, b] = [as({ 'offload-tenant': 'team-a' }), as({ 'offload-tenant': 'team-b' })];
+    await client.submit({ task: 'echo', input: 'a', jobId: 'shared-id' }, a);
+    const notFound = { code: Errors.unknownJob('shared-id').code, details: Errors.unknownJob('shared-id').message };
+    await expect(client.getJob({ jobId: 'shared-id' }, b)).rejects.toMatchObject(notFound);
+    await expect(collect(client.watch({ jobId: 'shared-id' }, b))).rejects.toMatchObject(notFound);
+    await expect(client.cancelJob({ jobId: 'shared-id' }, b)).rejects.toMatchObject(notFound);
+    await expect(client.getJob({ jobId: 'shared-id' })).rejects.toMatchObject(notFound);
+    // A different request under the same id is not ALREADY_EXISTS for team-b: the id is free in its namespace.
+    const mine = await client.submit({ task: 'echo', input: 'b', jobId: 'shared-id' }, b);
+    expect(mine.created).toBe(true);
+    const outputs = await Promise.all([a, b].map(async (tenant) => {
+      await eventually(async () => expect((await client.getJob({ jobId: 'shared-id' }, tenant)).job?.result).toBeDefined());
+      return (await client.getJob({ jobId: 'shared-id' }, tenant)).job?.result?.output as unknown;
+    }));
+    expect(outputs).toEqual(['a', 'b']);
+  });
+
   it('is not asked of health checks: a bad header does not fail a probe', async () => {
     await start();
     const channel = createChannel(server.address);
