@@ -58,6 +58,29 @@ describe('the priority queue', () => {
     expect(drain(queue)).toEqual([high, back, normal]);
   });
 
+  it("raises an aged low job among its own tenant's normal jobs by admission time, while the tenants keep taking turns", () => {
+    const clock = new FakeClock();
+    const queue = new PriorityQueue(1000, clock);
+    const t = clock.now();
+    const of = (job: Job, tenant: string): Job => Object.assign(job, { request: Object.assign(job.request, { tenant }) });
+    const oldLow = of(jobAt('low', t), 'A');
+    const [a1, a2] = [of(jobAt('normal', t + 10), 'A'), of(jobAt('normal', t + 20), 'A')];
+    const [b1, b2] = [of(jobAt('normal', t + 5), 'B'), of(jobAt('normal', t + 15), 'B')];
+    for (const job of [oldLow, a1, b1, a2, b2]) queue.push(job);
+    clock.advance(1000);
+    expect(drain(queue)).toEqual([oldLow, b1, a1, b2, a2]);
+  });
+
+  it('never raises a low job when the aging time is 0', () => {
+    const clock = new FakeClock();
+    const queue = new PriorityQueue(0, clock);
+    const [low, normal] = [jobAt('low', clock.now()), jobAt('normal', clock.now() + 1)];
+    queue.push(low);
+    queue.push(normal);
+    clock.advance(24 * 3600 * 1000);
+    expect(drain(queue)).toEqual([normal, low]);
+  });
+
   it('removes a job from its level, and says when it was not queued', () => {
     const queue = new PriorityQueue(30_000, new FakeClock());
     const job = jobAt('low', 0);
