@@ -16,7 +16,10 @@
  * --offload-flags="--max-queue 1000 ..." (with '=': the value starts with
  * dashes), --offload-node-flags="--max-semi-space-size=2" (node's own flags
  * for the offload server), --out DIR, --report-only (re-render BENCHMARKS.md and the chart
- * from latest.json after editing bench/notes.md). Exit code 1 when a
+ * from latest.json after editing bench/notes.md), --merge (put the chosen
+ * scenarios' figures into the existing latest.json, of the same mode and Node
+ * major, in place of its own for them; every other scenario stays as it was
+ * measured). Exit code 1 when a
  * server fails to start or to honour the contract, or a scenario cannot be
  * measured; missed targets are reported, not failed.
  */
@@ -33,6 +36,8 @@ import { grpcDriverFactory } from './lib/grpc-driver.js';
 import { benchDir, protoDir, repoRoot } from './lib/paths.js';
 import { checkTargets, renderMarkdown, summarize } from './lib/report.js';
 import type { Measurement } from './lib/report.js';
+import { mergeProblem, mergeResults } from './lib/results-file.js';
+import type { ResultsFile } from './lib/results-file.js';
 import { FULL_PARAMS, QUICK_PARAMS, runScenario, scenarioBudgetMs, SCENARIOS } from './lib/scenarios.js';
 import type { FairnessTenants, ScenarioName, ScenarioResult } from './lib/scenarios.js';
 import { watchForeignLoad } from './lib/proc.js';
@@ -57,6 +62,7 @@ function parseOptions() {
         'offload-node-flags': { type: 'string' },
         out: { type: 'string' },
         'report-only': { type: 'boolean', default: false },
+        merge: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -109,6 +115,18 @@ const offloadNodeFlags = (opts['offload-node-flags'] ?? '').split(/\s+/).filter(
 
 const outDir = opts.out ?? (mode === 'quick' ? join(benchDir, 'results', 'quick') : join(benchDir, 'results'));
 const markdownFile = mode === 'quick' || opts.out ? join(outDir, 'BENCHMARKS.md') : join(repoRoot, 'BENCHMARKS.md');
+const latestFile = join(outDir, 'latest.json');
+
+// scripts/with-node.sh says which registry Node it put first on PATH (npm run bench:node24).
+const npmScript = `npm run ${process.env['OFFLOAD_WITH_NODE'] ? `bench:node${process.env['OFFLOAD_WITH_NODE']}` : 'bench'}`;
+const command = `${npmScript}${mode === 'quick' ? ' -- --quick' : ''}`;
+const readResults = (): ResultsFile => JSON.parse(readFileSync(latestFile, 'utf8')) as ResultsFile;
+// Checked before anything is measured: a merge refused afterwards would throw the measurements away.
+if (opts.merge && !opts['report-only']) {
+  if (!existsSync(latestFile)) fail(`--merge needs ${relative(repoRoot, latestFile)} to merge into`);
+  const problem = mergeProblem(readResults(), mode, process.version);
+  if (problem) fail(problem);
+}
 
 const log = (message: string): void => {
   const t = ((Date.now() - startedAtMs) / 1000).toFixed(1).padStart(6);
@@ -495,6 +513,7 @@ async function main(): Promise<number> {
     runs,
     startedAt: new Date(startedAtMs).toISOString().replace(/\.\d+Z$/, 'Z'),
     durationS: (Date.now() - startedAtMs) / 1000,
+    command,
     machine,
     params,
     offloadFlags,
@@ -504,24 +523,15 @@ async function main(): Promise<number> {
     failures,
     measurements,
   };
-  writeOutputs(results);
+  if (opts.merge) {
+    const commandLine = `${npmScript} -- ${process.argv.slice(2).map((arg) => (/\s/.test(arg) ? `'${arg}'` : arg)).join(' ')}`;
+    log(`merging ${scenarios.join(', ')} into ${relative(repoRoot, latestFile)}`);
+    writeOutputs(mergeResults(readResults(), results, commandLine));
+  } else {
+    writeOutputs(results);
+  }
   for (const f of failures) log(`failure: ${f.split('\n')[0]}`);
   return failures.length ? 1 : 0;
-}
-
-interface ResultsFile {
-  mode: 'full' | 'quick';
-  runs: number;
-  startedAt: string;
-  durationS: number;
-  machine: Record<string, string | number>;
-  params: typeof params;
-  offloadFlags: string[];
-  offloadNodeFlags?: string[];
-  servers: ServerName[];
-  scenarios: ScenarioName[];
-  failures: string[];
-  measurements: Measurement[];
 }
 
 /** latest.json (with the summary and target checks), the chart and the markdown, all from the measurements. */
@@ -547,20 +557,20 @@ function writeOutputs(results: ResultsFile): void {
       chartPath: relative(join(markdownFile, '..'), chartFile).split('\\').join('/'),
       notes: results.mode === 'full' && existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : undefined,
       nodeVersions: results.mode === 'full' && !opts.out ? readVersionRuns(outDir) : [],
-      // scripts/with-node.sh says which registry Node it put first on PATH (npm run bench:node24).
-      command: `npm run ${process.env['OFFLOAD_WITH_NODE'] ? `bench:node${process.env['OFFLOAD_WITH_NODE']}` : 'bench'}${results.mode === 'quick' ? ' -- --quick' : ''}`,
+      // The run's own command: re-rendering elsewhere (--report-only, --merge) must not rename it.
+      // Files from before it was recorded: this process's, the best guess left.
+      command: results.command ?? command,
     }),
   );
-  writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ ...results, targets, summary }, null, 2) + '\n');
-  log(`wrote ${relative(repoRoot, markdownFile)}, ${relative(repoRoot, join(outDir, 'latest.json'))}, ${relative(repoRoot, chartFile)}`);
+  writeFileSync(latestFile, JSON.stringify({ ...results, targets, summary }, null, 2) + '\n');
+  log(`wrote ${relative(repoRoot, markdownFile)}, ${relative(repoRoot, latestFile)}, ${relative(repoRoot, chartFile)}`);
   for (const t of targets) log(`target ${t.met === null ? '?' : t.met ? 'met   ' : 'MISSED'} ${t.target}: ${t.measured} (${t.margin})`);
 }
 
 /** --report-only: renders the markdown and the chart again from latest.json, without measuring. */
 function reportOnly(): number {
-  const file = join(outDir, 'latest.json');
-  if (!existsSync(file)) fail(`--report-only needs ${relative(repoRoot, file)}; run the benchmark first`);
-  writeOutputs(JSON.parse(readFileSync(file, 'utf8')) as ResultsFile);
+  if (!existsSync(latestFile)) fail(`--report-only needs ${relative(repoRoot, latestFile)}; run the benchmark first`);
+  writeOutputs(readResults());
   return 0;
 }
 

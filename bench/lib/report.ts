@@ -5,6 +5,7 @@
 import type { ScenarioName } from './scenarios.js';
 import type { ServerName } from './servers.js';
 import { renderNodeVersions, type VersionRun } from './node-versions.js';
+import type { MergedRun } from './results-file.js';
 import { max, median, min } from './stats.js';
 
 export interface Measurement {
@@ -263,6 +264,21 @@ export interface ReportInput {
   command: string;
   /** Full runs on each Node major, for the comparison of versions (bench/lib/node-versions.ts). */
   nodeVersions?: VersionRun[];
+  /** Later runs whose scenarios were merged in (`--merge`): their figures are theirs, not the run named above. */
+  merged?: MergedRun[];
+}
+
+/** Where merged figures came from: the header names one run, and these scenarios were measured in another. */
+function mergedLines(merged: readonly MergedRun[]): string[] {
+  return merged.map((run) => {
+    const names = run.scenarios.map((s) => `\`${s}\``).join(', ');
+    const nodeFlags = run.offloadNodeFlags?.length ? `, offload started with \`node ${run.offloadNodeFlags.join(' ')}\`` : '';
+    const load = ['load average at start', 'load average at end'].map((k) => `${k} ${String(run.machine[k] ?? 'n/a')}`).join(', ');
+    return (
+      `The ${names} figures come from a later run merged into this one: \`${run.command}\` on ${run.startedAt} ` +
+      `(${run.runs} run${run.runs > 1 ? 's' : ''}, ${run.durationS.toFixed(0)} s, Node ${String(run.machine['node'])}${nodeFlags}; ${load}).`
+    );
+  });
 }
 
 function cell(spread: Spread | undefined, digits: number, runs: number): string {
@@ -348,6 +364,7 @@ export function renderMarkdown(input: ReportInput): string {
       'ratios compare medians from the same runs. Do not edit by hand: `bench/run.ts` writes this file.',
     '',
   );
+  for (const line of mergedLines(input.merged ?? [])) lines.push(line, '');
   lines.push('**Machine:** ' + Object.entries(input.machine).map(([k, v]) => `${k} ${v}`).join(', ') + '. The load generator runs on the same cores as the servers.', '');
   lines.push('**Servers** (all on loopback, measured one after another with the same load generator: a bare `@grpc/grpc-js` client with stubs built by `@grpc/proto-loader` at run time):', '');
   for (const s of servers) lines.push(`- \`${s}\`: ${input.serverNotes[s]}`);
