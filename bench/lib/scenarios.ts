@@ -539,49 +539,53 @@ async function cache(p: ScenarioParams['cache'], env: ScenarioEnv): Promise<Scen
  * queue; without, both are `default` and share one FIFO line.
  */
 async function fairness(p: ScenarioParams['fairness'], env: ScenarioEnv): Promise<ScenarioResult> {
-  const spin = (driver: Driver) => driver.run('spin', { ms: p.ms }, undefined, p.callTimeoutMs);
+  const { flood, light } = env.tenants ?? {};
   return withDriver(env, 'fairness flood', p.callTimeoutMs, (flooder) =>
-    withDriver(env, 'fairness light', p.callTimeoutMs, async (light) => {
-      let flooding = true;
-      const floodDone = loopWhile(p.floodInFlight, () => flooding, () => spin(flooder));
-      // The warm-up fills the queue and lets offload learn spin's run time, which fair queuing charges.
-      await sleep(p.warmupMs);
-      const latencies: number[] = [];
-      let errors = 0;
-      let firstError: string | undefined;
-      const from = now();
-      const until = from + p.durationMs;
-      while (now() < until) {
-        const t0 = now();
-        try {
-          await spin(light);
-          latencies.push(now() - t0);
-        } catch (error) {
-          errors++;
-          firstError ??= messageOf(error);
-        }
-        if (now() < until) await sleep(Math.max(0, t0 + p.lightIntervalMs - now()));
-      }
-      const to = now();
-      flooding = false;
-      const flood = await floodDone;
-      const windowS = (to - from) / 1000;
-      const floodCalls = flood.ends.filter((t) => t >= from && t <= to).length;
-      return {
-        metrics: {
-          calls: latencies.length,
-          p50Ms: quantile(latencies, 0.5),
-          p99Ms: quantile(latencies, 0.99),
-          maxMs: max(latencies),
-          lightRps: latencies.length / windowS,
-          floodCalls,
-          floodRps: floodCalls / windowS,
-          // Flood and light together: the workers' throughput, which sharing them differently should leave as it was.
-          totalRps: (floodCalls + latencies.length) / windowS,
-        },
-        errors: errors + flood.errors,
-        firstError: firstError ?? flood.firstError,
-      };
-    }, env.tenants?.light),
-  env.tenants?.flood);
+    withDriver(env, 'fairness light', p.callTimeoutMs, (lighter) => floodAndLight(p, flooder, lighter), light),
+  flood);
+}
+
+/** The fairness scenario's measured window, on the flood's and the light caller's drivers. */
+async function floodAndLight(p: ScenarioParams['fairness'], flooder: Driver, light: Driver): Promise<ScenarioResult> {
+  const spin = (driver: Driver) => driver.run('spin', { ms: p.ms }, undefined, p.callTimeoutMs);
+  let flooding = true;
+  const floodDone = loopWhile(p.floodInFlight, () => flooding, () => spin(flooder));
+  // The warm-up fills the queue and lets offload learn spin's run time, which fair queuing charges.
+  await sleep(p.warmupMs);
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const from = now();
+  const until = from + p.durationMs;
+  while (now() < until) {
+    const t0 = now();
+    try {
+      await spin(light);
+      latencies.push(now() - t0);
+    } catch (error) {
+      errors++;
+      firstError ??= messageOf(error);
+    }
+    if (now() < until) await sleep(Math.max(0, t0 + p.lightIntervalMs - now()));
+  }
+  const to = now();
+  flooding = false;
+  const flood = await floodDone;
+  const windowS = (to - from) / 1000;
+  const floodCalls = flood.ends.filter((t) => t >= from && t <= to).length;
+  return {
+    metrics: {
+      calls: latencies.length,
+      p50Ms: quantile(latencies, 0.5),
+      p99Ms: quantile(latencies, 0.99),
+      maxMs: max(latencies),
+      lightRps: latencies.length / windowS,
+      floodCalls,
+      floodRps: floodCalls / windowS,
+      // Flood and light together: the workers' throughput, which sharing them differently should leave as it was.
+      totalRps: (floodCalls + latencies.length) / windowS,
+    },
+    errors: errors + flood.errors,
+    firstError: firstError ?? flood.firstError,
+  };
 }
