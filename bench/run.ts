@@ -5,7 +5,9 @@
  * in turn with one load generator, stops them, and writes
  * bench/results/latest.json, bench/results/chart.svg and BENCHMARKS.md.
  * The cache scenario (issue 14) compares offload with itself instead: two
- * more offload servers, result cache on and off, in interleaved pairs.
+ * more offload servers, result cache on and off, in interleaved pairs; so
+ * does the fairness scenario (issue 15): one more offload server, its callers
+ * naming tenants (fair queuing) or not (one FIFO line).
  *
  *   npx tsx bench/run.ts            full: median of 3 runs (8–15 minutes)
  *   npx tsx bench/run.ts --quick    smoke run for CI: 1 short run, under a minute, results in bench/results/quick/
@@ -14,7 +16,10 @@
  * --offload-flags="--max-queue 1000 ..." (with '=': the value starts with
  * dashes), --offload-node-flags="--max-semi-space-size=2" (node's own flags
  * for the offload server), --out DIR, --report-only (re-render BENCHMARKS.md and the chart
- * from latest.json after editing bench/notes.md). Exit code 1 when a
+ * from latest.json after editing bench/notes.md), --merge (put the chosen
+ * scenarios' figures into the existing latest.json, of the same mode and Node
+ * major, in place of its own for them; every other scenario stays as it was
+ * measured). Exit code 1 when a
  * server fails to start or to honour the contract, or a scenario cannot be
  * measured; missed targets are reported, not failed.
  */
@@ -24,14 +29,17 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { combinePair, pairOrders, startCachePair } from './lib/cache-pairs.js';
-import type { CacheConfig, CachePair } from './lib/cache-pairs.js';
+import * as cachePairs from './lib/cache-pairs.js';
+import type { CachePair } from './lib/cache-pairs.js';
+import * as fairnessPairs from './lib/fairness-pairs.js';
 import { grpcDriverFactory } from './lib/grpc-driver.js';
 import { benchDir, protoDir, repoRoot } from './lib/paths.js';
 import { checkTargets, renderMarkdown, summarize } from './lib/report.js';
 import type { Measurement } from './lib/report.js';
+import { mergeProblem, mergeResults } from './lib/results-file.js';
+import type { ResultsFile } from './lib/results-file.js';
 import { FULL_PARAMS, QUICK_PARAMS, runScenario, scenarioBudgetMs, SCENARIOS } from './lib/scenarios.js';
-import type { ScenarioName, ScenarioResult } from './lib/scenarios.js';
+import type { FairnessTenants, ScenarioName, ScenarioResult } from './lib/scenarios.js';
 import { watchForeignLoad } from './lib/proc.js';
 import { killAllServers, SERVER_NAMES, startServer } from './lib/servers.js';
 import type { ServerHandle, ServerName, ServerSetup } from './lib/servers.js';
@@ -54,6 +62,7 @@ function parseOptions() {
         'offload-node-flags': { type: 'string' },
         out: { type: 'string' },
         'report-only': { type: 'boolean', default: false },
+        merge: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -90,8 +99,14 @@ function fail(message: string): never {
 if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a positive integer (got "${opts.runs}")`);
 const scenarios = pick(opts.scenarios, SCENARIOS, 'scenario');
 const servers = pick(opts.servers, SERVER_NAMES, 'server');
-// The cache scenario compares offload with itself (result cache on and off): nothing to run without offload.
+// The cache and fairness scenarios compare offload with itself (result cache on and off; tenants or none):
+// nothing to run without offload.
+const PAIRED: readonly ScenarioName[] = ['cache', 'fairness'];
 const cacheWanted = scenarios.includes('cache') && servers.includes('offload');
+const fairnessWanted = scenarios.includes('fairness') && servers.includes('offload');
+// streams first, on servers that have only answered the contract check: its RSS growth then
+// measures the streams, not memory earlier scenarios (8 MiB payloads) left allocated.
+const executionOrder = scenarios.filter((s) => !PAIRED.includes(s)).sort((a, b) => Number(b === 'streams') - Number(a === 'streams'));
 // offload refuses work beyond --max-queue at once (default 16 × workers = 32); the peers queue without
 // bound. Raise it so the 1000-stream burst is admitted, as a deployment expecting such bursts would.
 // --cache-mb 0: the scenarios repeat identical requests, which the peers compute every time; so does offload here.
@@ -100,6 +115,18 @@ const offloadNodeFlags = (opts['offload-node-flags'] ?? '').split(/\s+/).filter(
 
 const outDir = opts.out ?? (mode === 'quick' ? join(benchDir, 'results', 'quick') : join(benchDir, 'results'));
 const markdownFile = mode === 'quick' || opts.out ? join(outDir, 'BENCHMARKS.md') : join(repoRoot, 'BENCHMARKS.md');
+const latestFile = join(outDir, 'latest.json');
+
+// scripts/with-node.sh says which registry Node it put first on PATH (npm run bench:node24).
+const npmScript = `npm run ${process.env['OFFLOAD_WITH_NODE'] ? `bench:node${process.env['OFFLOAD_WITH_NODE']}` : 'bench'}`;
+const command = `${npmScript}${mode === 'quick' ? ' -- --quick' : ''}`;
+const readResults = (): ResultsFile => JSON.parse(readFileSync(latestFile, 'utf8')) as ResultsFile;
+// Checked before anything is measured: a merge refused afterwards would throw the measurements away.
+if (opts.merge && !opts['report-only']) {
+  if (!existsSync(latestFile)) fail(`--merge needs ${relative(repoRoot, latestFile)} to merge into`);
+  const problem = mergeProblem(readResults(), mode, process.version);
+  if (problem) fail(problem);
+}
 
 const log = (message: string): void => {
   const t = ((Date.now() - startedAtMs) / 1000).toFixed(1).padStart(6);
@@ -116,7 +143,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.exit(130);
   });
 }
-// Quick is CI's smoke run: about 35 s on a quiet 2-core machine (build included); the limit leaves room for a busy one.
+// Quick is CI's smoke run: about 40 s on a quiet 2-core machine (35 s before the fairness pair); the limit leaves room for a busy one.
 const hardLimitMs = mode === 'quick' ? 120_000 : 60 * 60_000;
 setTimeout(() => {
   log(`gave up: the whole run exceeded ${hardLimitMs / 1000} s`);
@@ -234,11 +261,12 @@ const KEY_FIGURES: Record<ScenarioName, [string, string][]> = {
   payload: [['mbPerSec', 'MB/s'], ['cpuUsPerMB', 'µs CPU/MB']],
   streams: [['completed', 'completed'], ['wallOverIdeal', '× ideal'], ['rssGrowthMB', 'MB RSS growth']],
   cache: [['rps', 'req/s'], ['cpuUsPerCall', 'µs CPU/req'], ['cachedFraction', 'cached']],
+  fairness: [['p50Ms', 'ms light p50'], ['p99Ms', 'ms light p99'], ['calls', 'light calls'], ['floodRps', 'flood/s']],
 };
 
 /** The figure that must be positive for a measurement to count: zero means the scenario did nothing. */
 const LIVENESS: Record<ScenarioName, string> = {
-  overhead: 'calls', compute: 'tasks', loopfree: 'probes', stream: 'completed', payload: 'calls', streams: 'completed', cache: 'calls',
+  overhead: 'calls', compute: 'tasks', loopfree: 'probes', stream: 'completed', payload: 'calls', streams: 'completed', cache: 'calls', fairness: 'calls',
 };
 
 function describe(result: ScenarioResult, scenario: ScenarioName): string {
@@ -252,14 +280,15 @@ function describe(result: ScenarioResult, scenario: ScenarioName): string {
   return figures.join(', ');
 }
 
-async function measure(server: ServerHandle, scenario: ScenarioName): Promise<ScenarioResult> {
+/** `tenants`: what the fairness scenario's callers name themselves (none: fifo). */
+async function measure(server: ServerHandle, scenario: ScenarioName, tenants?: FairnessTenants): Promise<ScenarioResult> {
   if (!server.alive()) throw new Error(`${server.name} is no longer running (its log is kept in ${relative(repoRoot, join(outDir, 'logs'))})`);
   const budget = scenarioBudgetMs(scenario, params);
   const foreign = watchForeignLoad(server.pid);
   const result = server.runScenario
     ? await server.runScenario(scenario, params, cores, WORKERS, budget)
     : await withTimeout(
-        runScenario(scenario, params, { drivers: grpcDriverFactory(server.address!), pid: server.pid, cores, workers: WORKERS, measureLoadgen: true }),
+        runScenario(scenario, params, { drivers: grpcDriverFactory(server.address!), pid: server.pid, cores, workers: WORKERS, measureLoadgen: true, tenants }),
         budget,
         `${server.name} ${scenario}`,
       );
@@ -286,43 +315,54 @@ async function waitForQuiet(pid: number): Promise<void> {
   log(`other processes still use ${load.toFixed(2)} cores after ${QUIET_WAIT_MS / 1000} s; measuring anyway (the figure is recorded as foreignCores)`);
 }
 
+/** A scenario that compares offload with itself: what each configuration is measured on, and how a pair becomes one measurement. */
+interface PairPlan<C extends string> {
+  scenario: ScenarioName;
+  orders: C[][];
+  /** The server a configuration is measured on and the tenants its callers name. */
+  side(config: C): { server: ServerHandle; tenants?: FairnessTenants };
+  combine(results: Record<C, ScenarioResult>, first: C): ScenarioResult;
+  /** The pair's ratios, for the log. */
+  describe(combined: ScenarioResult): string;
+  /** What makes a side's figures worthless besides completing nothing (a wrong digest). */
+  problems(result: ScenarioResult): string[];
+}
+
 /**
- * The cache scenario (issue 14): offload with its result cache on, then off
- * (or off, then on; pairOrders swaps them), measured back to back on their
- * own two servers; each pair is one measurement. A pair that cannot be
- * measured ends this run's pairs. A wrong digest fails the harness, as the
- * contract check would: figures from a cache that answers wrongly mean nothing.
+ * Both configurations measured back to back, in each pair's order; each
+ * pair is one measurement. A pair that cannot be measured, or whose figures
+ * are worthless, ends this run's pairs and fails the harness.
  */
-async function measureCachePairs(run: number, pair: CachePair, measurements: Measurement[], failures: string[]): Promise<void> {
-  const label = (config: CacheConfig): string => `offload/${config}`.padEnd(11);
-  for (const [index, order] of pairOrders(run, params.cache.pairs).entries()) {
-    const results: Partial<Record<CacheConfig, ScenarioResult>> = {};
+async function measurePairs<C extends string>(run: number, plan: PairPlan<C>, measurements: Measurement[], failures: string[]): Promise<void> {
+  const { scenario } = plan;
+  const label = (config: C): string => `offload/${config}`.padEnd(11);
+  for (const [index, order] of plan.orders.entries()) {
+    const results: Partial<Record<C, ScenarioResult>> = {};
     for (const config of order) {
+      const { server, tenants } = plan.side(config);
       await sleep(mode === 'quick' ? 50 : 300);
-      await waitForQuiet(pair[config].pid);
+      await waitForQuiet(server.pid);
       try {
-        results[config] = await measure(pair[config], 'cache');
-        log(`run ${run + 1} ${'cache'.padEnd(8)} ${label(config)} ${describe(results[config], 'cache')}`);
+        results[config] = await measure(server, scenario, tenants);
+        log(`run ${run + 1} ${scenario.padEnd(8)} ${label(config)} ${describe(results[config], scenario)}`);
       } catch (error) {
-        const message = `cache ${config}: ${error instanceof Error ? error.message : String(error)}`;
-        measurements.push({ run: run + 1, server: 'offload', scenario: 'cache', metrics: {}, errors: 0, failed: message });
+        const message = `${scenario} ${config}: ${error instanceof Error ? error.message : String(error)}`;
+        measurements.push({ run: run + 1, server: 'offload', scenario, metrics: {}, errors: 0, failed: message });
         failures.push(`run ${run + 1}: offload ${message}`);
-        log(`run ${run + 1} ${'cache'.padEnd(8)} ${label(config)} FAILED: ${message}`);
+        log(`run ${run + 1} ${scenario.padEnd(8)} ${label(config)} FAILED: ${message}`);
         return;
       }
     }
-    const { on, off } = results as Record<CacheConfig, ScenarioResult>;
-    const combined = combinePair(on, off, order[0] === 'on');
-    measurements.push({ run: run + 1, server: 'offload', scenario: 'cache', ...combined });
-    const ratio = (key: string): string => combined.metrics[key]?.toFixed(2) ?? 'n/a';
-    log(`run ${run + 1} ${'cache'.padEnd(8)} pair ${index + 1} (${order.join(' then ')}): on ÷ off ${ratio('rpsRatio')}× req/s, ${ratio('cpuUsPerCallRatio')}× CPU/req`);
+    const complete = results as Record<C, ScenarioResult>;
+    const combined = plan.combine(complete, order[0]!);
+    measurements.push({ run: run + 1, server: 'offload', scenario, ...combined });
+    log(`run ${run + 1} ${scenario.padEnd(8)} pair ${index + 1} (${order.join(' then ')}): ${plan.describe(combined)}`);
     const problems = order.flatMap((config) => {
-      const { metrics, firstError } = results[config]!;
-      const wrong = metrics['wrong'] ?? 0;
+      const result = complete[config];
       return [
-        ...(!((metrics[LIVENESS.cache] ?? 0) > 0) ? [`nothing completed (${firstError ?? 'no error reported'})`] : []),
-        ...(wrong > 0 ? [`${wrong} wrong digests (${firstError ?? ''})`] : []),
-      ].map((problem) => `run ${run + 1}: offload cache ${config}: ${problem}`);
+        ...(!((result.metrics[LIVENESS[scenario]] ?? 0) > 0) ? [`nothing completed (${result.firstError ?? 'no error reported'})`] : []),
+        ...plan.problems(result),
+      ].map((problem) => `run ${run + 1}: offload ${scenario} ${config}: ${problem}`);
     });
     if (problems.length) {
       failures.push(...problems);
@@ -331,9 +371,42 @@ async function measureCachePairs(run: number, pair: CachePair, measurements: Mea
   }
 }
 
+const ratioOf = (combined: ScenarioResult, key: string): string => combined.metrics[key]?.toFixed(2) ?? 'n/a';
+
+/**
+ * The cache scenario (issue 14): offload with its result cache on, then off
+ * (or off, then on), on their own two servers. A wrong digest fails the
+ * harness, as the contract check would: figures from a cache that answers
+ * wrongly mean nothing.
+ */
+const cachePlan = (run: number, pair: CachePair): PairPlan<cachePairs.CacheConfig> => ({
+  scenario: 'cache',
+  orders: cachePairs.pairOrders(run, params.cache.pairs),
+  side: (config) => ({ server: pair[config] }),
+  combine: ({ on, off }, first) => cachePairs.combinePair(on, off, first === 'on'),
+  describe: (combined) => `on ÷ off ${ratioOf(combined, 'rpsRatio')}× req/s, ${ratioOf(combined, 'cpuUsPerCallRatio')}× CPU/req`,
+  problems: ({ metrics, firstError }) => ((metrics['wrong'] ?? 0) > 0 ? [`${metrics['wrong']} wrong digests (${firstError ?? ''})`] : []),
+});
+
+/**
+ * The fairness scenario (issue 15): the callers on offload's own server as
+ * two tenants (fair), then as none (fifo), or the other way round. A flood
+ * that completed nothing means the light caller waited behind no queue.
+ */
+const fairnessPlan = (run: number, server: ServerHandle): PairPlan<fairnessPairs.FairnessConfig> => ({
+  scenario: 'fairness',
+  orders: fairnessPairs.pairOrders(run, params.fairness.pairs),
+  side: (config) => ({ server, tenants: fairnessPairs.FAIRNESS_TENANTS[config] }),
+  combine: ({ fair, fifo }, first) => fairnessPairs.combinePair(fair, fifo, first === 'fair'),
+  describe: (combined) => `fifo ÷ fair ${ratioOf(combined, 'p50MsRatio')}× light p50, ${ratioOf(combined, 'p99MsRatio')}× light p99, ${ratioOf(combined, 'totalRpsRatio')}× completions/s`,
+  problems: ({ metrics, firstError }) => (!((metrics['floodCalls'] ?? 0) > 0) ? [`the flood completed nothing (${firstError ?? 'no error reported'})`] : []),
+});
+
 async function main(): Promise<number> {
   log(`mode ${mode}: ${runs} run(s), scenarios ${scenarios.join(', ')}, servers ${servers.join(', ')}, ${cores} cores`);
-  if (scenarios.includes('cache') && !cacheWanted) log('cache: skipped, it measures offload alone and --servers leaves offload out');
+  for (const scenario of PAIRED) {
+    if (scenarios.includes(scenario) && !servers.includes('offload')) log(`${scenario}: skipped, it measures offload alone and --servers leaves offload out`);
+  }
   ensureBuilt();
   const workDir = mkdtempSync(join(tmpdir(), 'offload-bench-'));
   const keepLogs = join(outDir, 'logs');
@@ -345,13 +418,16 @@ async function main(): Promise<number> {
   try {
     for (let run = 0; run < runs; run++) {
       log(`run ${run + 1}/${runs}: starting servers`);
-      // The cache scenario's two offload servers start alongside the others, so a quick run waits for no second start.
-      const cacheStart = cacheWanted ? startCachePair(setup, run, 15_000) : undefined;
-      const started = await Promise.allSettled(servers.map((name) => startServer(name, setup, run)));
+      // The cache and fairness scenarios' offload servers start alongside the others, so a quick run waits for no second start.
+      const cacheStart = cacheWanted ? cachePairs.startCachePair(setup, run, 15_000) : undefined;
+      const fairnessStart = fairnessWanted ? fairnessPairs.startFairnessServer(setup, params.fairness, run, 15_000) : undefined;
+      // Only the scenarios that compare offload with itself: the servers compared would wait unused.
+      const compared = executionOrder.length > 0 ? servers : [];
+      const started = await Promise.allSettled(compared.map((name) => startServer(name, setup, run)));
       const handles: ServerHandle[] = [];
       started.forEach((s, i) => {
         if (s.status === 'fulfilled') handles.push(s.value);
-        else failures.push(`run ${run + 1}: ${servers[i]}: ${s.reason instanceof Error ? s.reason.message : String(s.reason)}`);
+        else failures.push(`run ${run + 1}: ${compared[i]}: ${s.reason instanceof Error ? s.reason.message : String(s.reason)}`);
       });
       try {
         const usable: ServerHandle[] = [];
@@ -371,13 +447,17 @@ async function main(): Promise<number> {
         if (cacheStarted && 'error' in cacheStarted) failures.push(`run ${run + 1}: ${cacheStarted.error}`);
         const cachePair = cacheStarted && 'pair' in cacheStarted ? cacheStarted.pair : undefined;
         if (cachePair) handles.push(cachePair.on, cachePair.off);
-        const cacheReady = cachePair ? `, offload with cache on (pid ${cachePair.on.pid}) and off (pid ${cachePair.off.pid})` : '';
-        log(`run ${run + 1}/${runs}: ${usable.map((h) => `${h.name} (pid ${h.pid}${h.address ? ` at ${h.address}` : ''})`).join(', ')}${cacheReady} ready`);
-        // streams first, on servers that have only answered the contract check: its RSS growth then
-        // measures the streams, not memory earlier scenarios (8 MiB payloads) left allocated.
+        const fairnessStarted = await fairnessStart;
+        if (fairnessStarted && 'error' in fairnessStarted) failures.push(`run ${run + 1}: ${fairnessStarted.error}`);
+        const fairnessServer = fairnessStarted && 'server' in fairnessStarted ? fairnessStarted.server : undefined;
+        if (fairnessServer) handles.push(fairnessServer);
+        const ready = [
+          ...usable.map((h) => `${h.name} (pid ${h.pid}${h.address ? ` at ${h.address}` : ''})`),
+          ...(cachePair ? [`offload with cache on (pid ${cachePair.on.pid}) and off (pid ${cachePair.off.pid})`] : []),
+          ...(fairnessServer ? [`offload for fairness (pid ${fairnessServer.pid})`] : []),
+        ];
+        log(`run ${run + 1}/${runs}: ${ready.join(', ')} ready`);
         const broken = new Set<ServerName>();
-        // cache last, against its own pair of servers (below).
-        const executionOrder = scenarios.filter((s) => s !== 'cache').sort((a, b) => Number(b === 'streams') - Number(a === 'streams'));
         for (const scenario of executionOrder) {
           // Rotate the order every run so no server always goes first.
           const order = usable.map((_, i) => usable[(i + run) % usable.length]!);
@@ -409,7 +489,9 @@ async function main(): Promise<number> {
             }
           }
         }
-        if (cachePair) await measureCachePairs(run, cachePair, measurements, failures);
+        // cache and fairness last, against their own servers.
+        if (cachePair) await measurePairs(run, cachePlan(run, cachePair), measurements, failures);
+        if (fairnessServer) await measurePairs(run, fairnessPlan(run, fairnessServer), measurements, failures);
       } finally {
         await Promise.all(handles.map((h) => h.stop()));
       }
@@ -431,6 +513,7 @@ async function main(): Promise<number> {
     runs,
     startedAt: new Date(startedAtMs).toISOString().replace(/\.\d+Z$/, 'Z'),
     durationS: (Date.now() - startedAtMs) / 1000,
+    command,
     machine,
     params,
     offloadFlags,
@@ -440,24 +523,15 @@ async function main(): Promise<number> {
     failures,
     measurements,
   };
-  writeOutputs(results);
+  if (opts.merge) {
+    const commandLine = `${npmScript} -- ${process.argv.slice(2).map((arg) => (/\s/.test(arg) ? `'${arg}'` : arg)).join(' ')}`;
+    log(`merging ${scenarios.join(', ')} into ${relative(repoRoot, latestFile)}`);
+    writeOutputs(mergeResults(readResults(), results, commandLine));
+  } else {
+    writeOutputs(results);
+  }
   for (const f of failures) log(`failure: ${f.split('\n')[0]}`);
   return failures.length ? 1 : 0;
-}
-
-interface ResultsFile {
-  mode: 'full' | 'quick';
-  runs: number;
-  startedAt: string;
-  durationS: number;
-  machine: Record<string, string | number>;
-  params: typeof params;
-  offloadFlags: string[];
-  offloadNodeFlags?: string[];
-  servers: ServerName[];
-  scenarios: ScenarioName[];
-  failures: string[];
-  measurements: Measurement[];
 }
 
 /** latest.json (with the summary and target checks), the chart and the markdown, all from the measurements. */
@@ -483,20 +557,20 @@ function writeOutputs(results: ResultsFile): void {
       chartPath: relative(join(markdownFile, '..'), chartFile).split('\\').join('/'),
       notes: results.mode === 'full' && existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : undefined,
       nodeVersions: results.mode === 'full' && !opts.out ? readVersionRuns(outDir) : [],
-      // scripts/with-node.sh says which registry Node it put first on PATH (npm run bench:node24).
-      command: `npm run ${process.env['OFFLOAD_WITH_NODE'] ? `bench:node${process.env['OFFLOAD_WITH_NODE']}` : 'bench'}${results.mode === 'quick' ? ' -- --quick' : ''}`,
+      // The run's own command: re-rendering elsewhere (--report-only, --merge) must not rename it.
+      // Files from before it was recorded: this process's, the best guess left.
+      command: results.command ?? command,
     }),
   );
-  writeFileSync(join(outDir, 'latest.json'), JSON.stringify({ ...results, targets, summary }, null, 2) + '\n');
-  log(`wrote ${relative(repoRoot, markdownFile)}, ${relative(repoRoot, join(outDir, 'latest.json'))}, ${relative(repoRoot, chartFile)}`);
+  writeFileSync(latestFile, JSON.stringify({ ...results, targets, summary }, null, 2) + '\n');
+  log(`wrote ${relative(repoRoot, markdownFile)}, ${relative(repoRoot, latestFile)}, ${relative(repoRoot, chartFile)}`);
   for (const t of targets) log(`target ${t.met === null ? '?' : t.met ? 'met   ' : 'MISSED'} ${t.target}: ${t.measured} (${t.margin})`);
 }
 
 /** --report-only: renders the markdown and the chart again from latest.json, without measuring. */
 function reportOnly(): number {
-  const file = join(outDir, 'latest.json');
-  if (!existsSync(file)) fail(`--report-only needs ${relative(repoRoot, file)}; run the benchmark first`);
-  writeOutputs(JSON.parse(readFileSync(file, 'utf8')) as ResultsFile);
+  if (!existsSync(latestFile)) fail(`--report-only needs ${relative(repoRoot, latestFile)}; run the benchmark first`);
+  writeOutputs(readResults());
   return 0;
 }
 

@@ -24,5 +24,9 @@ export interface Driver {
   close(): void;
 }
 
-/** A fresh driver with its own connection; `purpose` names it in errors. */
-export type DriverFactory = (purpose: string) => Driver;
+/**
+ * A fresh driver with its own connection; `purpose` names it in errors.
+ * `tenant`, when given, is sent as `offload-tenant` metadata on every call
+ * (the fairness scenario's callers); the peers ignore it, as offload does under auth.
+ */
+export type DriverFactory = (purpose: string, tenant?: string) => Driver;

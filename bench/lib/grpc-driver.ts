@@ -3,7 +3,7 @@
  * @grpc/proto-loader builds from the .proto at run time, so it measures the
  * wire rather than any client library. Every call carries a deadline.
  */
-import { credentials } from '@grpc/grpc-js';
+import { credentials, Metadata } from '@grpc/grpc-js';
 import type { CallOptions, Client, ClientDuplexStream, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import type { Driver, DriverFactory, RunOutcome } from './driver.js';
 import { channelOptions, fromValue, loadComputePackage, toValue } from './wire.js';
@@ -12,8 +12,11 @@ import type { WireStreamEvent, WireTaskInfo, WireTaskResult } from './wire.js';
 type Callback<T> = (error: ServiceError | null, response?: T) => void;
 export type ComputeStub = Client & {
   run(request: object, options: CallOptions, callback: Callback<{ result?: WireTaskResult | null }>): unknown;
+  run(request: object, metadata: Metadata, options: CallOptions, callback: Callback<{ result?: WireTaskResult | null }>): unknown;
   listTasks(request: object, options: CallOptions, callback: Callback<{ tasks: WireTaskInfo[] }>): unknown;
+  listTasks(request: object, metadata: Metadata, options: CallOptions, callback: Callback<{ tasks: WireTaskInfo[] }>): unknown;
   runStream(request: object, options?: CallOptions): ClientReadableStream<WireStreamEvent>;
+  runStream(request: object, metadata: Metadata, options?: CallOptions): ClientReadableStream<WireStreamEvent>;
   runBatch(options?: CallOptions): ClientDuplexStream<object, WireStreamEvent>;
 };
 
@@ -24,9 +27,18 @@ export function createStub(address: string): ComputeStub {
 
 const deadline = (timeoutMs: number): Date => new Date(Date.now() + timeoutMs);
 
+/** offload's name for the caller's tenant when the server has no auth (src/tenant-name.ts). */
+const TENANT_METADATA = 'offload-tenant';
+
 export function grpcDriverFactory(address: string): DriverFactory {
-  return (purpose) => {
+  return (purpose, tenant) => {
     const stub = createStub(address);
+    // A fresh Metadata per call, as grpc-js makes one when given none: a call without a tenant costs the same as before.
+    const metadata = (): Metadata => {
+      const m = new Metadata();
+      if (tenant !== undefined) m.set(TENANT_METADATA, tenant);
+      return m;
+    };
     const named = (error: unknown): Error => {
       const e = error as Partial<ServiceError>;
       return new Error(`${purpose}: ${e.code !== undefined ? `code ${e.code} ` : ''}${e.details ?? e.message ?? String(error)}`);
@@ -36,7 +48,7 @@ export function grpcDriverFactory(address: string): DriverFactory {
         new Promise((resolve, reject) => stub.waitForReady(deadline(timeoutMs), (error) => (error ? reject(named(error)) : resolve()))),
       run: (task, input, data, timeoutMs) =>
         new Promise<RunOutcome>((resolve, reject) => {
-          stub.run({ task, input: toValue(input), data }, { deadline: deadline(timeoutMs) }, (error, response) => {
+          stub.run({ task, input: toValue(input), data }, metadata(), { deadline: deadline(timeoutMs) }, (error, response) => {
             if (error) return reject(named(error));
             const result = response?.result;
             resolve({ output: fromValue(result?.output), dataBytes: result?.data?.byteLength ?? 0, cached: result?.cached === true });
@@ -44,14 +56,14 @@ export function grpcDriverFactory(address: string): DriverFactory {
         }),
       runStream: (task, input, onEvent, timeoutMs) =>
         new Promise<void>((resolve, reject) => {
-          const call = stub.runStream({ task, input: toValue(input) }, { deadline: deadline(timeoutMs) });
+          const call = stub.runStream({ task, input: toValue(input) }, metadata(), { deadline: deadline(timeoutMs) });
           call.on('data', (event: WireStreamEvent) => onEvent(event.event ?? 'progress'));
           call.on('error', (error) => reject(named(error)));
           call.on('end', () => resolve());
         }),
       probe: (timeoutMs) =>
         new Promise<void>((resolve, reject) => {
-          stub.listTasks({}, { deadline: deadline(timeoutMs) }, (error, response) => {
+          stub.listTasks({}, metadata(), { deadline: deadline(timeoutMs) }, (error, response) => {
             if (error) return reject(named(error));
             if (!response || response.tasks.length === 0) return reject(new Error(`${purpose}: ListTasks returned no tasks`));
             resolve();

@@ -5,6 +5,7 @@
 import type { ScenarioName } from './scenarios.js';
 import type { ServerName } from './servers.js';
 import { renderNodeVersions, type VersionRun } from './node-versions.js';
+import type { MergedRun } from './results-file.js';
 import { max, median, min } from './stats.js';
 
 export interface Measurement {
@@ -153,6 +154,20 @@ export const METRICS: Record<ScenarioName, { title: string; what: string; metric
       { id: 'cache.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
     ],
   },
+  // Rendered by pairTable, as cache: `fairness.p50MsFair`, `fairness.p50MsFifo`, `fairness.p50MsRatio` (fifo ÷ fair).
+  fairness: {
+    title: 'fairness',
+    what: 'a flood of 32 Run `spin` {ms:50} in flight (quick: 16) and a light caller’s one at a time, at most every 100 ms; offload with fair queuing among tenants and as one FIFO line',
+    metrics: [
+      { id: 'fairness.p50Ms', label: 'light caller’s latency p50', unit: 'ms', digits: 0 },
+      { id: 'fairness.p99Ms', label: 'light caller’s latency p99', unit: 'ms', digits: 0 },
+      { id: 'fairness.calls', label: 'light caller’s calls completed', unit: '', digits: 0 },
+      { id: 'fairness.floodRps', label: 'flood’s completions per second', unit: '', digits: 1 },
+      { id: 'fairness.totalRps', label: 'all completions per second (flood and light)', unit: '', digits: 1 },
+      { id: 'fairness.errors', label: 'failed calls', unit: '', digits: 0 },
+      { id: 'fairness.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
+    ],
+  },
 };
 
 // ---- targets (issue 6) ---------------------------------------------------------------
@@ -249,6 +264,21 @@ export interface ReportInput {
   command: string;
   /** Full runs on each Node major, for the comparison of versions (bench/lib/node-versions.ts). */
   nodeVersions?: VersionRun[];
+  /** Later runs whose scenarios were merged in (`--merge`): their figures are theirs, not the run named above. */
+  merged?: MergedRun[];
+}
+
+/** Where merged figures came from: the header names one run, and these scenarios were measured in another. */
+function mergedLines(merged: readonly MergedRun[]): string[] {
+  return merged.map((run) => {
+    const names = run.scenarios.map((s) => `\`${s}\``).join(', ');
+    const nodeFlags = run.offloadNodeFlags?.length ? `, offload started with \`node ${run.offloadNodeFlags.join(' ')}\`` : '';
+    const load = ['load average at start', 'load average at end'].map((k) => `${k} ${String(run.machine[k] ?? 'n/a')}`).join(', ');
+    return (
+      `The ${names} figures come from a later run merged into this one: \`${run.command}\` on ${run.startedAt} ` +
+      `(${run.runs} run${run.runs > 1 ? 's' : ''}, ${run.durationS.toFixed(0)} s, Node ${String(run.machine['node'])}${nodeFlags}; ${load}).`
+    );
+  });
 }
 
 function cell(spread: Spread | undefined, digits: number, runs: number): string {
@@ -276,26 +306,48 @@ function pairCell(spread: Spread | undefined, digits: number, suffix = ''): stri
   return spread.values.length < 2 || lo === hi ? m : `${m} <sub>${lo}–${hi}</sub>`;
 }
 
-/** The cache scenario: one row per figure, on and off side by side, and on ÷ off taken within each pair. */
-function cacheTable(summary: Summary): string[] {
-  const def = METRICS.cache;
-  const pairs = summary['cache.rpsOn']?.offload?.values.length ?? 0;
+/** How a scenario that compares offload with itself is laid out: its two sides (figure suffix, column head) and its ratio's. */
+interface PairLayout {
+  sides: readonly [{ suffix: string; head: string }, { suffix: string; head: string }];
+  ratioHead: string;
+  /** What was measured one right after the other, and how the order was swapped. */
+  pairing: string;
+}
+
+const PAIR_LAYOUTS: Partial<Record<ScenarioName, PairLayout>> = {
+  cache: {
+    sides: [{ suffix: 'On', head: 'cache on (`--cache-mb 64`)' }, { suffix: 'Off', head: 'cache off (`--cache-mb 0`)' }],
+    ratioHead: 'on ÷ off',
+    pairing: 'both servers run side by side and are measured one right after the other, the order swapped every pair (on off, off on, …) and every run',
+  },
+  fairness: {
+    sides: [{ suffix: 'Fair', head: 'fair (tenants `flood` and `light`)' }, { suffix: 'Fifo', head: 'fifo (no tenant: one line)' }],
+    ratioHead: 'fifo ÷ fair',
+    pairing: 'one server, its callers naming their tenants (fair) and naming none (fifo) one right after the other, the order swapped every pair and every run',
+  },
+};
+
+/** A scenario that compares offload with itself: one row per figure, both sides, and the ratio taken within each pair. */
+function pairTable(summary: Summary, scenario: ScenarioName, layout: PairLayout): string[] {
+  const def = METRICS[scenario];
+  const [a, b] = layout.sides;
+  const pairs = Math.max(...def.metrics.map((metric) => summary[`${metric.id}${a.suffix}`]?.offload?.values.length ?? 0));
   const lines = [
     `### ${def.title}: ${def.what}`,
     '',
-    `${pairs} interleaved pair${pairs === 1 ? '' : 's'}: both servers run side by side and are measured one right after the other, the order swapped every pair (on off, off on, …) and every run. ` +
-      'Each cell is the median over the pairs, with the smallest and largest pair in small print; on ÷ off is taken inside each pair, then its median.',
+    `${pairs} interleaved pair${pairs === 1 ? '' : 's'}: ${layout.pairing}. ` +
+      `Each cell is the median over the pairs, with the smallest and largest pair in small print; ${layout.ratioHead} is taken inside each pair, then its median.`,
     '',
-    '| figure | cache on (`--cache-mb 64`) | cache off (`--cache-mb 0`) | on ÷ off |',
+    `| figure | ${a.head} | ${b.head} | ${layout.ratioHead} |`,
     '| --- | ---: | ---: | ---: |',
   ];
   for (const metric of def.metrics) {
-    const on = summary[`${metric.id}On`]?.offload;
-    const off = summary[`${metric.id}Off`]?.offload;
-    if (!on && !off) continue;
+    const first = summary[`${metric.id}${a.suffix}`]?.offload;
+    const second = summary[`${metric.id}${b.suffix}`]?.offload;
+    if (!first && !second) continue;
     const ratio = summary[`${metric.id}Ratio`]?.offload;
     const label = metric.unit ? `${metric.label} (${metric.unit})` : metric.label;
-    lines.push(`| ${label} | ${pairCell(on, metric.digits)} | ${pairCell(off, metric.digits)} | ${ratio ? pairCell(ratio, 2, '×') : ''} |`);
+    lines.push(`| ${label} | ${pairCell(first, metric.digits)} | ${pairCell(second, metric.digits)} | ${ratio ? pairCell(ratio, 2, '×') : ''} |`);
   }
   lines.push('');
   return lines;
@@ -312,6 +364,7 @@ export function renderMarkdown(input: ReportInput): string {
       'ratios compare medians from the same runs. Do not edit by hand: `bench/run.ts` writes this file.',
     '',
   );
+  for (const line of mergedLines(input.merged ?? [])) lines.push(line, '');
   lines.push('**Machine:** ' + Object.entries(input.machine).map(([k, v]) => `${k} ${v}`).join(', ') + '. The load generator runs on the same cores as the servers.', '');
   lines.push('**Servers** (all on loopback, measured one after another with the same load generator: a bare `@grpc/grpc-js` client with stubs built by `@grpc/proto-loader` at run time):', '');
   for (const s of servers) lines.push(`- \`${s}\`: ${input.serverNotes[s]}`);
@@ -329,8 +382,9 @@ export function renderMarkdown(input: ReportInput): string {
   lines.push(`![chart of the results](${input.chartPath})`, '');
   const header = ['figure', ...servers.map((s) => `\`${s}\``), ...peers.map((p) => `offload ÷ ${p}`)];
   for (const scenario of input.scenarios) {
-    if (scenario === 'cache') {
-      lines.push(...cacheTable(summary));
+    const layout = PAIR_LAYOUTS[scenario];
+    if (layout) {
+      lines.push(...pairTable(summary, scenario, layout));
       continue;
     }
     const def = METRICS[scenario];
@@ -356,6 +410,9 @@ export function renderMarkdown(input: ReportInput): string {
     '- The **ceiling** runs the scenarios inside its own process against a bare piscina pool: its CPU figures include its driver, its "ListTasks" is one turn of its event loop, and it has no load generator to share the cores with.',
     ...(input.scenarios.includes('cache')
       ? ['- **cache** runs offload alone, on two servers of its own (the command above with `--cache-mb 64` and with `--cache-mb 0` appended). Each lane picks its payloads with its own seeded generator and checks every digest against one computed locally. The warm-up fills the cache; `cached` counts the measured window’s answers whose `TaskResult.cached` is true. With the cache on, the server still receives every 1 MiB and hashes it to find its key (SHA-256 of the data, on libuv’s thread pool): a cached answer saves the worker’s run, not that hash.']
+      : []),
+    ...(input.scenarios.includes('fairness')
+      ? ['- **fairness** runs offload alone, on one server of its own (the command above with `--max-queue` raised to four floods appended, so no call is refused). The flood keeps its calls in flight on one channel from a warm-up before the measured window until the light caller’s last call is back; the light caller, on another, sends its next call 100 ms after the last one left, or at once when that took longer. **fair**: the flood sends `offload-tenant: flood`, the light caller `offload-tenant: light`, so they take turns in the queue (deficit round robin by expected run time); **fifo**: neither sends it, both are tenant `default`, one first-in-first-out line, which is also how offload queues without tenants. Latency is the light caller’s, from call to answer. With fewer than 100 calls, p99 is the slowest call. Completions per second count calls that ended inside the window; fair queuing gives the light caller more of the workers, so the flood’s share falls by what the light caller gains, and the sum is the figure that shows whether sharing costs throughput.']
       : []),
     '',
   );

@@ -2,9 +2,11 @@
  * The scenarios, written once against a Driver: the harness runs them over
  * gRPC against each server, the ceiling runs the same code in its own
  * process against a bare piscina pool. Every figure is a plain number in
- * `metrics`; failed calls are counted, never thrown. `cache` is offload's
- * alone: the harness runs it against two offload servers, result cache on
- * and off, in interleaved pairs (lib/cache-pairs.ts).
+ * `metrics`; failed calls are counted, never thrown. `cache` and `fairness`
+ * are offload's alone: the harness runs `cache` against two offload servers,
+ * result cache on and off (lib/cache-pairs.ts), and `fairness` against one,
+ * its callers naming tenants or not (lib/fairness-pairs.ts), each in
+ * interleaved pairs.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -12,7 +14,7 @@ import type { Driver, DriverFactory, EventKind } from './driver.js';
 import { sampleProcess, watchRss } from './proc.js';
 import { max, quantile, sleep } from './stats.js';
 
-export const SCENARIOS = ['overhead', 'compute', 'loopfree', 'stream', 'payload', 'streams', 'cache'] as const;
+export const SCENARIOS = ['overhead', 'compute', 'loopfree', 'stream', 'payload', 'streams', 'cache', 'fairness'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface ScenarioParams {
@@ -27,6 +29,11 @@ export interface ScenarioParams {
    * distinct payloads of `bytes`, chosen at random from `seed`; `pairs` on/off pairs per run.
    */
   cache: { clients: number; channels: number; payloads: number; bytes: number; seed: number; pairs: number; warmupMs: number; durationMs: number; callTimeoutMs: number };
+  /**
+   * A flood of `floodInFlight` spin {ms} calls kept in flight on one channel, and meanwhile a light caller
+   * on another sending one spin {ms} at a time, at most every `lightIntervalMs`; `pairs` fair/fifo pairs per run.
+   */
+  fairness: { floodInFlight: number; ms: number; lightIntervalMs: number; pairs: number; warmupMs: number; durationMs: number; callTimeoutMs: number };
 }
 
 const MiB = 1024 * 1024;
@@ -40,6 +47,10 @@ export const FULL_PARAMS: ScenarioParams = {
   streams: { count: 1000, ms: 20, steps: 20, callTimeoutMs: 90_000 },
   // Two pairs per run (on off, off on; the other way round in the next run): 6 pairs in 3 runs, each order 3 times.
   cache: { clients: 64, channels: 64, payloads: 16, bytes: MiB, seed: 14, pairs: 2, warmupMs: 1000, durationMs: 5000, callTimeoutMs: 30_000 },
+  // A flood of 32 = 2 workers × 16, offload's default queue bound per worker: the queue stays about 28 deep
+  // (4 jobs sit in the workers, one running and one sent ahead each). One pair per run: 3 pairs in 3 runs,
+  // the order swapped every run. The light caller's fifo p99 rests on few calls (each waits for the whole queue).
+  fairness: { floodInFlight: 32, ms: 50, lightIntervalMs: 100, pairs: 1, warmupMs: 1000, durationMs: 6000, callTimeoutMs: 20_000 },
 };
 
 /** The smoke run CI executes: every scenario, short, with tight deadlines so nothing can hang. */
@@ -53,6 +64,9 @@ export const QUICK_PARAMS: ScenarioParams = {
   // One pair of 16 clients, not 64 (as streams runs 100, not 1000): 64 MiB a round takes seconds on a loaded
   // 2-core machine. The warm-up is only the first call of each client, which asks for every payload once.
   cache: { clients: 16, channels: 16, payloads: 16, bytes: MiB, seed: 14, pairs: 1, warmupMs: 0, durationMs: 500, callTimeoutMs: 8000 },
+  // Half the flood: a fifo light call then waits about 0.4 s, not 0.8, and the flood drains in as long; a pair
+  // takes about 4 s. It only shows both configurations work; the figures need the full run.
+  fairness: { floodInFlight: 16, ms: 50, lightIntervalMs: 100, pairs: 1, warmupMs: 200, durationMs: 1000, callTimeoutMs: 8000 },
 };
 
 /** The most a scenario may take before the harness gives up on it, ms. */
@@ -67,6 +81,8 @@ export function scenarioBudgetMs(name: ScenarioName, p: ScenarioParams): number 
     case 'streams': return p.streams.callTimeoutMs + slack;
     // One configuration: the warm-up's and the measured loop's last calls may each take a whole deadline.
     case 'cache': return p.cache.warmupMs + p.cache.durationMs + 2 * p.cache.callTimeoutMs + slack;
+    // One configuration: the light caller's last call, then the flood's last calls, may each take a whole deadline.
+    case 'fairness': return p.fairness.warmupMs + p.fairness.durationMs + 2 * p.fairness.callTimeoutMs + slack;
   }
 }
 
@@ -79,6 +95,13 @@ export interface ScenarioEnv {
   workers: number;
   /** Whether this process is only the load generator (its CPU is then reported apart). */
   measureLoadgen: boolean;
+  /** The fairness scenario's tenants, sent as `offload-tenant`; absent: none, so every call is offload's `default`. */
+  tenants?: FairnessTenants;
+}
+
+export interface FairnessTenants {
+  flood: string;
+  light: string;
 }
 
 export interface ScenarioResult {
@@ -96,6 +119,7 @@ export async function runScenario(name: ScenarioName, params: ScenarioParams, en
     case 'payload': return payload(params.payload, env);
     case 'streams': return streams(params.streams, env);
     case 'cache': return cache(params.cache, env);
+    case 'fairness': return fairness(params.fairness, env);
   }
 }
 
@@ -116,11 +140,16 @@ interface LoopStats {
 
 /** `concurrency` lanes, each calling back to back until `durationMs` has passed; waits for the last calls. `call` is told its lane. */
 async function closedLoop(concurrency: number, durationMs: number, call: (lane: number) => Promise<unknown>): Promise<LoopStats> {
+  const until = now() + durationMs;
+  return loopWhile(concurrency, () => now() < until, call);
+}
+
+/** closedLoop until `going()` says stop: for load that must last as long as something else takes. */
+async function loopWhile(concurrency: number, going: () => boolean, call: (lane: number) => Promise<unknown>): Promise<LoopStats> {
   const startedAt = now();
   const stats: LoopStats = { latencies: [], ends: [], errors: 0, startedAt, endedAt: startedAt };
-  const until = startedAt + durationMs;
   const lane = async (_: unknown, index: number): Promise<void> => {
-    while (now() < until) {
+    while (going()) {
       const t0 = now();
       try {
         await call(index);
@@ -150,8 +179,8 @@ async function eachLaneOnce(concurrency: number, call: (lane: number) => Promise
   return { errors: failed.length, firstError: failed.length ? messageOf(failed[0]) : undefined };
 }
 
-async function withDriver<T>(env: ScenarioEnv, purpose: string, readyMs: number, body: (driver: Driver) => Promise<T>): Promise<T> {
-  const driver = env.drivers(purpose);
+async function withDriver<T>(env: ScenarioEnv, purpose: string, readyMs: number, body: (driver: Driver) => Promise<T>, tenant?: string): Promise<T> {
+  const driver = env.drivers(purpose, tenant);
   try {
     await driver.ready(readyMs);
     return await body(driver);
@@ -494,4 +523,69 @@ async function cache(p: ScenarioParams['cache'], env: ScenarioEnv): Promise<Scen
     if (env.measureLoadgen) metrics['loadgenUsPerCall'] = (loadgen.user + loadgen.system) / calls;
     return { metrics, errors: first.errors + warm.errors + loop.errors, firstError: first.firstError ?? warm.firstError ?? loop.firstError };
   });
+}
+
+// ---- fairness: a flooding caller and a light one, as two tenants (fair) or none (fifo) --
+
+/**
+ * One configuration of offload (the harness pairs fair with fifo on one
+ * server): the flood keeps `floodInFlight` spin calls in flight on its own
+ * channel from before the measured window until the light caller's last
+ * call has come back, so that call too waits behind a full queue. The light
+ * caller, on another channel, sends one spin at a time, the next no sooner
+ * than `lightIntervalMs` after the last one left (back to back when a call
+ * takes longer), and only its calls' latencies are recorded. With
+ * `env.tenants` the two name different tenants and take turns in offload's
+ * queue; without, both are `default` and share one FIFO line.
+ */
+async function fairness(p: ScenarioParams['fairness'], env: ScenarioEnv): Promise<ScenarioResult> {
+  const { flood, light } = env.tenants ?? {};
+  return withDriver(env, 'fairness flood', p.callTimeoutMs, (flooder) =>
+    withDriver(env, 'fairness light', p.callTimeoutMs, (lighter) => floodAndLight(p, flooder, lighter), light),
+  flood);
+}
+
+/** The fairness scenario's measured window, on the flood's and the light caller's drivers. */
+async function floodAndLight(p: ScenarioParams['fairness'], flooder: Driver, light: Driver): Promise<ScenarioResult> {
+  const spin = (driver: Driver) => driver.run('spin', { ms: p.ms }, undefined, p.callTimeoutMs);
+  let flooding = true;
+  const floodDone = loopWhile(p.floodInFlight, () => flooding, () => spin(flooder));
+  // The warm-up fills the queue and lets offload learn spin's run time, which fair queuing charges.
+  await sleep(p.warmupMs);
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const from = now();
+  const until = from + p.durationMs;
+  while (now() < until) {
+    const t0 = now();
+    try {
+      await spin(light);
+      latencies.push(now() - t0);
+    } catch (error) {
+      errors++;
+      firstError ??= messageOf(error);
+    }
+    if (now() < until) await sleep(Math.max(0, t0 + p.lightIntervalMs - now()));
+  }
+  const to = now();
+  flooding = false;
+  const flood = await floodDone;
+  const windowS = (to - from) / 1000;
+  const floodCalls = flood.ends.filter((t) => t >= from && t <= to).length;
+  return {
+    metrics: {
+      calls: latencies.length,
+      p50Ms: quantile(latencies, 0.5),
+      p99Ms: quantile(latencies, 0.99),
+      maxMs: max(latencies),
+      lightRps: latencies.length / windowS,
+      floodCalls,
+      floodRps: floodCalls / windowS,
+      // Flood and light together: the workers' throughput, which sharing them differently should leave as it was.
+      totalRps: (floodCalls + latencies.length) / windowS,
+    },
+    errors: errors + flood.errors,
+    firstError: firstError ?? flood.firstError,
+  };
 }
