@@ -12,6 +12,7 @@ import { CrashBreaker } from './crash-breaker.js';
 import { PriorityQueue } from './priority-queue.js';
 import { RunCosts, sharesByRunTime } from './run-costs.js';
 import { queueDepths, TenantLoad } from './tenant-load.js';
+import { DEFAULT_TENANT } from '../tenant-name.js';
 import { HandOvers, type Answer } from './hand-overs.js';
 import { Job, type JobPool, type JobState } from './job.js';
 import { brokenLimit, Sweeper } from './limits.js';
@@ -52,7 +53,7 @@ export class TaskPool {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#queue = options.queue ?? new PriorityQueue(options.priorityAgingMs ?? 30_000, this.#clock, sharesByRunTime(this.#costs, options.tenantWeights));
-    this.#tenants = new TenantLoad(options.workers + (options.maxQueuePerTenant ?? options.maxQueue));
+    this.#tenants = new TenantLoad(options.workers, options.maxQueuePerTenant ?? options.maxQueue);
     this.#breaker = new CrashBreaker(options.crashLimit ?? 0, options.crashCooldownMs ?? 0);
     this.#handOvers = new HandOvers(options.workers, options.maxQueue, this.#clock, (answer) => this.#answered(answer), () => this.#dispatch(), (job) => this.#breaker.crashedLast(job.request.task));
     this.#readiness = new WorkerReadiness(options.workers, () => this.#threads.threadIds());
@@ -102,8 +103,8 @@ export class TaskPool {
   run(task: { name: string; file: string }, input: unknown, data: Uint8Array, options: RunOptions = {}): Job {
     this.#breaker.check(task.name);
     if (this.#jobs.size >= this.#options.workers + this.#options.maxQueue) throw Errors.queueFull(this.stats.queued);
-    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false, call, item, priority = 'normal', tenant = 'default' } = options;
-    if (!this.#tenants.admits(tenant)) throw Errors.tenantQueueFull(tenant, this.#options.maxQueuePerTenant ?? this.#options.maxQueue);
+    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false, call, item, priority = 'normal', tenant = DEFAULT_TENANT } = options;
+    this.#tenants.check(tenant);
     if (signal?.aborted) throw abortError(signal, abortReason);
     const request = { task: task.name, file: task.file, input, data, handOverData, progress, runLimitMs, call, item, priority, tenant };
     const job = new Job(this.#nextId++, request, this.#clock.now(), this.#jobPool);
@@ -162,11 +163,14 @@ export class TaskPool {
   /** Jobs sent ahead to a busy worker that `job` should start before go back to the queue, first in their line. */
   #takeBackOutranked(job: Job): void {
     const queue = this.#queue;
-    if (!queue.outranks) return;
-    const outranked = this.#handOvers.takeBackAhead((waiting) => queue.outranks?.(job, waiting) === true);
-    for (const waiting of outranked.sort((a, b) => b.id - a.id)) {
-      waiting.requeued();
-      this.#queue.pushFront(waiting);
+    if (queue.outranks) this.#requeueFront(this.#handOvers.takeBackAhead((waiting) => queue.outranks!(job, waiting)));
+  }
+
+  /** Jobs taken back from the workers go to the front of the queue, oldest first. */
+  #requeueFront(jobs: Job[]): void {
+    for (const job of jobs.sort((a, b) => b.id - a.id)) {
+      job.requeued();
+      this.#queue.pushFront(job);
     }
   }
 
@@ -206,12 +210,7 @@ export class TaskPool {
   /** Moves jobs stuck behind a busy worker to an idle one, and applies the time limits to every job. */
   #sweep(): void {
     for (const job of this.#handOvers.jobs()) this.#handOvers.refresh(job);
-    // To the front of the queue, oldest first.
-    const moved = this.#handOvers.takeBackStuck(this.#counts.running).sort((a, b) => b.id - a.id);
-    for (const job of moved) {
-      job.requeued();
-      this.#queue.pushFront(job);
-    }
+    this.#requeueFront(this.#handOvers.takeBackStuck(this.#counts.running));
     this.#dispatch();
     const now = this.#clock.now();
     // Newest first: a job cancelled here frees its place for the next in the queue, which had better not be one about to be cancelled too.

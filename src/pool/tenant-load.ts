@@ -2,22 +2,25 @@
  * What each tenant has in the pool: the per-tenant bound on admission
  * (--max-queue-per-tenant) and the queue depth by tenant and priority.
  */
+import { Errors } from '../errors.js';
 import type { Job } from './job.js';
 import type { QueueDepth } from './task-pool-options.js';
 
 export class TenantLoad {
   /** Live jobs (waiting or running) by tenant. */
   readonly #live = new Map<string, number>();
-  readonly #limit: number;
+  readonly #workers: number;
+  readonly #maxQueue: number;
 
-  /** @param limit live jobs one tenant may have: the workers' count plus its queue bound, as the pool's own bound. */
-  constructor(limit: number) {
-    this.#limit = limit;
+  /** A tenant may have `workers + maxQueue` live jobs, as the pool's own bound counts them. */
+  constructor(workers: number, maxQueue: number) {
+    this.#workers = workers;
+    this.#maxQueue = maxQueue;
   }
 
-  /** Whether `tenant` may have another job admitted. */
-  admits(tenant: string): boolean {
-    return (this.#live.get(tenant) ?? 0) < this.#limit;
+  /** Throws RESOURCE_EXHAUSTED when `tenant` may not have another job admitted. */
+  check(tenant: string): void {
+    if ((this.#live.get(tenant) ?? 0) >= this.#workers + this.#maxQueue) throw Errors.tenantQueueFull(tenant, this.#maxQueue);
   }
 
   admitted(tenant: string): void {

@@ -24,13 +24,14 @@ import type { RecordContext } from './call-record.js';
 import { JobStore, type StoredJob } from './job-store.js';
 import { toEventFields, toTaskResult } from './to-wire.js';
 import { withHeartbeat } from './with-heartbeat.js';
+import { DEFAULT_TENANT } from '../tenant-name.js';
 
 type Context = CallContext & RecordContext;
 
 export interface JobServiceDeps {
   store: JobStore;
   /** Validates and admits one job, as for Run but tied to no call (a lease without a holder). */
-  admit: (request: { task: string; input: unknown; data: Uint8Array; noCache: boolean; priority: JobPriority }, tenant: string | undefined) => Lease | Promise<Lease>;
+  admit: (request: { task: string; input: unknown; data: Uint8Array; noCache: boolean; priority: JobPriority }, tenant: string) => Lease | Promise<Lease>;
   heartbeatMs: number;
   /** Counts a submitted job as work in flight for the drain until the release is called. */
   hold: () => () => void;
@@ -52,8 +53,8 @@ export function createJobService(deps: JobServiceDeps) {
   return {
     async submit(request: SubmitRequest, context: Context): Promise<SubmitResponse> {
       const id = JobStore.id(request.jobId);
-      const { tenant } = context.record;
-      const admittingKey = `${tenant}/${id}`;
+      const tenant = context.record.tenant ?? DEFAULT_TENANT;
+      const admittingKey = JobStore.key(tenant, id);
       context.record.task = request.task;
       // Hashed before admission: the data is handed over to the worker then.
       const fingerprint = await JobStore.fingerprint(request.task, request.input, request.data);
@@ -69,7 +70,7 @@ export function createJobService(deps: JobServiceDeps) {
         await twin.catch(() => {});
       }
       const admitted = Promise.resolve()
-        .then(() => deps.admit(request, context.record.tenant))
+        .then(() => deps.admit(request, tenant))
         .then((lease) => store.add(id, lease, fingerprint, tenant));
       admitting.set(admittingKey, admitted);
       const stored = await admitted.finally(() => admitting.delete(admittingKey));

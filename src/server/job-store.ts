@@ -60,6 +60,11 @@ export class JobStore {
     return given;
   }
 
+  /** Where a tenant's job is kept: tenant names and job ids cannot hold "/", so the key is unambiguous. */
+  static key(tenant: string, id: string): string {
+    return `${tenant}/${id}`;
+  }
+
   /** What identifies a request: a repeated submit must match it exactly. */
   static fingerprint(task: string, input: unknown, data: Uint8Array): Promise<string> {
     return requestDigest([task], input, data);
@@ -67,7 +72,7 @@ export class JobStore {
 
   get(id: string, tenant = DEFAULT_TENANT): StoredJob | undefined {
     this.#expire();
-    return this.#jobs.get(keyOf(tenant, id));
+    return this.#jobs.get(JobStore.key(tenant, id));
   }
 
   /** Looks the id up for a call about it: NOT_FOUND when it is unknown, expired, or another tenant's. */
@@ -79,7 +84,7 @@ export class JobStore {
 
   add(id: string, lease: Lease, fingerprint: string, tenant = DEFAULT_TENANT): StoredJob {
     const stored: StoredJob = { id, tenant, lease, fingerprint, createdAt: this.#now(), endedAt: undefined, bytes: 0 };
-    this.#jobs.set(keyOf(tenant, id), stored);
+    this.#jobs.set(JobStore.key(tenant, id), stored);
     return stored;
   }
 
@@ -114,11 +119,8 @@ export class JobStore {
       const tooOld = now - stored.endedAt! >= retentionMs;
       if (!tooOld && this.#jobs.size <= maxJobs && this.#bytes <= maxBytes) break;
       this.#ended.delete(stored);
-      this.#jobs.delete(keyOf(stored.tenant, stored.id));
+      this.#jobs.delete(JobStore.key(stored.tenant, stored.id));
       this.#bytes -= stored.bytes;
     }
   }
 }
-
-/** Tenant names and job ids cannot hold "/": the key is unambiguous. */
-const keyOf = (tenant: string, id: string): string => `${tenant}/${id}`;

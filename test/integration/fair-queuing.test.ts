@@ -8,36 +8,24 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata } from 'nice-grpc';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Errors, Status } from '../../src/errors.js';
-import { createComputeServer, type ComputeServer } from '../../src/server/create-compute-server.js';
-import { captureLogger } from '../helpers/capture-logger.js';
-import { connect, rejection, type ComputeClient } from '../helpers/client.js';
+import { rejection } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
-import { fixtureTasksDir } from '../helpers/start-server.js';
+import { useServerPerTest } from '../helpers/use-server.js';
 
 let dir: string;
-let server: ComputeServer;
-let client: ComputeClient;
-let close: () => void;
+const current = useServerPerTest();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'offload-fair-'));
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
-afterEach(async () => {
-  close();
-  await server.close();
-});
 
-async function start(flags: string[] = []): Promise<void> {
-  server = await createComputeServer(loadConfig(['--port', '0', '--workers', '1', '--max-queue', '100', '--tasks', fixtureTasksDir, ...flags], {}), { logger: captureLogger().logger });
-  ({ client, close } = connect(server.address));
-}
+const start = (flags: string[] = []): Promise<void> => current.start(['--workers', '1', '--max-queue', '100', ...flags]);
 
 const tenant = (name: string) => ({ metadata: Metadata({ 'offload-tenant': name }) });
-const waiting = (): number => server.pool.stats.queued;
+const waiting = (): number => current.server.pool.stats.queued;
 
 /**
  * Each tenant keeps `inFlight` spin calls going until `ms` have passed, and
@@ -50,7 +38,7 @@ async function flood(options: { ms: number; inFlight: number }, callers: Record<
     Object.entries(callers).flatMap(([name, call]) =>
       Array.from({ length: options.inFlight }, async () => {
         while (performance.now() < until) {
-          await client.run({ task: 'spin', input: { ms: 20 } }, call);
+          await current.client.run({ task: 'spin', input: { ms: 20 } }, call);
           // Counted only while the flood lasts: the calls still queued at its end finish in any order.
           if (performance.now() < until) done[name] = (done[name] ?? 0) + 1;
         }
@@ -65,12 +53,12 @@ describe('fair queuing', () => {
     await start();
     // The worker is held until both tenants have queued, so the order is the queue policy's alone, not the machine's speed.
     const controller = new AbortController();
-    const held = client.run({ task: 'fixture.wait', input: { ms: 600_000 } }, { signal: controller.signal }).catch(() => undefined);
-    await eventually(() => expect(server.pool.stats.running).toBe(1));
+    const held = current.client.run({ task: 'fixture.wait', input: { ms: 600_000 } }, { signal: controller.signal }).catch(() => undefined);
+    await eventually(() => expect(current.server.pool.stats.running).toBe(1));
     let aDone = 0;
-    const a = Array.from({ length: 50 }, () => client.run({ task: 'spin', input: { ms: 100 } }, tenant('A')).then(() => aDone++));
+    const a = Array.from({ length: 50 }, () => current.client.run({ task: 'spin', input: { ms: 100 } }, tenant('A')).then(() => aDone++));
     await eventually(() => expect(waiting()).toBe(50));
-    const b = client.run({ task: 'spin', input: { ms: 100 } }, tenant('B')).then(() => aDone);
+    const b = current.client.run({ task: 'spin', input: { ms: 100 } }, tenant('B')).then(() => aDone);
     await eventually(() => expect(waiting()).toBe(51));
     controller.abort();
     await held;
@@ -101,14 +89,14 @@ describe('fair queuing', () => {
     await start(['--max-queue-per-tenant', '2']);
     const controller = new AbortController();
     const held = Array.from({ length: 3 }, () =>
-      client.run({ task: 'fixture.wait', input: { ms: 600_000 } }, { ...tenant('A'), signal: controller.signal }).catch(() => undefined),
+      current.client.run({ task: 'fixture.wait', input: { ms: 600_000 } }, { ...tenant('A'), signal: controller.signal }).catch(() => undefined),
     );
-    await eventually(() => expect(server.pool.stats.running + waiting()).toBe(3));
-    const refused = await rejection(client.run({ task: 'echo', input: 1 }, tenant('A')));
+    await eventually(() => expect(current.server.pool.stats.running + waiting()).toBe(3));
+    const refused = await rejection(current.client.run({ task: 'echo', input: 1 }, tenant('A')));
     expect(refused).toMatchObject({ code: Status.RESOURCE_EXHAUSTED, details: Errors.tenantQueueFull('A', 2).message });
-    const refusedJob = await rejection(client.submit({ task: 'echo', input: 2, jobId: 'a-over' }, tenant('A')));
+    const refusedJob = await rejection(current.client.submit({ task: 'echo', input: 2, jobId: 'a-over' }, tenant('A')));
     expect(refusedJob).toMatchObject({ code: Status.RESOURCE_EXHAUSTED, details: Errors.tenantQueueFull('A', 2).message });
-    const admitted = client.run({ task: 'echo', input: 'b' }, tenant('B'));
+    const admitted = current.client.run({ task: 'echo', input: 'b' }, tenant('B'));
     controller.abort();
     await Promise.all(held);
     expect((await admitted).result?.output).toBe('b');
