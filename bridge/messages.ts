@@ -59,13 +59,23 @@ export interface RunMessage {
   item: string | undefined;
 }
 
+/**
+ * Several runs in one piscina task: short runs waiting in the queue cross
+ * the boundary together, so the hop is paid once for all of them. The
+ * worker runs them one after another and answers with one RanReply.
+ */
+export interface RunsMessage {
+  offload: 'runs';
+  runs: RunMessage[];
+}
+
 /** Imports task modules and describes them: the piscina task object at start-up. */
 export interface DescribeMessage {
   offload: 'describe';
   files: string[];
 }
 
-export type WorkerRequest = RunMessage | DescribeMessage;
+export type WorkerRequest = RunMessage | RunsMessage | DescribeMessage;
 
 /** What a task module turned out to be. */
 export type DescribedTask =
@@ -109,6 +119,12 @@ export interface SkippedReply {
 
 export type RunReply = TaskSuccessReply | TaskFailureReply;
 
+/** The reply to a RunsMessage: one reply per run, in the order of its runs. */
+export interface RanReply {
+  offload: 'ran';
+  replies: (RunReply | SkippedReply)[];
+}
+
 /** The reply to a DescribeMessage. */
 export interface DescribeReply {
   offload: 'described';
@@ -116,9 +132,9 @@ export interface DescribeReply {
 }
 
 /** What piscina resolves a WorkerRequest with. */
-export type WorkerReply = RunReply | SkippedReply | DescribeReply;
+export type WorkerReply = RunReply | SkippedReply | RanReply | DescribeReply;
 
-/** Worker to loop side, on the worker's parentPort; only for runs with `progress`. */
+/** Worker to loop side, on the worker's parentPort; only for runs with `progress`, and Started only for runs sent alone (a run in a RunsMessage is expected to end before it would matter: its reply says when it started). */
 export type TaskEventMessage = { offload: 'started'; id: number } | { offload: 'progress'; id: number; fraction: number; message: string };
 
 /** A task module threw outside any run: a timer or promise left behind after its task returned. */

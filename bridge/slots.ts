@@ -26,6 +26,11 @@ export const SlotState = {
   CANCELLED: 2,
   /** Taken back to run on another worker: skipped where it was sent. */
   REVOKED: 3,
+  /**
+   * The run ended, and its reply waits for the other runs sent with it. If
+   * the worker dies first the reply is lost with it, and the run goes again.
+   */
+  DONE: 4,
 } as const;
 
 export type TakeBackState = typeof SlotState.CANCELLED | typeof SlotState.REVOKED;
@@ -46,6 +51,11 @@ export function claimSlot(slots: SharedSlots, slot: number, thread: number): boo
   if (Atomics.compareExchange(slots.state, slot, SlotState.PENDING, SlotState.STARTED) !== SlotState.PENDING) return false;
   Atomics.store(slots.startedAt, slot, nowMicros());
   return true;
+}
+
+/** A run sent with others ended: its reply is held until theirs are ready (a started run only; a cancelled one stays CANCELLED). */
+export function finishSlot(slots: SharedSlots, slot: number): void {
+  Atomics.compareExchange(slots.state, slot, SlotState.STARTED, SlotState.DONE);
 }
 
 /** One atomic load: whether the loop side cancelled the run in `slot`. */
@@ -103,6 +113,11 @@ export class SlotTable {
   /** Whether no worker has claimed the hand-over in `slot`. */
   pending(slot: number): boolean {
     return Atomics.load(this.shared.state, slot) === SlotState.PENDING;
+  }
+
+  /** Whether the run in `slot` ended and its reply was held with its bundle's. */
+  done(slot: number): boolean {
+    return Atomics.load(this.shared.state, slot) === SlotState.DONE;
   }
 
   /** When the run in `slot` began (ms since the epoch), or undefined before it did. */

@@ -1,6 +1,6 @@
 /**
  * The pool side of the bridge: piscina's entry in every worker thread. It
- * runs one task per call and always resolves with a typed reply, so a task's
+ * runs one task per call (or several short ones sent together) and always resolves with a typed reply, so a task's
  * failure crosses back as data and piscina only rejects when a worker dies.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -11,8 +11,10 @@ import {
   type ControlMessage,
   type DescribeMessage,
   type DescribeReply,
+  type RanReply,
   type RunMessage,
   type RunReply,
+  type RunsMessage,
   type SkippedReply,
   type StrayErrorMessage,
   type TaskEventMessage,
@@ -21,7 +23,7 @@ import {
   type WorkerReply,
   type WorkerRequest,
 } from '../bridge/messages.js';
-import { claimSlot } from '../bridge/slots.js';
+import { claimSlot, finishSlot } from '../bridge/slots.js';
 import { createCancelSignal } from './cancel-signal.js';
 import { checkOutput } from './check-output.js';
 import { loadTask } from './load-task.js';
@@ -73,8 +75,9 @@ let tail: Promise<unknown> | undefined;
  */
 export default function handle(request: WorkerRequest): Promise<WorkerReply> {
   if (request.offload === 'describe') return describeTasks(request);
+  const run = (): Promise<WorkerReply> => (request.offload === 'runs' ? runTasks(request) : runTask(request, true));
   const before = tail;
-  const reply = before ? before.then(() => nextTurn()).then(() => runTask(request)) : runTask(request);
+  const reply = before ? before.then(() => nextTurn()).then(run) : run();
   const settled = reply.then(
     () => undefined,
     () => undefined,
@@ -90,13 +93,24 @@ function post(message: TaskEventMessage): void {
   parentPort!.postMessage(message);
 }
 
-async function runTask({ id, slot, file, input, data, progress, call, item }: RunMessage): Promise<RunReply | SkippedReply> {
+/** Runs sent together, one after another; each reply is held (its slot says DONE) until the last has run. */
+async function runTasks({ runs }: RunsMessage): Promise<RanReply> {
+  const replies: RanReply['replies'] = [];
+  for (const run of runs) {
+    replies.push(await runTask(run, false));
+    finishSlot(slots, run.slot);
+  }
+  return { offload: 'ran', replies };
+}
+
+/** @param announce post Started at once (a run sent alone); a run sent with others says when it started in its reply. */
+async function runTask({ id, slot, file, input, data, progress, call, item }: RunMessage, announce: boolean): Promise<RunReply | SkippedReply> {
   // The loop side may have taken the run back (cancelled, or moved to an idle worker).
   if (!claimSlot(slots, slot, threadId)) return { offload: 'skipped' };
   const startedAtMs = performance.timeOrigin + performance.now();
   const { signal, abort } = createCancelSignal(slots.state, slot);
   current = { id, abort };
-  if (progress) post({ offload: 'started', id });
+  if (progress && announce) post({ offload: 'started', id });
   const reporter = createProgressReporter(progress ? (report) => post({ offload: 'progress', id, ...report }) : undefined);
   const timing = () => ({ startedAt: startedAtMs, runMs: performance.timeOrigin + performance.now() - startedAtMs, lastProgress: reporter.latest() });
   try {

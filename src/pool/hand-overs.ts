@@ -4,15 +4,19 @@
  * side can take back one that has not started (cancelled, or moved to an
  * idle worker) without terminating anything.
  */
-import { CONTROL_CHANNEL, type ControlMessage, type RunMessage, type RunReply, type SkippedReply, type WorkerReply } from '../../bridge/messages.js';
+import { CONTROL_CHANNEL, type ControlMessage, type RanReply, type RunMessage, type RunReply, type SkippedReply, type WorkerReply } from '../../bridge/messages.js';
 import { SlotState, SlotTable, type TakeBackState } from '../../bridge/slots.js';
 import type { Clock } from './clock.js';
 import type { Job } from './job.js';
 import { mayGoAhead, PER_WORKER, stuckHandOvers, transferable, type HandOver } from './placement.js';
 import type { WorkerThreads } from './worker-threads.js';
 
-/** piscina answered for a job's live hand-over: its reply, or the crash; `neverStarted` when its worker died before claiming it. */
-export type Answer = { job: Job; reply: RunReply | SkippedReply | undefined; crash: unknown; neverStarted: boolean };
+/**
+ * piscina answered for a job's live hand-over: its reply, or the crash;
+ * `mayRunAgain` when its worker died before claiming it, or after running it
+ * but before sending its reply (held for the runs sent with it).
+ */
+export type Answer = { job: Job; reply: RunReply | SkippedReply | undefined; crash: unknown; mayRunAgain: boolean };
 
 export class HandOvers {
   readonly slots: SlotTable;
@@ -20,6 +24,8 @@ export class HandOvers {
   readonly #clock: Clock;
   #threads!: WorkerThreads;
   readonly #live = new Map<Job, HandOver>();
+  /** piscina tasks with a live hand-over: each carries one job or several. */
+  #tasks = 0;
   /** Clock time when a worker last finished a job. */
   #lastAnsweredAt = 0;
   readonly #control = new BroadcastChannel(CONTROL_CHANNEL);
@@ -49,40 +55,64 @@ export class HandOvers {
     this.#threads = threads;
   }
 
-  /** Whether a worker has room for another job. */
+  /** Whether a worker has room for another hand-over (of one job or several). */
   get room(): boolean {
-    return this.#live.size < this.#workers * PER_WORKER && this.slots.free > 0;
+    return this.#tasks < this.#workers * PER_WORKER && this.slots.free > 0;
+  }
+
+  /** Jobs the next hand-over may carry at most: one per free slot. */
+  get slotsFree(): number {
+    return this.slots.free;
   }
 
   jobs(): IterableIterator<Job> {
     return this.#live.keys();
   }
 
-  send(job: Job): void {
+  /**
+   * Hands `jobs` to the workers as one piscina task: one job as a RunMessage,
+   * several (short runs, sent ahead) as a RunsMessage that one worker runs in turn.
+   */
+  send(jobs: readonly Job[]): void {
+    const alone = jobs.length === 1;
+    const task = { live: jobs.length };
+    const handOvers = jobs.map((job) => this.#handOver(job, alone, task));
+    const runs = handOvers.map((handOver) => handOver.run);
+    this.#tasks++;
+    if (alone) {
+      const [{ run, handOver }] = handOvers as [(typeof handOvers)[number]];
+      // piscina's balancer puts a task that carries a signal only on an idle
+      // worker, and nothing behind it: that keeps large inputs from waiting
+      // behind another job, and other jobs from waiting behind one that may
+      // kill its worker. The signal itself is never used.
+      const options = { ...(run.data ? { transferList: [run.data.buffer as ArrayBuffer] } : {}), ...(handOver.ahead ? {} : { signal: new AbortController().signal }) };
+      this.#threads.run(run, options).then(runReply).then(
+        (reply) => this.#answered([handOver], [reply], undefined),
+        (crash: unknown) => this.#answered([handOver], undefined, crash),
+      );
+      return;
+    }
+    this.#threads.run({ offload: 'runs', runs }, {}).then(ranReplies).then(
+      (replies) => this.#answered(handOvers.map((h) => h.handOver), replies, undefined),
+      (crash: unknown) => this.#answered(handOvers.map((h) => h.handOver), undefined, crash),
+    );
+  }
+
+  #handOver(job: Job, alone: boolean, task: HandOver['task']): { handOver: HandOver; run: RunMessage } {
     const slot = this.slots.claim()!;
-    const ahead = mayGoAhead(job) && !this.#alone(job);
-    const handOver: HandOver = { job, slot, at: this.#clock.now(), ahead };
+    const ahead = !alone || (mayGoAhead(job) && !this.#alone(job));
+    const handOver: HandOver = { job, slot, at: this.#clock.now(), ahead, task };
     this.#live.set(job, handOver);
     job.sent();
-    const bytes = transferable(job, ahead);
     const { file, input, progress, call, item } = job.request;
-    const request: RunMessage = { offload: 'run', id: job.id, slot, file, input, data: bytes, progress, call, item };
-    // piscina's balancer puts a task that carries a signal only on an idle
-    // worker, and nothing behind it: that keeps large inputs from waiting
-    // behind another job, and other jobs from waiting behind one that may
-    // kill its worker. The signal itself is never used.
-    const options = { ...(bytes ? { transferList: [bytes.buffer as ArrayBuffer] } : {}), ...(ahead ? {} : { signal: new AbortController().signal }) };
-    this.#threads.run(request, options).then(runReply).then(
-      (reply) => this.#answered(handOver, reply, undefined),
-      (crash: unknown) => this.#answered(handOver, undefined, crash),
-    );
+    return { handOver, run: { offload: 'run', id: job.id, slot, file, input, data: transferable(job, ahead), progress, call, item } };
   }
 
   /** Takes the job's hand-over back if its worker has not claimed it: the worker then skips it. False when it runs (or was never sent). */
   takeBack(job: Job, as: TakeBackState): boolean {
     const handOver = this.#live.get(job);
     if (!handOver || !this.slots.takeBack(handOver.slot, as)) return false;
-    this.#live.delete(job);
+    this.#forget(handOver);
     return true;
   }
 
@@ -130,14 +160,27 @@ export class HandOvers {
     this.#control.close();
   }
 
-  #answered(handOver: HandOver, reply: RunReply | SkippedReply | undefined, crash: unknown): void {
-    this.slots.release(handOver.slot);
-    const { job } = handOver;
-    if (this.#live.get(job) === handOver) {
+  /** The hand-over is over (answered, or taken back): a task with none left live leaves its worker's place to another. */
+  #forget(handOver: HandOver): void {
+    this.#live.delete(handOver.job);
+    if (--handOver.task.live === 0) this.#tasks--;
+  }
+
+  /** piscina answered for one task: `replies` in the order of `handOvers`, or the crash that ended them all. */
+  #answered(handOvers: readonly HandOver[], replies: readonly (RunReply | SkippedReply)[] | undefined, crash: unknown): void {
+    // After a crash, last first: each job that goes again is put at the queue's front, so they keep their order there.
+    const answered = [...handOvers.entries()];
+    for (const [index, handOver] of crash === undefined ? answered : answered.reverse()) {
+      this.slots.release(handOver.slot);
+      const { job } = handOver;
+      if (this.#live.get(job) !== handOver) continue;
+      const reply = replies?.[index];
       this.refresh(job); // read the slot while it is still this job's
       if (reply && reply.offload !== 'skipped') this.#lastAnsweredAt = this.#clock.now();
-      this.#live.delete(job);
-      this.#onAnswer({ job, reply, crash, neverStarted: reply === undefined && this.slots.pending(handOver.slot) });
+      this.#forget(handOver);
+      // Not started, or ended with its reply held for its bundle: the dead worker took nothing of this job's that cannot be done again.
+      const mayRunAgain = reply === undefined && (this.slots.pending(handOver.slot) || this.slots.done(handOver.slot));
+      this.#onAnswer({ job, reply, crash, mayRunAgain });
     }
     // A dead worker's jobs are answered for one by one: the next job is picked once all of them are back in the queue.
     if (crash === undefined) this.#onSlotFreed();
@@ -147,6 +190,11 @@ export class HandOvers {
 
 /** A job's reply; any other answer is the worker's fault, and fails the job like a crash. */
 function runReply(reply: WorkerReply): RunReply | SkippedReply {
-  if (reply.offload === 'described') throw new Error('the worker answered a run with a description');
+  if (reply.offload === 'described' || reply.offload === 'ran') throw new Error(`the worker answered a run with "${reply.offload}"`);
   return reply;
+}
+
+function ranReplies(reply: WorkerReply): RanReply['replies'] {
+  if (reply.offload !== 'ran') throw new Error(`the worker answered several runs with "${reply.offload}"`);
+  return reply.replies;
 }

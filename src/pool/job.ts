@@ -18,7 +18,7 @@ export type JobState = 'queued' | 'sent' | 'running' | 'succeeded' | 'failed' | 
 const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   queued: ['sent', 'cancelled', 'failed'],
   sent: ['queued', 'running', 'succeeded', 'failed', 'cancelled'],
-  running: ['succeeded', 'failed', 'cancelled'],
+  running: ['queued', 'succeeded', 'failed', 'cancelled'],
   succeeded: [],
   failed: [],
   cancelled: [],
@@ -133,6 +133,7 @@ export class Job {
 
   /** @internal Back in the queue: taken back, or its worker died before starting it. */
   requeued(): void {
+    this.#startedAt = undefined;
     this.#to('queued');
   }
 

@@ -55,3 +55,8 @@ export function workerCrash(task: string, crash: unknown, workerMaxMemoryMb: num
   return Errors.workerStopped(task, detail);
 }
 
+
+/** Why a job whose caller's signal fired ends: the signal's own OffloadError, the caller's reason, or CANCELLED. */
+export function abortError(signal: AbortSignal, reason: (() => OffloadError) | undefined): OffloadError {
+  return signal.reason instanceof OffloadError ? signal.reason : (reason?.() ?? Errors.callCancelled);
+}

@@ -27,6 +27,8 @@ export interface HandOver {
   readonly at: number;
   /** Whether it may wait on a busy worker (and so be moved to an idle one). */
   readonly ahead: boolean;
+  /** The piscina task that carries it, and others sent with it: how many of them are still live. */
+  readonly task: { live: number };
 }
 
 export const mayGoAhead = (job: Job): boolean => job.dataBytes <= SEND_AHEAD_MAX_BYTES;

@@ -28,6 +28,11 @@ export class RunCosts {
     return this.#expectedMs.get(task) ?? this.longest;
   }
 
+  /** The expected run time of `task` in ms, or undefined before it ran here. */
+  known(task: string): number | undefined {
+    return this.#expectedMs.get(task);
+  }
+
   /** The longest expected run time of any task (1 ms before any ran): fair queuing's quantum. */
   get longest(): number {
     this.#longest ??= Math.max(FLOOR_MS, ...this.#expectedMs.values());

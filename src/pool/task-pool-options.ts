@@ -83,6 +83,8 @@ export interface RunOptions {
 export interface PoolStats {
   running: number;
   queued: number;
+  /** Workers started and able to take a task (fewer than `workers` while a lost one is replaced). */
+  readyWorkers: number;
 }
 
 /** Jobs waiting (queued, or sent ahead and not started) of one tenant at one priority. */

@@ -6,7 +6,7 @@
  */
 import type { DescribedTask, RunReply, TaskEventMessage } from '../../bridge/messages.js';
 import { SlotState } from '../../bridge/slots.js';
-import { Errors, OffloadError, Status } from '../errors.js';
+import { Errors, Status, type OffloadError } from '../errors.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
 import { CrashBreaker } from './crash-breaker.js';
 import { PriorityQueue } from './priority-queue.js';
@@ -16,8 +16,9 @@ import { DEFAULT_TENANT } from '../tenant-name.js';
 import { HandOvers, type Answer } from './hand-overs.js';
 import { Job, type JobPool, type JobState } from './job.js';
 import { brokenLimit, Sweeper } from './limits.js';
-import { catchUp, outcomeOf } from './outcome.js';
+import { abortError, catchUp, outcomeOf } from './outcome.js';
 import { intact } from './placement.js';
+import { bundledRunMs, takeBundle } from './bundles.js';
 import type { RunQueue } from './run-queue.js';
 import type { PoolStats, QueueDepth, RunOptions, TaskPoolOptions } from './task-pool-options.js';
 import { createWorkerThreads, type WorkerThreads } from './worker-threads.js';
@@ -45,6 +46,7 @@ export class TaskPool {
   readonly #sweeper: Sweeper;
   /** Expected run times, what fair queuing charges a tenant. */
   readonly #costs = new RunCosts();
+  readonly #bundled = bundledRunMs(this.#costs, (task) => this.#breaker.crashedLast(task));
   readonly #tenants: TenantLoad;
   #nextId = 1;
   #closing = false;
@@ -80,7 +82,7 @@ export class TaskPool {
 
   get stats(): PoolStats {
     for (const job of this.#handOvers.jobs()) this.#handOvers.refresh(job);
-    return { running: this.#counts.running, queued: this.#counts.queued + this.#counts.sent };
+    return { running: this.#counts.running, queued: this.#counts.queued + this.#counts.sent, readyWorkers: this.#readiness.count };
   }
 
   /** Resolves once every worker has started and imported the task modules. */
@@ -88,8 +90,9 @@ export class TaskPool {
     return this.#readiness.allReady();
   }
 
-  get readyWorkers(): number {
-    return this.#readiness.count;
+  /** How long a run of `task` is expected to take in ms, once one ran here. */
+  expectedRunMs(task: string): number | undefined {
+    return this.#costs.known(task);
   }
 
   /** Imports the task modules in a worker and reports what each turned out to be. */
@@ -180,13 +183,13 @@ export class TaskPool {
     while (this.#handOvers.room) {
       const job = this.#queue.shift();
       if (!job) return;
-      this.#handOvers.send(job);
+      this.#handOvers.send(takeBundle(job, this.#queue, this.#bundled, this.#handOvers.slotsFree));
     }
   }
 
-  #answered({ job, reply, crash, neverStarted }: Answer): void {
-    if (neverStarted && intact(job) && !this.#closing && !job.cancelReason && job.requeues < MAX_REQUEUES) {
-      // Its worker died running another task: not this job's fault, so it goes first in line.
+  #answered({ job, reply, crash, mayRunAgain }: Answer): void {
+    if (mayRunAgain && intact(job) && !this.#closing && !job.cancelReason && job.requeues < MAX_REQUEUES) {
+      // Its worker died running another task: not this job's fault, so it goes first in line (again, if its reply died with the worker).
       job.requeues++;
       job.requeued();
       this.#queue.pushFront(job);
@@ -241,8 +244,4 @@ export class TaskPool {
     if (runMs !== undefined) this.#costs.record(task, runMs);
     this.#options.onSettled?.({ task, tenant: job.request.tenant, code: 'error' in outcome ? outcome.error.code : Status.OK, queuedMs, runMs });
   }
-}
-
-function abortError(signal: AbortSignal, reason: (() => OffloadError) | undefined): OffloadError {
-  return signal.reason instanceof OffloadError ? signal.reason : (reason?.() ?? Errors.callCancelled);
 }

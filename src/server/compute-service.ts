@@ -39,8 +39,8 @@ export interface ComputeServiceDeps {
   pool: TaskPool;
   /** True once shutdown has begun: new work, batch items included, is refused. */
   isDraining: () => boolean;
-  /** Items of one RunBatch call in flight at once. */
-  batchWindow: number;
+  /** Items of one RunBatch call in flight at once, after reading `previous` (./batch-window.ts). */
+  batchWindow: (previous: RunBatchRequest | undefined) => number;
   /** Longest silence on a stream while work is in flight. */
   heartbeatMs: number;
   /** Server-wide run-time limit; 0: none. */

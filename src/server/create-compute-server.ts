@@ -31,6 +31,7 @@ import { addReflection } from './reflection.js';
 import { ServedComputeServiceDefinition } from './served-definition.js';
 import { createServerCredentials } from './server-credentials.js';
 import { withReceiveWindows } from './flow-control.js';
+import { batchWindow } from './batch-window.js';
 
 /** How long closing connections may take to flush the last responses. */
 const FLUSH_MS = 2000;
@@ -124,7 +125,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       log.warn('a worker stopped and was replaced');
     },
   });
-  metrics.watchPool(() => pool.stats, () => pool.readyWorkers, () => pool.queueDepths());
+  metrics.watchPool(() => pool.stats, () => pool.queueDepths());
   const drain = createDrain();
   const jobs = new JobStore({ retentionMs: config.jobRetentionMs, maxJobs: config.maxJobs, maxBytes: config.jobStoreMb * 2 ** 20 });
   metrics.watchJobs(() => jobs.countByState());
@@ -164,7 +165,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
         catalog,
         pool,
         isDraining: () => drain.draining,
-        batchWindow: config.workers + Math.min(config.workers, config.maxQueue),
+        batchWindow: batchWindow(config.workers, config.maxQueue, (task) => pool.expectedRunMs(task)),
         heartbeatMs: config.heartbeatMs,
         maxRunMs: config.maxRunMs,
         onServerFault: (id, error) => log.error({ method: '/offload.v1.ComputeService/RunBatch', id, detail: error.detail }, error.message),

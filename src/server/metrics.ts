@@ -14,7 +14,7 @@ const RPC_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 3
 export interface Metrics {
   readonly registry: Registry;
   /** Wires the pool's gauges; called once the pool exists. */
-  watchPool(stats: () => PoolStats, readyWorkers: () => number, queueDepths: () => QueueDepth[]): void;
+  watchPool(stats: () => PoolStats, queueDepths: () => QueueDepth[]): void;
   /** Wires the jobs gauge: how many retained jobs are in each state. */
   watchJobs(count: () => Record<JobStateName, number>): void;
   taskSettled(this: void, run: SettledRun): void;
@@ -29,8 +29,7 @@ export interface Metrics {
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  let stats: () => PoolStats = () => ({ running: 0, queued: 0 });
-  let readyWorkers: () => number = () => 0;
+  let stats: () => PoolStats = () => ({ running: 0, queued: 0, readyWorkers: 0 });
   let queueDepths: () => QueueDepth[] = () => [];
   const tenantLabel = createTenantLabels();
   let jobCounts: (() => Record<JobStateName, number>) | undefined;
@@ -60,7 +59,7 @@ export function createMetrics(): Metrics {
     help: 'Worker threads started and able to take a task (fewer than --workers while a lost one is being replaced).',
     registers: [registry],
     collect() {
-      this.set(readyWorkers());
+      this.set(stats().readyWorkers);
     },
   });
   new Gauge({
@@ -130,9 +129,8 @@ export function createMetrics(): Metrics {
 
   return {
     registry,
-    watchPool(source, ready, depths) {
+    watchPool(source, depths) {
       stats = source;
-      readyWorkers = ready;
       queueDepths = depths;
     },
     watchJobs(count) {

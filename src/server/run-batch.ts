@@ -12,7 +12,8 @@ import { HandoffQueue } from './handoff-queue.js';
 import { toEventFields } from './to-wire.js';
 
 export interface RunBatchOptions {
-  window: number;
+  /** Items in flight at most, decided again before each read from the item read last; a number for a fixed window. */
+  window: number | ((previous: RunBatchRequest | undefined) => number);
   /** Validates and admits one item and follows it; throws OffloadError when it cannot run. */
   /** An item's events; a result says `cached` when it was not computed for this item. */
   start: (item: RunBatchRequest) => AsyncIterable<TaskEvent & { cached?: boolean }>;
@@ -21,7 +22,8 @@ export interface RunBatchOptions {
 }
 
 export async function* runBatch(requests: AsyncIterable<RunBatchRequest>, options: RunBatchOptions): AsyncGenerator<RunBatchResponse> {
-  const { window, start, onServerFault } = options;
+  const { start, onServerFault } = options;
+  const window = typeof options.window === 'number' ? () => options.window as number : options.window;
   const out = new HandoffQueue<RunBatchResponse>();
   let inFlight = 0;
   let freed: (() => void) | undefined;
@@ -42,12 +44,14 @@ export async function* runBatch(requests: AsyncIterable<RunBatchRequest>, option
   const feed = async (): Promise<void> => {
     const running = new Set<Promise<void>>();
     const items = requests[Symbol.asyncIterator]();
+    let previous: RunBatchRequest | undefined;
     try {
       while (true) {
         // Wait for room before asking for the next item, not after receiving it.
-        while (inFlight >= window) await new Promise<void>((resolve) => (freed = resolve));
+        while (inFlight >= window(previous)) await new Promise<void>((resolve) => (freed = resolve));
         const next = await items.next();
         if (next.done) break;
+        previous = next.value;
         inFlight++;
         const job = runItem(next.value);
         running.add(job);

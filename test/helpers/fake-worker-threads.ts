@@ -5,15 +5,18 @@
  * decides when a worker claims it through the real shared slots, when it
  * finishes, and when it dies.
  */
-import type { RunMessage, WorkerMessage, WorkerReply, WorkerRequest } from '../../bridge/messages.js';
-import { claimSlot, type SharedSlots } from '../../bridge/slots.js';
+import type { RunMessage, RunReply, SkippedReply, WorkerMessage, WorkerReply, WorkerRequest } from '../../bridge/messages.js';
+import { claimSlot, finishSlot, type SharedSlots } from '../../bridge/slots.js';
 import type { WorkerThreads, WorkerThreadsOptions } from '../../src/pool/worker-threads.js';
 import type { FakeClock } from './fake-clock.js';
 
+/** One run a fake worker holds; the runs of one bundle (a RunsMessage) share their piscina task, answered once all have. */
 export interface FakeHandOver {
   request: RunMessage;
   worker: number;
-  resolve: (reply: WorkerReply) => void;
+  task: object;
+  inBundle?: boolean;
+  resolve: (reply: RunReply | SkippedReply) => void;
   reject: (error: unknown) => void;
 }
 
@@ -45,14 +48,35 @@ export class FakeWorkerThreads implements WorkerThreads {
     return this;
   };
 
+  /** Job ids handed over together in one bundle, for each bundle. */
+  readonly bundles: number[][] = [];
+
   run(request: WorkerRequest, options: { signal?: AbortSignal }): Promise<WorkerReply> {
     if (request.offload === 'describe') return Promise.resolve({ offload: 'described', tasks: [] });
-    const counts = this.held.map((held) => held.length);
+    // piscina counts tasks, not runs: a bundle is one.
+    const counts = this.held.map((held) => new Set(held.map((handOver) => handOver.task)).size);
     const candidates = counts.map((count, worker) => ({ count, worker })).filter(({ count }) => !options.signal || count === 0);
-    this.handedOver.push(request.id);
-    if (options.signal) this.alone.push(request.id);
     const { worker } = candidates.sort((a, b) => a.count - b.count || a.worker - b.worker)[0] ?? { worker: 0 };
-    return new Promise((resolve, reject) => this.held[worker]!.push({ request, worker, resolve, reject }));
+    const task = {};
+    if (request.offload === 'run') {
+      this.handedOver.push(request.id);
+      if (options.signal) this.alone.push(request.id);
+      return new Promise((resolve, reject) => this.held[worker]!.push({ request, worker, task, resolve, reject }));
+    }
+    const ids = request.runs.map((run) => run.id);
+    this.handedOver.push(...ids);
+    this.bundles.push(ids);
+    return new Promise((resolve, reject) => {
+      const replies: (RunReply | SkippedReply)[] = [];
+      let answered = 0;
+      for (const [index, run] of request.runs.entries()) {
+        const resolveRun = (reply: RunReply | SkippedReply): void => {
+          replies[index] = reply;
+          if (++answered === request.runs.length) resolve({ offload: 'ran', replies });
+        };
+        this.held[worker]!.push({ request: run, worker, task, resolve: resolveRun, reject, inBundle: true });
+      }
+    });
   }
 
   /** Worker `worker` turns to the next hand-over it holds: it runs it, or skips it when the pool took it back. Returns the run's id, or undefined after a skip. */
@@ -75,6 +99,7 @@ export class FakeWorkerThreads implements WorkerThreads {
     const current = this.held[worker]!.shift();
     if (!current) throw new Error(`worker ${worker} runs nothing`);
     const startedAt = Number(Atomics.load(this.#slots.startedAt, current.request.slot)) / 1000;
+    if (current.inBundle) finishSlot(this.#slots, current.request.slot);
     current.resolve({ offload: 'succeeded', output, data: undefined, outputBytes: 8, startedAt, runMs: this.#clock.now() - startedAt, lastProgress: undefined });
   }
 
