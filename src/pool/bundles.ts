@@ -52,3 +52,22 @@ export function takeBundle(first: Job, queue: RunQueue<Job>, expectedMs: (job: J
 export function bundledRunMs(costs: RunCosts, crashedLast: (task: string) => boolean): (job: Job) => number | undefined {
   return (job) => (mayGoAhead(job) && !crashedLast(job.request.task) ? costs.known(job.request.task) : undefined);
 }
+
+/**
+ * `dispatch` as admission calls it: at once while no worker holds anything
+ * (a lone call waits for nothing), else once after this turn of the event
+ * loop however often it is asked meanwhile, so the jobs admitted in one
+ * turn (a network read's worth of batch items or calls) cross together.
+ */
+export function coalesced(dispatch: () => void, idle: () => boolean): () => void {
+  let pending = false;
+  return () => {
+    if (idle()) return dispatch();
+    if (pending) return;
+    pending = true;
+    setImmediate(() => {
+      pending = false;
+      dispatch();
+    });
+  };
+}

@@ -60,6 +60,11 @@ export class HandOvers {
     return this.#tasks < this.#workers * PER_WORKER && this.slots.free > 0;
   }
 
+  /** Whether any hand-over is live: a worker will answer, and dispatch again, soon. */
+  get busy(): boolean {
+    return this.#tasks > 0;
+  }
+
   /** Jobs the next hand-over may carry at most: one per free slot. */
   get slotsFree(): number {
     return this.slots.free;
@@ -138,8 +143,12 @@ export class HandOvers {
 
   /** Takes back the jobs sent ahead to a busy worker, not started yet, that `picked` picks. */
   takeBackAhead(picked: (job: Job) => boolean): Job[] {
-    const waiting = [...this.#live.values()].filter((handOver) => handOver.ahead && handOver.job.state === 'sent' && picked(handOver.job));
-    return waiting.filter((handOver) => this.takeBack(handOver.job, SlotState.REVOKED)).map((handOver) => handOver.job);
+    const taken: Job[] = [];
+    // Called for every admitted job: no array is made unless one is picked.
+    for (const handOver of this.#live.values()) {
+      if (handOver.ahead && handOver.job.state === 'sent' && picked(handOver.job)) taken.push(handOver.job);
+    }
+    return taken.filter((job) => this.takeBack(job, SlotState.REVOKED));
   }
 
   /** Asks a running job to stop: its signal reads the slot, and the message wakes a task that waits rather than computes. */

@@ -18,7 +18,7 @@ import { Job, type JobPool, type JobState } from './job.js';
 import { brokenLimit, Sweeper } from './limits.js';
 import { abortError, catchUp, outcomeOf } from './outcome.js';
 import { intact } from './placement.js';
-import { bundledRunMs, takeBundle } from './bundles.js';
+import { bundledRunMs, coalesced, takeBundle } from './bundles.js';
 import type { RunQueue } from './run-queue.js';
 import type { PoolStats, QueueDepth, RunOptions, TaskPoolOptions } from './task-pool-options.js';
 import { createWorkerThreads, type WorkerThreads } from './worker-threads.js';
@@ -47,6 +47,7 @@ export class TaskPool {
   /** Expected run times, what fair queuing charges a tenant. */
   readonly #costs = new RunCosts();
   readonly #bundled = bundledRunMs(this.#costs, (task) => this.#breaker.crashedLast(task));
+  readonly #dispatchSoon = coalesced(() => this.#dispatch(), () => !this.#handOvers.busy);
   readonly #tenants: TenantLoad;
   #nextId = 1;
   #closing = false;
@@ -122,7 +123,7 @@ export class TaskPool {
     this.#sweeper.wake();
     this.#queue.push(job);
     this.#takeBackOutranked(job);
-    this.#dispatch();
+    this.#dispatchSoon();
     return job;
   }
 

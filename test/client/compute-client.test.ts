@@ -86,7 +86,7 @@ describe('createComputeClient', () => {
     const s = await server(['--workers', '1']);
     const c = client(s.address);
     expect(await failure(c.run('spin', { ms: 30000 }, { deadline: 200 }))).toMatchObject({ code: Status.DEADLINE_EXCEEDED });
-    await eventually(() => expect(s.pool.stats).toEqual({ running: 0, queued: 0 }));
+    await eventually(() => expect(s.pool.stats).toMatchObject({ running: 0, queued: 0 }));
     const withDefault = client(s.address, { deadlineMs: 200 });
     expect(await failure(withDefault.run('spin', { ms: 30000 }))).toMatchObject({ code: Status.DEADLINE_EXCEEDED });
     expect(await c.run('spin', { ms: 1 })).toEqual({ ms: 1 });

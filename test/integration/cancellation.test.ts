@@ -23,7 +23,7 @@ describe('with one worker', () => {
     await t.start(['--workers', '1']);
     const error = await rejection(t.client.run({ task: 'spin', input: { ms: 60000 } }, { deadline: 200 }));
     expect(error.code).toBe(Status.DEADLINE_EXCEEDED);
-    await eventually(() => expect(t.server.pool.stats).toEqual({ running: 0, queued: 0 }));
+    await eventually(() => expect(t.server.pool.stats).toMatchObject({ running: 0, queued: 0 }));
     const { result } = await t.client.run({ task: 'spin', input: { ms: 10 } });
     expect(result?.output).toEqual({ ms: 10 });
   });
@@ -61,7 +61,7 @@ describe('with one worker', () => {
         for await (const event of stream) if (event.progress) controller.abort();
       })(),
     ).rejects.toThrow();
-    await eventually(() => expect(t.server.pool.stats).toEqual({ running: 0, queued: 0 }));
+    await eventually(() => expect(t.server.pool.stats).toMatchObject({ running: 0, queued: 0 }));
   });
 });
 
@@ -70,7 +70,7 @@ describe('admission control', () => {
     await t.start(['--workers', '1', '--max-queue', '1']);
     const running = t.client.run({ task: 'spin', input: { ms: 400 } });
     const queued = t.client.run({ task: 'spin', input: { ms: 1 } });
-    await eventually(() => expect(t.server.pool.stats).toEqual({ running: 1, queued: 1 }));
+    await eventually(() => expect(t.server.pool.stats).toMatchObject({ running: 1, queued: 1 }));
     const error = await rejection(t.client.run({ task: 'spin', input: { ms: 1 } }));
     expect(error.code).toBe(Status.RESOURCE_EXHAUSTED);
     await Promise.all([running, queued]);

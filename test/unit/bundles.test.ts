@@ -50,45 +50,60 @@ function setup({ workers = 1, maxQueue = 64 } = {}) {
 }
 
 describe('bundles of short runs', () => {
-  it('hands a task that never ran here over alone, with nothing sent behind it in the same message', () => {
+  it('hands a task that never ran here over alone, with nothing sent behind it in the same message', async () => {
     const { threads, submit } = setup();
     for (let i = 0; i < 5; i++) submit();
+    await settle();
     expect(threads.bundles).toEqual([]);
     expect(threads.holding()).toEqual([[1, 2]]);
   });
 
-  it('sends the short runs waiting in the queue in one message once a worker has room, in the queue order', async () => {
-    const { threads, submit, runFor, learn } = setup();
+  it('hands the first job to an idle pool at once, and the short runs admitted with it in the same turn in one message', async () => {
+    const { threads, submit, learn, drain } = setup();
     await learn('echo', 0.01);
     const jobs = Array.from({ length: 8 }, (_, i) => submit('echo', i));
-    // Two went alone (the worker had room for two hand-overs); the other six waited and go together.
-    expect(threads.bundles).toEqual([]);
-    runFor(0, 0.01);
+    expect(threads.holding()).toEqual([[jobs[0]!.id]]);
     await settle();
-    expect(threads.bundles).toEqual([jobs.slice(2).map((job) => job.id)]);
-    while (threads.holding()[0]!.length > 0) runFor(0, 0.01);
-    await settle();
+    expect(threads.bundles).toEqual([jobs.slice(1).map((job) => job.id)]);
+    await drain(0.01);
     expect(jobs.map((job) => job.state)).toEqual(Array(8).fill('succeeded'));
+  });
+
+  it('sends the short runs waiting in the queue in one message once a worker has room, in the queue order', async () => {
+    const { threads, submit, runFor, learn, drain } = setup();
+    await learn('spin', 50);
+    await learn('echo', 0.01);
+    // Two long runs fill the worker's two places; the echoes wait.
+    submit('spin');
+    submit('spin');
+    const jobs = Array.from({ length: 6 }, (_, i) => submit('echo', i));
+    await settle();
+    expect(threads.bundles).toEqual([]);
+    runFor(0, 50);
+    await settle();
+    expect(threads.bundles).toEqual([jobs.map((job) => job.id)]);
+    await drain(0.01);
+    expect(jobs.map((job) => job.state)).toEqual(Array(6).fill('succeeded'));
   });
 
   it('answers every run of a bundle with its own reply, Started included', async () => {
     const { threads, submit, runFor, learn } = setup();
     await learn('echo', 0.01);
     const jobs = [1, 2, 3, 4].map((n) => submit('echo', n));
-    runFor(0, 0.01, 'first');
     await settle();
-    const [third, fourth] = [jobs[2]!, jobs[3]!];
+    const [, second, third, fourth] = jobs as [unknown, (typeof jobs)[number], (typeof jobs)[number], (typeof jobs)[number]];
+    expect(threads.bundles).toEqual([[second.id, third.id, fourth.id]]);
     const events: string[] = [];
     const reading = (async () => {
       for await (const event of third.follow()) events.push(event.type);
     })();
+    runFor(0, 0.01, 'first');
     runFor(0, 0.01, 'second');
     runFor(0, 0.01, 'third');
     expect(third.state).toBe('running'); // its reply waits for the fourth's
     runFor(0, 0.01, 'fourth');
     await settle();
     await reading;
-    expect(threads.bundles).toEqual([[third.id, fourth.id]]);
     expect(events).toEqual(['started', 'result']);
     expect((await fourth.follow().result()).output).toBe('fourth');
   });
@@ -98,30 +113,29 @@ describe('bundles of short runs', () => {
     await learn('echo', 0.01);
     await learn('spin', 50);
     const order = ['echo', 'echo', 'echo', 'echo', 'spin', 'echo', 'echo'].map((task) => submit(task));
+    const ids = order.map((job) => job.id);
+    await settle();
+    expect(threads.bundles).toEqual([ids.slice(1, 4)]);
     runFor(0, 0.01);
     await settle();
-    expect(threads.bundles).toEqual([[order[2]!.id, order[3]!.id]]);
-    runFor(0, 0.01);
-    runFor(0, 0.01);
-    runFor(0, 0.01);
+    expect(threads.holding()[0]).toEqual([...ids.slice(1, 4), ids[4]]);
+    for (let i = 0; i < 3; i++) runFor(0, 0.01);
     await settle();
     // spin went alone; the echoes after it go together.
-    expect(threads.bundles).toEqual([[order[2]!.id, order[3]!.id], [order[5]!.id, order[6]!.id]]);
-    expect(threads.holding()[0]).toEqual([order[4]!.id, order[5]!.id, order[6]!.id]);
+    expect(threads.bundles).toEqual([ids.slice(1, 4), ids.slice(5)]);
+    expect(threads.holding()[0]).toEqual(ids.slice(4));
   });
 
   it(`puts at most ${BUNDLE_BUDGET_MS} ms of expected work and ${BUNDLE_MAX_RUNS} runs in one bundle`, async () => {
-    const { threads, submit, runFor, learn, drain } = setup({ maxQueue: 100 });
+    const { threads, submit, learn, drain } = setup({ maxQueue: 100 });
     await learn('half', 0.5);
     await learn('echo', 0.001);
     for (let i = 0; i < 8; i++) submit('half');
-    runFor(0, 0.5);
     await settle();
     expect(threads.bundles.map((ids) => ids.length)).toEqual([BUNDLE_BUDGET_MS / 0.5]);
     await drain(0.5);
     threads.bundles.splice(0);
-    for (let i = 0; i < 2 + BUNDLE_MAX_RUNS + 5; i++) submit('echo');
-    runFor(0, 0.001);
+    for (let i = 0; i < 1 + BUNDLE_MAX_RUNS + 5; i++) submit('echo');
     await settle();
     expect(threads.bundles.map((ids) => ids.length)).toEqual([BUNDLE_MAX_RUNS]);
   });
@@ -129,24 +143,23 @@ describe('bundles of short runs', () => {
   it('runs again the runs of a bundle whose worker died holding their replies, and those not started, alone; only the run it died in fails', async () => {
     const { threads, submit, runFor, learn, drain } = setup();
     await learn('echo', 0.01);
-    const jobs = [1, 2, 3, 4, 5, 6].map((n) => submit('echo', n));
-    runFor(0, 0.01);
-    runFor(0, 0.01);
+    const jobs = [0, 1, 2, 3, 4, 5].map((n) => submit('echo', n));
     await settle();
-    // Bundle [3, 4, 5, 6]: 3 and 4 ran (replies held), 5 is running when the worker dies, 6 never started.
-    runFor(0, 0.01, 'three');
-    runFor(0, 0.01, 'four');
+    runFor(0, 0.01);
+    // The bundle [1, 2, 3, 4, 5]: 1 and 2 ran (their replies held), 3 is running when the worker dies, 4 and 5 never started.
+    runFor(0, 0.01, 'one');
+    runFor(0, 0.01, 'two');
     threads.start(0);
     threads.crash(0);
     await settle();
-    await expect(jobs[4]!.follow().result()).rejects.toMatchObject({ code: Status.INTERNAL });
+    await expect(jobs[3]!.follow().result()).rejects.toMatchObject({ code: Status.INTERNAL });
     // Back in their order, each alone now that a run of their task killed a worker.
-    expect(threads.holding()).toEqual([[jobs[2]!.id, jobs[3]!.id]]);
-    expect(jobs[5]!.state).toBe('queued');
+    expect(threads.holding()).toEqual([[jobs[1]!.id, jobs[2]!.id]]);
+    expect([jobs[4]!.state, jobs[5]!.state]).toEqual(['queued', 'queued']);
     await drain(0.01, 'again');
     expect(threads.bundles).toHaveLength(1);
-    expect((await jobs[2]!.follow().result()).output).toBe('again');
-    expect(jobs[5]!.state).toBe('succeeded');
+    expect((await jobs[1]!.follow().result()).output).toBe('again');
+    expect(jobs.filter((job) => job !== jobs[3]).map((job) => job.state)).toEqual(Array(5).fill('succeeded'));
   });
 
   it('skips a run of a bundle cancelled before it started, and runs the rest', async () => {

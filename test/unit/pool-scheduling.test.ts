@@ -37,6 +37,7 @@ describe('the pool, scheduled by hand', () => {
   it('hands jobs to the workers in the order they were admitted, two per worker, the rest waiting', async () => {
     const { threads, submit } = setup();
     const jobs = [1, 2, 3, 4, 5, 6].map((n) => submit(n));
+    await settle();
     expect(threads.holding()).toEqual([[1, 3], [2, 4]]);
     expect(jobs.map((job) => job.state)).toEqual(['sent', 'sent', 'sent', 'sent', 'queued', 'queued']);
     threads.start(0);
@@ -53,6 +54,7 @@ describe('the pool, scheduled by hand', () => {
   it('puts a job whose worker died before starting it back at the head of the queue', async () => {
     const { threads, submit } = setup({ workers: 1 });
     const [running, behind, next, last] = [submit('a'), submit('b'), submit('c'), submit('d')];
+    await settle();
     threads.start(0);
     threads.crash(0);
     await settle();
@@ -67,6 +69,7 @@ describe('the pool, scheduled by hand', () => {
     const { threads, submit } = setup({ workers: 1 });
     submit('a');
     const unlucky = submit('b');
+    await settle();
     for (let crash = 0; crash <= MAX_REQUEUES; crash++) {
       threads.crash(0);
       await settle();
@@ -99,6 +102,7 @@ describe('the pool, scheduled by hand', () => {
   it(`moves a job sent ahead to a worker that went idle, once it has waited ${STEAL_AFTER_MS} ms`, async () => {
     const { clock, threads, submit } = setup();
     const jobs = [1, 2, 3, 4].map((n) => submit(n));
+    await settle();
     threads.start(0); // job 1 runs long; job 3 waits behind it
     clock.advance(5);
     threads.start(1);

@@ -105,6 +105,7 @@ describe('the pool with priorities', () => {
     const running = pool.run(spin, 'running', new Uint8Array(0));
     threads.start(0);
     const lows = Array.from({ length: 10 }, (_, i) => pool.run(spin, `low ${i}`, new Uint8Array(0), { priority: 'low' }));
+    await settle();
     // The first low job waits on the busy worker, sent ahead.
     expect(lows[0]!.state).toBe('sent');
     const high = pool.run(spin, 'high', new Uint8Array(0), { priority: 'high' });
