@@ -5,6 +5,8 @@ import type { TaskEvent } from '../../src/pool/follower.js';
 import type { Job } from '../../src/pool/job.js';
 import { createJob, succeed } from '../helpers/jobs.js';
 import { runBatch } from '../../src/server/run-batch.js';
+import { batchWindow } from '../../src/server/batch-window.js';
+import { eventually } from '../helpers/eventually.js';
 
 function item(id: string, task = 'ok'): RunBatchRequest {
   return { id, task, input: null, data: Buffer.alloc(0), noCache: false, priority: 0 };
@@ -74,5 +76,56 @@ describe('runBatch', () => {
     }
     expect(events).toEqual([{ id: 'a', failure: { code: Status.INTERNAL, message: 'internal error' } }]);
     expect(faults).toHaveLength(1);
+  });
+});
+
+describe('the RunBatch window', () => {
+  const window = batchWindow(2, 32, (task) => ({ echo: 0.01, spin: 50 })[task]);
+
+  it('keeps to one item per worker and one more each before any item, and after one of a long or unknown task', () => {
+    expect([window(undefined), window({ task: 'spin' }), window({ task: 'new' })]).toEqual([4, 4, 4]);
+  });
+
+  it('takes half the queue after an item of a task known to run short, so its items can cross to the workers together', () => {
+    expect(window({ task: 'echo' })).toBe(2 + 16);
+    expect(batchWindow(4, 2, () => 0.01)({ task: 'echo' })).toBe(4 + 2);
+  });
+
+  it('reads further items as far as the window the item read last allows', async () => {
+    let pulled = 0;
+    let finished = 0;
+    const ahead: number[] = [];
+    async function* requests(): AsyncGenerator<RunBatchRequest> {
+      for (const task of ['spin', 'spin', 'spin', 'echo', 'echo', 'echo', 'echo', 'echo', 'echo']) {
+        pulled++;
+        ahead.push(pulled - finished);
+        yield item(String(pulled), task);
+      }
+    }
+    const unfinished: Job[] = [];
+    const start = (): AsyncIterable<TaskEvent> => {
+      const job = createJob();
+      unfinished.push(job);
+      return job.follow();
+    };
+    const reading = (async () => {
+      const events: RunBatchResponse[] = [];
+      for await (const event of runBatch(requests(), { window: (previous) => (previous?.task === 'echo' ? 6 : 2), start, onServerFault: () => {} })) events.push(event);
+      return events;
+    })();
+    await eventually(() => expect(pulled).toBe(2));
+    succeed(unfinished.shift()!);
+    finished++;
+    await eventually(() => expect(pulled).toBe(3));
+    succeed(unfinished.shift()!);
+    finished++;
+    // The fourth item is an echo: from then on six may be in flight.
+    await eventually(() => expect(pulled).toBe(8));
+    expect(Math.max(...ahead)).toBe(6);
+    while (unfinished.length > 0) succeed(unfinished.shift()!);
+    await eventually(() => expect(pulled).toBe(9));
+    await eventually(() => expect(unfinished).toHaveLength(1));
+    succeed(unfinished.shift()!);
+    expect((await reading).filter((e) => e.result)).toHaveLength(9);
   });
 });
