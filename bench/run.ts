@@ -42,7 +42,7 @@ import type { ResultsFile } from './lib/results-file.js';
 import { FULL_PARAMS, QUICK_PARAMS, runScenario, scenarioBudgetMs, SCENARIOS } from './lib/scenarios.js';
 import type { FairnessTenants, ScenarioName, ScenarioResult } from './lib/scenarios.js';
 import { watchForeignLoad } from './lib/proc.js';
-import { killAllServers, SERVER_NAMES, startServer } from './lib/servers.js';
+import { killAllServers, OFFLOAD_HARNESS_FLAGS, SERVER_NAMES, startServer } from './lib/servers.js';
 import type { ServerHandle, ServerName, ServerSetup } from './lib/servers.js';
 import { sleep, withTimeout } from './lib/stats.js';
 import { readVersionRuns, versionFile } from './lib/node-versions.js';
@@ -145,7 +145,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 // Quick is CI's smoke run: about 40 s on a quiet 2-core machine before issue 16's plain peer, batch scenario and idle
-// probe, which add 8–10 s (44–46 s → 53–55 s in interleaved runs on a busy one); the limit leaves room for a busy one.
+// probe, which add 6–9 s (3 interleaved pairs on a busy machine: 44.5–49.5 s before, 53.5–55.6 s after); the limit
+// leaves room for a busier one.
 const hardLimitMs = mode === 'quick' ? 120_000 : 60 * 60_000;
 setTimeout(() => {
   log(`gave up: the whole run exceeded ${hardLimitMs / 1000} s`);
@@ -246,8 +247,9 @@ function machineInfo(): Record<string, string | number> {
   };
 }
 
-const serverNotes = (flags: readonly string[], nodeFlags: readonly string[]): Record<ServerName, string> => ({
-  offload: `\`node ${nodeFlags.map((f) => `${f} `).join('')}dist/src/main.js --port 0 --workers ${WORKERS} --metrics-port 0 ${flags.join(' ')}\`: the compiled server with its defaults otherwise (input validation, info-level call logs written to a file, metrics collected as always). \`--metrics-port 0\` serves them on a free port, scraped only during \`streams\` (for the main-thread heap): an idle listener otherwise. The default \`--max-queue\` (32) would refuse most of the 1000-stream burst at once; the peers queue without bound. \`--cache-mb 0\`: the scenarios repeat identical requests (one 8 MiB payload hashed again and again), which the peers compute every time, so offload must not answer them from its result cache.`,
+/** `harnessFlags`: what the run recorded the harness adding (absent in older files: none). */
+const serverNotes = (flags: readonly string[], nodeFlags: readonly string[], harnessFlags: readonly string[]): Record<ServerName, string> => ({
+  offload: `\`node ${nodeFlags.map((f) => `${f} `).join('')}dist/src/main.js --port 0 --workers ${WORKERS} ${[...harnessFlags, ...flags].join(' ')}\`: the compiled server with its defaults otherwise (input validation, info-level call logs written to a file, metrics collected${harnessFlags.includes('--metrics-port') ? ' as always; `--metrics-port 0` serves them on a free port, scraped only during `streams` for the main-thread heap, an idle listener otherwise' : ' but not served'}). The default \`--max-queue\` (32) would refuse most of the 1000-stream burst at once; the peers queue without bound. \`--cache-mb 0\`: the scenarios repeat identical requests (one 8 MiB payload hashed again and again), which the peers compute every time, so offload must not answer them from its result cache.`,
   inline: '`bench/peers/inline`: a plain grpc-js server computing every task on its main thread (what a newcomer writes); RunBatch runs items one after another.',
   plain: '`bench/peers/plain`: a plain grpc-js server handing every task to a piscina pool of 2 threads (the ceiling’s worker), with no validation, logs or metrics; progress over a MessagePort per run; RunBatch runs items concurrently, at most 64 in flight.',
   'python-seed': '`bench/peers/python-seed`: grpc.aio, a `ProcessPoolExecutor(2)` (spawn) awaited with `asyncio.wrap_future`, progress sent by the worker processes over a multiprocessing queue pumped into the loop by one thread.',
@@ -523,6 +525,7 @@ async function main(): Promise<number> {
     params,
     offloadFlags,
     offloadNodeFlags,
+    offloadHarnessFlags: [...OFFLOAD_HARNESS_FLAGS],
     servers,
     scenarios,
     failures,
@@ -557,7 +560,7 @@ function writeOutputs(results: ResultsFile): void {
     markdownFile,
     renderMarkdown({
       ...results,
-      serverNotes: serverNotes(results.offloadFlags, results.offloadNodeFlags ?? []),
+      serverNotes: serverNotes(results.offloadFlags, results.offloadNodeFlags ?? [], results.offloadHarnessFlags ?? []),
       summary,
       targets,
       chartPath: relative(join(markdownFile, '..'), chartFile).split('\\').join('/'),

@@ -55,8 +55,6 @@ export async function scrapeHeap(url: string, timeoutMs = 2000): Promise<HeapSam
 
 export interface HeapWatch {
   start: HeapSample;
-  /** the largest old generation seen, bytes */
-  peakOldBytes: number;
   /**
    * The largest (old generation − its start) ÷ open tasks over the samples
    * taken while at least `fullShare` of the expected tasks were open; NaN
@@ -72,24 +70,28 @@ export interface HeapWatch {
 }
 
 /**
- * Samples the heap every `everyMs` until stopped. `start` is read twice
- * first and the second reading kept, so the endpoint's own first-scrape
- * allocations are not counted as the scenario's.
+ * Samples the heap every `everyMs` until at least `fullShare` of the
+ * `expected` tasks have been open and fewer are now, or until stopped: each
+ * scrape costs offload's main thread about 2 ms, which the scenario's other
+ * figures (RSS, wall time) should not pay for longer than needed. `start`
+ * is read twice first and the second reading kept, so the endpoint's own
+ * first-scrape allocations are not counted as the scenario's.
  */
 export async function watchHeap(url: string, expected: number, everyMs = 100, fullShare = 0.9): Promise<{ stop(): Promise<HeapWatch> }> {
   await scrapeHeap(url);
   const start = await scrapeHeap(url);
-  const watch: HeapWatch = { start, peakOldBytes: start.oldBytes, peakBytesPerOpen: Number.NaN, fullSamples: 0, samples: 0, errors: 0 };
+  const watch: HeapWatch = { start, peakBytesPerOpen: Number.NaN, fullSamples: 0, samples: 0, errors: 0 };
+  let running = true;
   const take = (sample: HeapSample): void => {
     watch.samples++;
-    watch.peakOldBytes = Math.max(watch.peakOldBytes, sample.oldBytes);
-    if (sample.openTasks >= fullShare * expected && sample.openTasks > 0) {
+    if (sample.openTasks < fullShare * expected || sample.openTasks === 0) {
+      if (watch.fullSamples > 0) running = false; // the window has closed
+    } else {
       watch.fullSamples++;
       const perOpen = (sample.oldBytes - start.oldBytes) / sample.openTasks;
       watch.peakBytesPerOpen = Number.isNaN(watch.peakBytesPerOpen) ? perOpen : Math.max(watch.peakBytesPerOpen, perOpen);
     }
   };
-  let running = true;
   const loop = (async () => {
     while (running) {
       try {

@@ -152,8 +152,8 @@ export const METRICS: Record<ScenarioName, { title: string; what: string; metric
       { id: 'streams.rssPeakMB', label: 'server RSS peak', unit: 'MB', digits: 1 },
       { id: 'streams.rssGrowthMB', label: 'server RSS growth', unit: 'MB', digits: 1 },
       { id: 'streams.heapOldStartMB', label: 'main-thread old generation at start', unit: 'MB', digits: 1 },
-      { id: 'streams.heapOldGrowthMB', label: 'main-thread old generation growth (peak − start)', unit: 'MB', digits: 1 },
       { id: 'streams.heapKBPerOpenStream', label: 'main-thread heap per open stream', unit: 'KB', digits: 1 },
+      { id: 'streams.heapFullSamples', label: '… scrapes it rests on (≥ 90% of the streams open)', unit: '', digits: 0 },
       { id: 'streams.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
     ],
   },
@@ -479,9 +479,15 @@ export function renderMarkdown(input: ReportInput): string {
     '- **efficiency** = completed `spin` tasks per second ÷ (cores × 1000 / ms). 1.0 means every core did nothing but spin.',
     '- **time to first progress** is from the call to its first Progress event; with 4 streams and 2 workers, two streams wait for a worker first.',
     '- **largest gap within a stream** is the longest interval between two consecutive events of one stream after its first event; **longest silence on the channel** is the longest interval in which none of the streams delivered anything, counted from the start.',
-    '- **batch** is one RunBatch call: every item is written as soon as the stream takes it (a refused write waits for `drain`), and each item must end in exactly one result (a failure, a missing or a second terminal event counts as an error). Items per second run from the first item sent to the end of the stream; CPU per item is the server’s over the whole call ÷ items. A smaller warm-up batch goes first on the same connection. The ceiling runs the items on its pool 64 at a time, with no events but the outcome.',
-    '- **idle** ListTasks is the same probe at the same rate for the same time, on the same connection, just before the loaded phase with nothing else running: the floor this machine sets for the probe in that run. Loaded ÷ idle is taken inside each run, then its median.',
-    '- **main-thread heap per open stream** (offload only: the peers publish no metrics) is read from offload’s own Prometheus endpoint (`--metrics-port`, prom-client’s default metrics), scraped every 100 ms during `streams`: V8’s old generation (`old` and `large_object` spaces) minus its size before the streams, ÷ the tasks offload has admitted and not finished (`offload_queue_depth` + `offload_tasks_running`, from the same scrape); the largest such ratio over the scrapes taken while at least 90% of the streams were open. The young generation is left out (it is sized by the allocation rate, not by the streams); garbage promoted since the last full GC is counted (so this overstates what a stream keeps), and state allocated in the last two scavenges is not yet promoted (so it slightly understates). No GC is forced.',
+    ...(summary['batch.itemsPerSec']
+      ? ['- **batch** is one RunBatch call: every item is written as soon as the stream takes it (a refused write waits for `drain`), and each item must end in exactly one result (a failure, a missing or a second terminal event counts as an error). Items per second run from the first item sent to the end of the stream; CPU per item is the server’s over the whole call ÷ items. A smaller warm-up batch goes first on the same connection. The ceiling runs the items on its pool 64 at a time, with no events but the outcome.']
+      : []),
+    ...(summary['loopfree.idleP99Ms']
+      ? ['- **idle** ListTasks is the same probe at the same rate for the same time, on the same connection, just before the loaded phase with nothing else running: the floor this machine sets for the probe in that run. Loaded ÷ idle is taken inside each run, then its median.']
+      : []),
+    ...(summary['streams.heapKBPerOpenStream']
+      ? ['- **main-thread heap per open stream** (offload only: the peers publish no metrics) is read from offload’s own Prometheus endpoint (`--metrics-port`, prom-client’s default metrics), scraped every 100 ms from the start of `streams` until fewer than 90% of the streams are open (about 2 ms of offload’s main thread each): V8’s old generation (`old` and `large_object` spaces) minus its size before the streams, ÷ the tasks offload has admitted and not finished (`offload_queue_depth` + `offload_tasks_running`, from the same scrape); the largest such ratio over the scrapes taken while at least 90% of the streams were open. The young generation is left out (it is sized by the allocation rate, not by the streams); garbage promoted since the last full GC is counted (so this overstates what a stream keeps), and state allocated in the last two scavenges is not yet promoted (so it slightly understates). No GC is forced.']
+      : []),
     '- **ideal** wall time for `streams` is streams × ms ÷ 2 workers for every server (the inline peer has one thread, so its best is 2×).',
     '- **noise** is the CPU other processes on the machine used while a figure was measured (all busy CPU time from `/proc/stat` minus the server’s and the load generator’s), in cores. In full mode the harness waits up to 10 s before each measurement for it to drop below 0.3 cores, then measures anyway.',
     '- The **ceiling** runs the scenarios inside its own process against a bare piscina pool: its CPU figures include its driver, its "ListTasks" is one turn of its event loop, and it has no load generator to share the cores with.',

@@ -516,8 +516,6 @@ async function streams(p: ScenarioParams['streams'], env: ScenarioEnv): Promise<
       const watched = await heap.stop();
       Object.assign(heapMetrics, {
         heapOldStartMB: watched.start.oldBytes / 1e6,
-        heapOldPeakMB: watched.peakOldBytes / 1e6,
-        heapOldGrowthMB: (watched.peakOldBytes - watched.start.oldBytes) / 1e6,
         heapKBPerOpenStream: watched.peakBytesPerOpen / 1e3,
         heapFullSamples: watched.fullSamples,
         heapSamples: watched.samples,

@@ -101,9 +101,13 @@ function offloadIsQuiet(flags: readonly string[]): boolean {
 }
 
 /**
- * offload also serves its Prometheus metrics (`metricsPort`, 0: any free port, named in its log), which it
- * collects whether or not they are served: the endpoint adds an idle listener, and work only when scraped.
+ * What the harness adds to offload's command after `--workers`, as results record it: offload also serves
+ * its Prometheus metrics (0: any free port, named in its log; a quiet offload is given a free port), which
+ * it collects whether or not they are served: the endpoint adds an idle listener, and work only when scraped.
  */
+export const OFFLOAD_HARNESS_FLAGS: readonly string[] = ['--metrics-port', '0'];
+
+/** `metricsPort`: OFFLOAD_HARNESS_FLAGS' port. */
 function command(name: ServerName, setup: ServerSetup, port: number, metricsPort: number): { file: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
   const env = { ...process.env };
   switch (name) {
