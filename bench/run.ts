@@ -1,7 +1,8 @@
 /**
  * The benchmark harness for issue 6. Starts every server on loopback (offload,
- * the inline grpc-js peer, the Python seed pattern, and the in-process piscina
- * ceiling), checks each honours the contract, runs the scenarios against each
+ * the inline grpc-js peer, the plain grpc-js + piscina peer (issue 16), the
+ * Python seed pattern, and the in-process piscina ceiling), checks each
+ * honours the contract, runs the scenarios against each
  * in turn with one load generator, stops them, and writes
  * bench/results/latest.json, bench/results/chart.svg and BENCHMARKS.md.
  * The cache scenario (issue 14) compares offload with itself instead: two
@@ -10,7 +11,7 @@
  * naming tenants (fair queuing) or not (one FIFO line).
  *
  *   npx tsx bench/run.ts            full: median of 3 runs (8–15 minutes)
- *   npx tsx bench/run.ts --quick    smoke run for CI: 1 short run, under a minute, results in bench/results/quick/
+ *   npx tsx bench/run.ts --quick    smoke run for CI: 1 short run, about 50 s, results in bench/results/quick/
  *
  * Options: --runs N, --scenarios a,b, --servers a,b, --skip-build,
  * --offload-flags="--max-queue 1000 ..." (with '=': the value starts with
@@ -41,7 +42,7 @@ import type { ResultsFile } from './lib/results-file.js';
 import { FULL_PARAMS, QUICK_PARAMS, runScenario, scenarioBudgetMs, SCENARIOS } from './lib/scenarios.js';
 import type { FairnessTenants, ScenarioName, ScenarioResult } from './lib/scenarios.js';
 import { watchForeignLoad } from './lib/proc.js';
-import { killAllServers, SERVER_NAMES, startServer } from './lib/servers.js';
+import { killAllServers, OFFLOAD_HARNESS_FLAGS, SERVER_NAMES, startServer } from './lib/servers.js';
 import type { ServerHandle, ServerName, ServerSetup } from './lib/servers.js';
 import { sleep, withTimeout } from './lib/stats.js';
 import { readVersionRuns, versionFile } from './lib/node-versions.js';
@@ -143,7 +144,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.exit(130);
   });
 }
-// Quick is CI's smoke run: about 40 s on a quiet 2-core machine (35 s before the fairness pair); the limit leaves room for a busy one.
+// Quick is CI's smoke run: about 40 s on a quiet 2-core machine before issue 16's plain peer, batch scenario and idle
+// probe, which add 6–9 s (3 interleaved pairs on a busy machine: 44.5–49.5 s before, 53.5–55.6 s after); the limit
+// leaves room for a busier one.
 const hardLimitMs = mode === 'quick' ? 120_000 : 60 * 60_000;
 setTimeout(() => {
   log(`gave up: the whole run exceeded ${hardLimitMs / 1000} s`);
@@ -244,9 +247,11 @@ function machineInfo(): Record<string, string | number> {
   };
 }
 
-const serverNotes = (flags: readonly string[], nodeFlags: readonly string[]): Record<ServerName, string> => ({
-  offload: `\`node ${nodeFlags.map((f) => `${f} `).join('')}dist/src/main.js --port 0 --workers ${WORKERS} ${flags.join(' ')}\`: the compiled server with its defaults otherwise (input validation, info-level call logs written to a file, metrics off). The default \`--max-queue\` (32) would refuse most of the 1000-stream burst at once; the peers queue without bound. \`--cache-mb 0\`: the scenarios repeat identical requests (one 8 MiB payload hashed again and again), which the peers compute every time, so offload must not answer them from its result cache.`,
+/** `harnessFlags`: what the run recorded the harness adding (absent in older files: none). */
+const serverNotes = (flags: readonly string[], nodeFlags: readonly string[], harnessFlags: readonly string[]): Record<ServerName, string> => ({
+  offload: `\`node ${nodeFlags.map((f) => `${f} `).join('')}dist/src/main.js --port 0 --workers ${WORKERS} ${[...harnessFlags, ...flags].join(' ')}\`: the compiled server with its defaults otherwise (input validation, info-level call logs written to a file, metrics collected${harnessFlags.includes('--metrics-port') ? ' as always; `--metrics-port 0` serves them on a free port, scraped only during `streams` for the main-thread heap, an idle listener otherwise' : ' but not served'}). The default \`--max-queue\` (32) would refuse most of the 1000-stream burst at once; the peers queue without bound. \`--cache-mb 0\`: the scenarios repeat identical requests (one 8 MiB payload hashed again and again), which the peers compute every time, so offload must not answer them from its result cache.`,
   inline: '`bench/peers/inline`: a plain grpc-js server computing every task on its main thread (what a newcomer writes); RunBatch runs items one after another.',
+  plain: '`bench/peers/plain`: a plain grpc-js server handing every task to a piscina pool of 2 threads (the ceiling’s worker), with no validation, logs or metrics; progress over a MessagePort per run; RunBatch runs items concurrently, at most 64 in flight.',
   'python-seed': '`bench/peers/python-seed`: grpc.aio, a `ProcessPoolExecutor(2)` (spawn) awaited with `asyncio.wrap_future`, progress sent by the worker processes over a multiprocessing queue pumped into the loop by one thread.',
   ceiling: '`bench/peers/ceiling`: a bare piscina pool of 2 threads in the measuring process, no gRPC: the most the pool side can do on this machine.',
 });
@@ -255,24 +260,26 @@ const serverNotes = (flags: readonly string[], nodeFlags: readonly string[]): Re
 
 const KEY_FIGURES: Record<ScenarioName, [string, string][]> = {
   overhead: [['rps', 'req/s'], ['p99Ms', 'ms p99'], ['cpuUsPerCall', 'µs CPU/call'], ['mainThreadUsPerCall', 'µs main thread/call']],
+  batch: [['itemsPerSec', 'items/s'], ['cpuUsPerItem', 'µs CPU/item'], ['mainThreadUsPerItem', 'µs main thread/item'], ['wallMs', 'ms']],
   compute: [['tasksPerSec', 'tasks/s'], ['efficiency', 'efficiency']],
-  loopfree: [['p99Ms', 'ms p99'], ['maxMs', 'ms max'], ['efficiency', 'efficiency']],
+  loopfree: [['idleP99Ms', 'ms p99 idle'], ['p99Ms', 'ms p99 loaded'], ['p99OverIdle', '× idle'], ['maxMs', 'ms max'], ['efficiency', 'efficiency']],
   stream: [['eventsMin', 'events/stream'], ['ttfpMinMs', 'ms to 1st progress'], ['largestGapMs', 'ms gap']],
   payload: [['mbPerSec', 'MB/s'], ['cpuUsPerMB', 'µs CPU/MB']],
-  streams: [['completed', 'completed'], ['wallOverIdeal', '× ideal'], ['rssGrowthMB', 'MB RSS growth']],
+  streams: [['completed', 'completed'], ['wallOverIdeal', '× ideal'], ['rssGrowthMB', 'MB RSS growth'], ['heapKBPerOpenStream', 'KB heap/open stream']],
   cache: [['rps', 'req/s'], ['cpuUsPerCall', 'µs CPU/req'], ['cachedFraction', 'cached']],
   fairness: [['p50Ms', 'ms light p50'], ['p99Ms', 'ms light p99'], ['calls', 'light calls'], ['floodRps', 'flood/s']],
 };
 
 /** The figure that must be positive for a measurement to count: zero means the scenario did nothing. */
 const LIVENESS: Record<ScenarioName, string> = {
-  overhead: 'calls', compute: 'tasks', loopfree: 'probes', stream: 'completed', payload: 'calls', streams: 'completed', cache: 'calls', fairness: 'calls',
+  overhead: 'calls', batch: 'results', compute: 'tasks', loopfree: 'probes', stream: 'completed', payload: 'calls', streams: 'completed', cache: 'calls', fairness: 'calls',
 };
 
 function describe(result: ScenarioResult, scenario: ScenarioName): string {
-  const figures = KEY_FIGURES[scenario].map(([k, label]) => {
+  const figures = KEY_FIGURES[scenario].flatMap(([k, label]) => {
     const v = result.metrics[k];
-    return `${v === undefined ? 'n/a' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3)} ${label}`;
+    if (v === undefined && k.startsWith('heap')) return []; // only offload publishes its heap
+    return [`${v === undefined ? 'n/a' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3)} ${label}`];
   });
   if (result.errors) figures.push(`${result.errors} errors (${result.firstError ?? ''})`);
   const foreign = result.metrics['foreignCores'];
@@ -288,7 +295,7 @@ async function measure(server: ServerHandle, scenario: ScenarioName, tenants?: F
   const result = server.runScenario
     ? await server.runScenario(scenario, params, cores, WORKERS, budget)
     : await withTimeout(
-        runScenario(scenario, params, { drivers: grpcDriverFactory(server.address!), pid: server.pid, cores, workers: WORKERS, measureLoadgen: true, tenants }),
+        runScenario(scenario, params, { drivers: grpcDriverFactory(server.address!), pid: server.pid, cores, workers: WORKERS, measureLoadgen: true, tenants, metricsUrl: server.metricsUrl }),
         budget,
         `${server.name} ${scenario}`,
       );
@@ -518,6 +525,7 @@ async function main(): Promise<number> {
     params,
     offloadFlags,
     offloadNodeFlags,
+    offloadHarnessFlags: [...OFFLOAD_HARNESS_FLAGS],
     servers,
     scenarios,
     failures,
@@ -537,7 +545,8 @@ async function main(): Promise<number> {
 /** latest.json (with the summary and target checks), the chart and the markdown, all from the measurements. */
 function writeOutputs(results: ResultsFile): void {
   const summary = summarize(results.measurements);
-  const targets = checkTargets(summary, results.params.streams.count);
+  // Results written before the batch scenario existed have no batch parameters.
+  const targets = checkTargets(summary, results.params.streams.count, (results.params as Partial<typeof results.params>).batch?.items);
   mkdirSync(outDir, { recursive: true });
   // A full run is also kept per Node major, for BENCHMARKS.md's comparison of versions.
   if (results.mode === 'full' && !opts.out) {
@@ -551,7 +560,7 @@ function writeOutputs(results: ResultsFile): void {
     markdownFile,
     renderMarkdown({
       ...results,
-      serverNotes: serverNotes(results.offloadFlags, results.offloadNodeFlags ?? []),
+      serverNotes: serverNotes(results.offloadFlags, results.offloadNodeFlags ?? [], results.offloadHarnessFlags ?? []),
       summary,
       targets,
       chartPath: relative(join(markdownFile, '..'), chartFile).split('\\').join('/'),

@@ -12,6 +12,29 @@ export interface RunOutcome {
   cached?: boolean;
 }
 
+/** One item of a RunBatch call. */
+export interface BatchItem {
+  id: string;
+  task: string;
+  input: unknown;
+}
+
+/** How a RunBatch call went, item by item. */
+export interface BatchOutcome {
+  /** Items that got exactly one terminal event, a result. */
+  results: number;
+  /** Items that got exactly one terminal event, a failure. */
+  failures: number;
+  firstFailure?: string;
+  /** Items with no terminal event or more than one, and terminal events for ids never sent. */
+  anomalies: number;
+  /** Every event received (started, progress, result, failure). */
+  events: number;
+  /** performance.now() at the first item sent and when the stream ended. */
+  startedAt: number;
+  endedAt: number;
+}
+
 export interface Driver {
   /** Resolves once the connection is up, so connecting is never measured. */
   ready(timeoutMs: number): Promise<void>;
@@ -19,6 +42,12 @@ export interface Driver {
   run(task: string, input: unknown, data: Uint8Array | undefined, timeoutMs: number): Promise<RunOutcome>;
   /** One RunStream; resolves after the stream ended cleanly. */
   runStream(task: string, input: unknown, onEvent: (kind: EventKind) => void, timeoutMs: number): Promise<void>;
+  /**
+   * One RunBatch carrying `items`, sent as fast as the stream takes them (a
+   * write the stream refuses waits for 'drain'); resolves once the server
+   * ended the stream, rejects when the call fails.
+   */
+  runBatch(items: readonly BatchItem[], timeoutMs: number): Promise<BatchOutcome>;
   /** A cheap call answered by the server's event loop (ListTasks; the ceiling: a turn of its loop). */
   probe(timeoutMs: number): Promise<void>;
   close(): void;

@@ -3,9 +3,11 @@
  * @grpc/proto-loader builds from the .proto at run time, so it measures the
  * wire rather than any client library. Every call carries a deadline.
  */
+import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import type { CallOptions, Client, ClientDuplexStream, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
-import type { Driver, DriverFactory, RunOutcome } from './driver.js';
+import type { BatchItem, BatchOutcome, Driver, DriverFactory, RunOutcome } from './driver.js';
 import { channelOptions, fromValue, loadComputePackage, toValue } from './wire.js';
 import type { WireStreamEvent, WireTaskInfo, WireTaskResult } from './wire.js';
 
@@ -18,6 +20,7 @@ export type ComputeStub = Client & {
   runStream(request: object, options?: CallOptions): ClientReadableStream<WireStreamEvent>;
   runStream(request: object, metadata: Metadata, options?: CallOptions): ClientReadableStream<WireStreamEvent>;
   runBatch(options?: CallOptions): ClientDuplexStream<object, WireStreamEvent>;
+  runBatch(metadata: Metadata, options?: CallOptions): ClientDuplexStream<object, WireStreamEvent>;
 };
 
 export function createStub(address: string): ComputeStub {
@@ -61,6 +64,7 @@ export function grpcDriverFactory(address: string): DriverFactory {
           call.on('error', (error) => reject(named(error)));
           call.on('end', () => resolve());
         }),
+      runBatch: (items, timeoutMs) => runBatch(stub.runBatch(metadata(), { deadline: deadline(timeoutMs) }), items, named),
       probe: (timeoutMs) =>
         new Promise<void>((resolve, reject) => {
           stub.listTasks({}, metadata(), { deadline: deadline(timeoutMs) }, (error, response) => {
@@ -73,4 +77,65 @@ export function grpcDriverFactory(address: string): DriverFactory {
     };
     return driver;
   };
+}
+
+/** What an item of a batch has had: no terminal event yet, one result, one failure, or more than one. */
+const enum Seen {
+  Nothing,
+  Result,
+  Failure,
+  Several,
+}
+
+/**
+ * Writes every item, waiting for 'drain' whenever a write is refused, then
+ * half-closes; counts each item's terminal events (result or failure) by id.
+ * Resolves when the server ends the stream, rejects when the call fails.
+ */
+function runBatch(call: ClientDuplexStream<object, WireStreamEvent>, items: readonly BatchItem[], named: (error: unknown) => Error): Promise<BatchOutcome> {
+  return new Promise<BatchOutcome>((resolve, reject) => {
+    // Exactly one terminal event per item is the contract.
+    const seen = new Map<string, Seen>(items.map((item) => [item.id, Seen.Nothing]));
+    const outcome: BatchOutcome = { results: 0, failures: 0, anomalies: 0, events: 0, startedAt: performance.now(), endedAt: 0 };
+    let settled = false;
+    call.on('data', (event: WireStreamEvent) => {
+      outcome.events++;
+      if (event.event !== 'result' && event.event !== 'failure') return;
+      const id = event.id ?? '';
+      const before = seen.get(id);
+      if (before === undefined) outcome.anomalies++; // an id never sent
+      else if (before !== Seen.Nothing) seen.set(id, Seen.Several);
+      else if (event.event === 'result') seen.set(id, Seen.Result);
+      else {
+        seen.set(id, Seen.Failure);
+        outcome.firstFailure ??= `item ${id}: code ${event.failure?.code ?? '?'} ${event.failure?.message ?? ''}`;
+      }
+    });
+    call.on('error', (error) => {
+      if (settled) return;
+      settled = true;
+      reject(named(error));
+    });
+    call.on('end', () => {
+      if (settled) return;
+      settled = true;
+      outcome.endedAt = performance.now();
+      for (const state of seen.values()) {
+        if (state === Seen.Result) outcome.results++;
+        else if (state === Seen.Failure) outcome.failures++;
+        else outcome.anomalies++; // no terminal event, or several
+      }
+      resolve(outcome);
+    });
+    const write = async (): Promise<void> => {
+      outcome.startedAt = performance.now();
+      for (const item of items) {
+        if (settled) return;
+        if (!call.write({ id: item.id, task: item.task, input: toValue(item.input) })) await once(call, 'drain');
+      }
+      call.end();
+    };
+    // A failed write ends in the call's 'error', which rejects above.
+    write().catch(() => {});
+  });
 }

@@ -35,6 +35,7 @@ export function readVersionRuns(resultsDir: string): VersionRun[] {
 const FIGURES: { label: string; id: string; digits: number; peer?: ServerName }[] = [
   { label: 'echo calls/s', id: 'overhead.rps', digits: 0, peer: 'inline' },
   { label: 'server CPU per echo call (µs)', id: 'overhead.cpuUsPerCall', digits: 0, peer: 'inline' },
+  { label: 'batch items/s', id: 'batch.itemsPerSec', digits: 0, peer: 'inline' },
   { label: 'compute efficiency', id: 'compute.efficiency', digits: 3, peer: 'ceiling' },
   { label: 'ListTasks p99 while computing (ms)', id: 'loopfree.p99Ms', digits: 2 },
   { label: 'sha256 of 8 MiB (MB/s)', id: 'payload.mbPerSec', digits: 0, peer: 'python-seed' },

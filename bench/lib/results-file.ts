@@ -21,6 +21,8 @@ export interface ResultsFile {
   params: ScenarioParams;
   offloadFlags: string[];
   offloadNodeFlags?: string[];
+  /** Flags the harness gives offload itself, before offloadFlags (`--metrics-port 0`); absent in files written before it did. */
+  offloadHarnessFlags?: string[];
   servers: ServerName[];
   scenarios: ScenarioName[];
   failures: string[];

@@ -17,7 +17,7 @@ import type { ScenarioName, ScenarioParams, ScenarioResult } from './scenarios.j
 import { benchDir, distMain, repoRoot } from './paths.js';
 import { withTimeout } from './stats.js';
 
-export const SERVER_NAMES = ['offload', 'inline', 'python-seed', 'ceiling'] as const;
+export const SERVER_NAMES = ['offload', 'inline', 'plain', 'python-seed', 'ceiling'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
 export interface ServerHandle {
@@ -25,6 +25,8 @@ export interface ServerHandle {
   pid: number;
   /** host:port; undefined for the ceiling, which speaks no gRPC. */
   address: string | undefined;
+  /** offload only: its Prometheus endpoint (started with --metrics-port), where its main-thread heap is read. */
+  metricsUrl?: string;
   logFile: string;
   /** Whether the process is still running. */
   alive(): boolean;
@@ -98,13 +100,28 @@ function offloadIsQuiet(flags: readonly string[]): boolean {
   return level !== undefined && !['info', 'debug', 'trace'].includes(String(level));
 }
 
-function command(name: ServerName, setup: ServerSetup, port: number): { file: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
+/**
+ * What the harness adds to offload's command after `--workers`, as results record it: offload also serves
+ * its Prometheus metrics (0: any free port, named in its log; a quiet offload is given a free port), which
+ * it collects whether or not they are served: the endpoint adds an idle listener, and work only when scraped.
+ */
+export const OFFLOAD_HARNESS_FLAGS: readonly string[] = ['--metrics-port', '0'];
+
+/** `metricsPort`: OFFLOAD_HARNESS_FLAGS' port. */
+function command(name: ServerName, setup: ServerSetup, port: number, metricsPort: number): { file: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
   const env = { ...process.env };
   switch (name) {
     case 'offload':
-      return { file: process.execPath, args: [...setup.offloadNodeFlags, distMain(), '--port', String(port), '--workers', String(setup.workers), ...setup.offloadFlags], cwd: repoRoot, env };
+      return {
+        file: process.execPath,
+        args: [...setup.offloadNodeFlags, distMain(), '--port', String(port), '--workers', String(setup.workers), '--metrics-port', String(metricsPort), ...setup.offloadFlags],
+        cwd: repoRoot,
+        env,
+      };
     case 'inline':
       return { file: process.execPath, args: ['--import', tsxLoader, join(benchDir, 'peers/inline/server.ts'), '--port', '0'], cwd: repoRoot, env };
+    case 'plain':
+      return { file: process.execPath, args: ['--import', tsxLoader, join(benchDir, 'peers/plain/server.ts'), '--port', '0', '--workers', String(setup.workers)], cwd: repoRoot, env };
     case 'python-seed':
       return {
         file: '/usr/bin/python3',
@@ -128,8 +145,10 @@ function tail(file: string, lines = 15): string {
 /** `logName` tells apart two servers of the same kind in one run (the cache scenario's offload pair). */
 export async function startServer(name: ServerName, setup: ServerSetup, runIndex: number, logName: string = name): Promise<ServerHandle> {
   // A quiet offload gets a port chosen here and is ready once it accepts connections.
-  const fixedPort = name === 'offload' && offloadIsQuiet(setup.offloadFlags) ? await freePort() : 0;
-  const { file, args, cwd, env } = command(name, setup, fixedPort);
+  const quiet = name === 'offload' && offloadIsQuiet(setup.offloadFlags);
+  const fixedPort = quiet ? await freePort() : 0;
+  const metricsPort = quiet ? await freePort() : 0;
+  const { file, args, cwd, env } = command(name, setup, fixedPort, metricsPort);
   const logFile = join(setup.workDir, `${logName}.run${runIndex + 1}.log`);
   // Logs go to a file, not a pipe: the harness (the load generator) never spends CPU reading them,
   // and a chatty server can never block on a full pipe.
@@ -194,10 +213,14 @@ export async function startServer(name: ServerName, setup: ServerSetup, runIndex
         `${name} start`,
       );
     }
+    // A quiet offload names no port: its metrics are where it was told to serve them.
+    const metricsUrl =
+      name !== 'offload' ? undefined : quiet ? `http://127.0.0.1:${metricsPort}/metrics` : /metrics on (http:\/\/[^\s"]+\/metrics)/.exec(tail(logFile, 50))?.[1];
     return {
       name,
       pid: child.pid!,
       address,
+      metricsUrl,
       logFile,
       alive: () => !exited,
       stop,

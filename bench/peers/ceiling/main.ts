@@ -7,9 +7,10 @@
  *
  *   node --import tsx bench/peers/ceiling/main.ts --workers 2
  */
+import { performance } from 'node:perf_hooks';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { Driver, DriverFactory } from '../../lib/driver.js';
+import type { BatchOutcome, Driver, DriverFactory } from '../../lib/driver.js';
 import { runScenario } from '../../lib/scenarios.js';
 import type { ScenarioName, ScenarioParams, ScenarioResult } from '../../lib/scenarios.js';
 import type { CeilingReply, CeilingRun } from './worker.js';
@@ -25,6 +26,9 @@ export type CeilingMessage =
   | { type: 'ready'; pid: number }
   | { type: 'result'; id: number; result: ScenarioResult }
   | { type: 'error'; id: number; message: string };
+
+/** The ceiling's RunBatch: this many items in flight on the pool at once, as the plain peer's window. */
+const BATCH_WINDOW = 64;
 
 const flag = process.argv.indexOf('--workers');
 const workers = flag >= 0 ? Number(process.argv[flag + 1]) : 2;
@@ -56,6 +60,27 @@ const driver: Driver = {
     } finally {
       port1.close();
     }
+  },
+  // The ceiling's RunBatch: the items straight onto the pool, BATCH_WINDOW at a time; no events but the outcome.
+  async runBatch(items) {
+    const outcome: BatchOutcome = { results: 0, failures: 0, anomalies: 0, events: 0, startedAt: performance.now(), endedAt: 0 };
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < items.length) {
+        const item = items[next++]!;
+        try {
+          await pool.run({ task: item.task, input: item.input });
+          outcome.results++;
+        } catch (error) {
+          outcome.failures++;
+          outcome.firstFailure ??= `item ${item.id}: ${error instanceof Error ? error.message : String(error)}`;
+        }
+        outcome.events++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_WINDOW, items.length) }, lane));
+    outcome.endedAt = performance.now();
+    return outcome;
   },
   // The ceiling's "ListTasks": one turn of this process's event loop.
   probe: () => new Promise<void>((resolve) => setImmediate(resolve)),
