@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import { Errors, type OffloadError } from '../errors.js';
 
 export interface CallSignal {
@@ -16,8 +15,6 @@ export interface CallSignal {
  */
 export function linkCallSignal(callSignal: AbortSignal, endReason: () => OffloadError): CallSignal {
   const controller = new AbortController();
-  // Every item in flight listens to it, and a batch of short items may have hundreds in flight.
-  setMaxListeners(0, controller.signal);
   const fromCall = (): void => controller.abort(endReason());
   if (callSignal.aborted) fromCall();
   else callSignal.addEventListener('abort', fromCall, { once: true });

@@ -23,7 +23,7 @@ import type { Priority } from '../pool/priority-queue.js';
 import type { TaskPool } from '../pool/task-pool.js';
 import { cacheKey } from './cache-key.js';
 import { createJobService } from './job-service.js';
-import { LeaseGroup, reasonOf, type Holder, type Lease } from './lease.js';
+import { callHolder, LeaseGroup, reasonOf, type Holder, type Lease } from './lease.js';
 import type { SharedWork } from './shared-work.js';
 import type { JobStore } from './job-store.js';
 import type { RecordContext } from './call-record.js';
@@ -100,7 +100,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
       return lease;
     });
   };
-  const holderOf = (context: Context, signal = context.signal): Holder => ({ signal, reason: () => callEndReason(context.metadata) });
+  const holderOf = (context: Context): Holder => ({ signal: context.signal, reason: () => callEndReason(context.metadata) });
 
   return {
     // A submitted job belongs to no call: no signal, so the call ending cancels nothing.
@@ -129,6 +129,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
 
     async *runBatch(requests: AsyncIterable<RunBatchRequest>, context: Context): AsyncIterable<RunBatchResponse> {
       const call = linkCallSignal(context.signal, () => callEndReason(context.metadata));
+      const holder = callHolder(call.signal, () => callEndReason(context.metadata));
       // The latest progress of every item in flight, for heartbeats.
       const inFlight = new Map<string, Progress>();
       context.record.items = 0;
@@ -139,7 +140,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
             context.record.items!++;
             const reason = undecodable(item);
             if (reason !== undefined) throw Errors.itemUndecodable(reason);
-            return itemEvents(startTask(item, context, holderOf(context, call.signal), true));
+            return itemEvents(startTask(item, context, holder, true));
           },
           onServerFault: deps.onServerFault,
         });

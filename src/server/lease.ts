@@ -14,6 +14,22 @@ import type { Job, JobState } from '../pool/job.js';
 export interface Holder {
   signal: AbortSignal;
   reason?: () => OffloadError;
+  /** The leases of a holder of many (callHolder): it listens to its signal once for all of them. */
+  readonly leases?: Set<Lease>;
+}
+
+/**
+ * A holder for every lease of one call that holds many (RunBatch's items):
+ * one listener on the call's signal releases them all. A listener per lease
+ * would cost each lease a walk of every other's on the signal, as
+ * EventTarget looks for duplicates on add and remove.
+ */
+export function callHolder(signal: AbortSignal, reason?: () => OffloadError): Holder {
+  const holder: Holder = { signal, ...(reason ? { reason } : {}), leases: new Set<Lease>() };
+  signal.addEventListener('abort', () => {
+    for (const lease of [...holder.leases!]) lease.release(reasonOf(holder));
+  }, { once: true });
+  return holder;
 }
 
 /** The leases on one job: the last to be released cancels it. */
@@ -47,6 +63,10 @@ export class Lease {
     // Listening from the start: a call that ends before it reads a single event still lets go.
     if (holder && group.job) {
       this.#holder = holder;
+      if (holder.leases) {
+        holder.leases.add(this);
+        return;
+      }
       this.#onAbort = () => this.release(reasonOf(holder));
       holder.signal.addEventListener('abort', this.#onAbort, { once: true });
     }
@@ -87,6 +107,7 @@ export class Lease {
     if (this.#released) return;
     this.#released = true;
     if (this.#onAbort) this.#holder!.signal.removeEventListener('abort', this.#onAbort);
+    this.#holder?.leases?.delete(this);
     const group = this.group;
     if (!group.job) return;
     if (!group.job.settled) this.#cut = reason;

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Errors, OffloadError, Status } from '../../src/errors.js';
 import type { TaskEvent } from '../../src/pool/follower.js';
-import { Lease, LeaseGroup } from '../../src/server/lease.js';
+import { callHolder, Lease, LeaseGroup } from '../../src/server/lease.js';
 import { createJob, result, succeed } from '../helpers/jobs.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -123,5 +123,22 @@ describe('a lease, a call\'s hold on a job', () => {
     expect(events).toEqual([{ type: 'started', queuedMs: 3 }, cachedResult]);
     expect(await lease.result()).toBe(cachedResult);
     expect([lease.cached, lease.state, lease.task]).toEqual([true, 'succeeded', 'primes']);
+  });
+});
+
+describe('a call holding many leases (RunBatch)', () => {
+  it('releases every lease it still holds when its call ends, through one listener on the call signal', () => {
+    const controller = new AbortController();
+    const added = vi.spyOn(controller.signal, 'addEventListener');
+    const reason = new OffloadError(Status.DEADLINE_EXCEEDED, 'the call ran out of time');
+    const many = callHolder(controller.signal, () => reason);
+    const jobs = [createJob(), createJob(), createJob()];
+    const leases = jobs.map((job) => new LeaseGroup(job).lease(false, many));
+    succeed(jobs[0]!);
+    leases[0]!.release(Errors.callCancelled);
+    controller.abort();
+    expect(added).toHaveBeenCalledOnce();
+    expect(jobs.map((job) => job.cancelReason)).toEqual([undefined, reason, reason]);
+    expect(many.leases!.size).toBe(0);
   });
 });
