@@ -23,7 +23,7 @@ import {
   type WorkerReply,
   type WorkerRequest,
 } from '../bridge/messages.js';
-import { claimSlot, finishSlot } from '../bridge/slots.js';
+import { claimSlot, finishSlot, isCancelled } from '../bridge/slots.js';
 import { createCancelSignal } from './cancel-signal.js';
 import { checkOutput } from './check-output.js';
 import { loadTask } from './load-task.js';
@@ -108,22 +108,37 @@ async function runTask({ id, slot, file, input, data, progress, call, item }: Ru
   // The loop side may have taken the run back (cancelled, or moved to an idle worker).
   if (!claimSlot(slots, slot, threadId)) return { offload: 'skipped' };
   const startedAtMs = performance.timeOrigin + performance.now();
-  const { signal, abort } = createCancelSignal(slots.state, slot);
-  current = { id, abort };
+  // Made when the task first reads ctx.signal: most short tasks never do, and making one costs as much as an echo run.
+  let cancel: ReturnType<typeof createCancelSignal> | undefined;
+  const signal = (): AbortSignal => {
+    if (!cancel) {
+      cancel = createCancelSignal(slots.state, slot);
+      if (isCancelled(slots.state, slot)) cancel.abort();
+    }
+    return cancel.signal;
+  };
+  current = { id, abort: () => cancel?.abort() };
   if (progress && announce) post({ offload: 'started', id });
   const reporter = createProgressReporter(progress ? (report) => post({ offload: 'progress', id, ...report }) : undefined);
   const timing = () => ({ startedAt: startedAtMs, runMs: performance.timeOrigin + performance.now() - startedAtMs, lastProgress: reporter.latest() });
   try {
     const task = await loadTask(file);
     taskOutput.setRun({ task: task.name, call, item });
-    const returned = await task.run(input, { data: data ?? new Uint8Array(0), signal, progress: reporter.progress });
+    const context = {
+      data: data ?? new Uint8Array(0),
+      get signal() {
+        return signal();
+      },
+      progress: reporter.progress,
+    };
+    const returned = await task.run(input, context);
     const { output, data: bytes } = splitReturn(returned);
     const { bytes: outputBytes } = checkOutput(output);
     return { offload: 'succeeded', output, data: bytes, outputBytes, ...timing() };
   } catch (error) {
     return {
       offload: 'failed',
-      code: TaskError.is(error) ? error.code : signal.aborted ? 'CANCELLED' : undefined,
+      code: TaskError.is(error) ? error.code : isCancelled(slots.state, slot) || cancel?.signal.aborted ? 'CANCELLED' : undefined,
       message: error instanceof Error ? error.message : String(error),
       detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
       ...timing(),
