@@ -40,6 +40,8 @@ export function createWorkerThreads(options: WorkerThreadsOptions): WorkerThread
     // The queue policy chose the order jobs are handed over in; without this, a
     // job piscina could not place yet goes to the back of piscina's own queue.
     stricterFIFO: true,
+    // piscina's own run and wait histograms: offload keeps its own metrics, and recording costs every task.
+    recordTiming: false,
     idleTimeout: Number.MAX_SAFE_INTEGER,
     niceIncrement: options.workerNice,
     ...(options.workerMaxMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMaxMemoryMb } } : {}),
