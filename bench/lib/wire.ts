@@ -19,6 +19,10 @@ export const channelOptions: ChannelOptions = {
   'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
   // Every client gets its own connection: scenarios and probes never share one by accident.
   'grpc.use_local_subchannel_pool': 1,
+  // grpc-js's retry buffer (RetryingCall.clearSentMessages) does work that grows with the stream
+  // on every write of a client stream, so a long RunBatch cost the load generator more than the
+  // server; the scenarios never retry.
+  'grpc.enable_retries': 0,
 };
 
 export interface ComputePackage {
