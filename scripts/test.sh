@@ -15,7 +15,7 @@ npm run --silent lint
 npm run --silent lint:proto
 npm run --silent build
 npx vitest run "$@"
-# The benchmark harness in its 50-second smoke mode, so it never rots; it
+# The benchmark harness in its one-minute smoke mode, so it never rots; it
 # fails only when the harness breaks, not when a performance target is missed.
 if [ $# -eq 0 ]; then
   npm run --silent bench:quick

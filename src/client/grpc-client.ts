@@ -33,6 +33,11 @@ export function openGrpcClient(target: string, options: GrpcClientOptions, extra
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+    // grpc-js keeps a call's sent messages for a transparent retry until they pass this size, and
+    // does work that grows with what it keeps on every write: at the 256 KiB default, one RunBatch of
+    // 30 000 small items cost this client 441 µs of CPU per item. Small calls keep their transparent
+    // retry (a call refused during a drain); the retry middleware covers the rest.
+    'grpc.per_rpc_retry_buffer_size': 16 * 1024,
     ...extraChannelOptions,
     ...options.channelOptions,
   });
