@@ -11,7 +11,7 @@
  * naming tenants (fair queuing) or not (one FIFO line).
  *
  *   npx tsx bench/run.ts            full: median of 3 runs (8–15 minutes)
- *   npx tsx bench/run.ts --quick    smoke run for CI: 1 short run, about 50 s, results in bench/results/quick/
+ *   npx tsx bench/run.ts --quick    smoke run for CI: 1 short run, about a minute, results in bench/results/quick/
  *
  * Options: --runs N, --scenarios a,b, --servers a,b, --skip-build,
  * --offload-flags="--max-queue 1000 ..." (with '=': the value starts with
