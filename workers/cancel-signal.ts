@@ -31,5 +31,7 @@ export function createCancelSignal(states: Int32Array, slot: number): { signal: 
       throwIfAborted();
     },
   });
+  // Made after the cancel (the task read ctx.signal late): its listeners must not wait for a message that has come and gone.
+  poll();
   return { signal, abort };
 }

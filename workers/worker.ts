@@ -110,13 +110,7 @@ async function runTask({ id, slot, file, input, data, progress, call, item }: Ru
   const startedAtMs = performance.timeOrigin + performance.now();
   // Made when the task first reads ctx.signal: most short tasks never do, and making one costs as much as an echo run.
   let cancel: ReturnType<typeof createCancelSignal> | undefined;
-  const signal = (): AbortSignal => {
-    if (!cancel) {
-      cancel = createCancelSignal(slots.state, slot);
-      if (isCancelled(slots.state, slot)) cancel.abort();
-    }
-    return cancel.signal;
-  };
+  const signal = (): AbortSignal => (cancel ??= createCancelSignal(slots.state, slot)).signal;
   current = { id, abort: () => cancel?.abort() };
   if (progress && announce) post({ offload: 'started', id });
   const reporter = createProgressReporter(progress ? (report) => post({ offload: 'progress', id, ...report }) : undefined);
@@ -138,7 +132,8 @@ async function runTask({ id, slot, file, input, data, progress, call, item }: Ru
   } catch (error) {
     return {
       offload: 'failed',
-      code: TaskError.is(error) ? error.code : isCancelled(slots.state, slot) || cancel?.signal.aborted ? 'CANCELLED' : undefined,
+      // The slot says so before any message does: the loop side marks it, then posts the abort.
+      code: TaskError.is(error) ? error.code : isCancelled(slots.state, slot) ? 'CANCELLED' : undefined,
       message: error instanceof Error ? error.message : String(error),
       detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
       ...timing(),

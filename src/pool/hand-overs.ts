@@ -65,11 +65,6 @@ export class HandOvers {
     return this.#tasks > 0;
   }
 
-  /** Jobs the next hand-over may carry at most: one per free slot. */
-  get slotsFree(): number {
-    return this.slots.free;
-  }
-
   jobs(): IterableIterator<Job> {
     return this.#live.keys();
   }
@@ -82,35 +77,29 @@ export class HandOvers {
     const alone = jobs.length === 1;
     const task = { live: jobs.length };
     const handOvers = jobs.map((job) => this.#handOver(job, alone, task));
-    const runs = handOvers.map((handOver) => handOver.run);
+    const runs = handOvers.map(runMessage);
     this.#tasks++;
-    if (alone) {
-      const [{ run, handOver }] = handOvers as [(typeof handOvers)[number]];
-      // piscina's balancer puts a task that carries a signal only on an idle
-      // worker, and nothing behind it: that keeps large inputs from waiting
-      // behind another job, and other jobs from waiting behind one that may
-      // kill its worker. The signal itself is never used.
-      const options = { ...(run.data ? { transferList: [run.data.buffer as ArrayBuffer] } : {}), ...(handOver.ahead ? {} : { signal: new AbortController().signal }) };
-      this.#threads.run(run, options).then(runReply).then(
-        (reply) => this.#answered([handOver], [reply], undefined),
-        (crash: unknown) => this.#answered([handOver], undefined, crash),
-      );
-      return;
-    }
-    this.#threads.run({ offload: 'runs', runs }, {}).then(ranReplies).then(
-      (replies) => this.#answered(handOvers.map((h) => h.handOver), replies, undefined),
-      (crash: unknown) => this.#answered(handOvers.map((h) => h.handOver), undefined, crash),
+    const [run] = runs as [RunMessage];
+    // piscina's balancer puts a task that carries a signal only on an idle
+    // worker, and nothing behind it: that keeps large inputs from waiting
+    // behind another job, and other jobs from waiting behind one that may
+    // kill its worker. The signal itself is never used.
+    const options = { ...(run.data ? { transferList: [run.data.buffer as ArrayBuffer] } : {}), ...(handOvers[0]!.ahead ? {} : { signal: new AbortController().signal }) };
+    const reply = alone ? this.#threads.run(run, options).then(runReply) : this.#threads.run({ offload: 'runs', runs }, {}).then(ranReplies);
+    reply.then(
+      (replies) => this.#answered(handOvers, replies, undefined),
+      (crash: unknown) => this.#answered(handOvers, undefined, crash),
     );
   }
 
-  #handOver(job: Job, alone: boolean, task: HandOver['task']): { handOver: HandOver; run: RunMessage } {
+  /** Records the job's hand-over: a slot, live until piscina answers or it is taken back. */
+  #handOver(job: Job, alone: boolean, task: HandOver['task']): HandOver {
     const slot = this.slots.claim()!;
     const ahead = !alone || (mayGoAhead(job) && !this.#alone(job));
     const handOver: HandOver = { job, slot, at: this.#clock.now(), ahead, task };
     this.#live.set(job, handOver);
     job.sent();
-    const { file, input, progress, call, item } = job.request;
-    return { handOver, run: { offload: 'run', id: job.id, slot, file, input, data: transferable(job, ahead), progress, call, item } };
+    return handOver;
   }
 
   /** Takes the job's hand-over back if its worker has not claimed it: the worker then skips it. False when it runs (or was never sent). */
@@ -197,10 +186,16 @@ export class HandOvers {
   }
 }
 
-/** A job's reply; any other answer is the worker's fault, and fails the job like a crash. */
-function runReply(reply: WorkerReply): RunReply | SkippedReply {
+/** What the worker is sent for a hand-over. */
+function runMessage({ job, slot, ahead }: HandOver): RunMessage {
+  const { file, input, progress, call, item } = job.request;
+  return { offload: 'run', id: job.id, slot, file, input, data: transferable(job, ahead), progress, call, item };
+}
+
+/** A lone job's reply, as a bundle of one; any other answer is the worker's fault, and fails the job like a crash. */
+function runReply(reply: WorkerReply): RanReply['replies'] {
   if (reply.offload === 'described' || reply.offload === 'ran') throw new Error(`the worker answered a run with "${reply.offload}"`);
-  return reply;
+  return [reply];
 }
 
 function ranReplies(reply: WorkerReply): RanReply['replies'] {

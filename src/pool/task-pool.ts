@@ -184,7 +184,7 @@ export class TaskPool {
     while (this.#handOvers.room) {
       const job = this.#queue.shift();
       if (!job) return;
-      this.#handOvers.send(takeBundle(job, this.#queue, this.#bundled, this.#handOvers.slotsFree));
+      this.#handOvers.send(takeBundle(job, this.#queue, this.#bundled, this.#handOvers.slots.free));
     }
   }
 

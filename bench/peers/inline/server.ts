@@ -8,7 +8,7 @@
  * prints `listening on HOST:PORT` once ready; SIGTERM stops it.
  */
 import { performance } from 'node:perf_hooks';
-import { Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import type {
   sendUnaryData,
   ServerDuplexStream,
@@ -18,20 +18,14 @@ import type {
 } from '@grpc/grpc-js';
 import type { TaskDefinition } from '../../../workers/task.js';
 import { loadBundledTasks, plainContext, splitReturn, withDefaults } from '../../lib/tasks.js';
-import { fromValue, loadComputePackage, MAX_MESSAGE_BYTES, toStruct, toValue } from '../../lib/wire.js';
+import { CallError, catalogueOf, grpcError, servePeer } from '../../lib/peer-server.js';
+import { fromValue, toValue } from '../../lib/wire.js';
 import type { WireRunRequest, WireStreamEvent, WireTaskResult } from '../../lib/wire.js';
 
 const portFlag = process.argv.indexOf('--port');
 const port = portFlag >= 0 ? Number(process.argv[portFlag + 1]) : 0;
-const host = '127.0.0.1';
 
 const tasks = await loadBundledTasks();
-
-class CallError extends Error {
-  constructor(readonly code: status, message: string) {
-    super(message);
-  }
-}
 
 function lookup(name: string): TaskDefinition {
   const task = tasks.get(name);
@@ -53,18 +47,13 @@ async function execute(request: WireRunRequest, onProgress?: (fraction: number, 
   }
 }
 
-const catalogue = {
-  tasks: [...tasks.values()].map((t) => ({ name: t.name, description: t.description, inputSchema: toStruct(t.input) })),
-};
-
-const failed = (error: unknown): { code: status; details: string } =>
-  error instanceof CallError ? { code: error.code, details: error.message } : { code: status.INTERNAL, details: String(error) };
+const catalogue = catalogueOf(tasks);
 
 const service: UntypedServiceImplementation = {
   run(call: ServerUnaryCall<WireRunRequest, unknown>, callback: sendUnaryData<unknown>) {
     execute(call.request).then(
       (result) => callback(null, { result }),
-      (error: unknown) => callback(failed(error)),
+      (error: unknown) => callback(grpcError(error)),
     );
   },
 
@@ -76,7 +65,7 @@ const service: UntypedServiceImplementation = {
       call.write({ result });
       call.end();
     } catch (error) {
-      call.destroy(Object.assign(new Error(failed(error).details), failed(error)));
+      call.destroy(Object.assign(new Error(grpcError(error).details), grpcError(error)));
     }
   },
 
@@ -92,7 +81,7 @@ const service: UntypedServiceImplementation = {
         const result = await execute(item, (fraction, message) => call.write({ id, progress: { fraction, message } }));
         call.write({ id, result });
       } catch (error) {
-        const { code, details } = failed(error);
+        const { code, details } = grpcError(error);
         call.write({ id, failure: { code, message: details } });
       }
     };
@@ -109,16 +98,4 @@ const service: UntypedServiceImplementation = {
   },
 };
 
-const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
-server.addService(loadComputePackage().ComputeService.service, service);
-const bound = await new Promise<number>((resolve, reject) =>
-  server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
-);
-console.log(JSON.stringify({ msg: `inline peer listening on ${host}:${bound}`, pid: process.pid, tasks: [...tasks.keys()] }));
-
-const stop = (): void => {
-  server.tryShutdown(() => process.exit(0));
-  setTimeout(() => process.exit(0), 1000).unref();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+await servePeer('inline peer', port, service, { tasks: [...tasks.keys()] });

@@ -20,7 +20,7 @@
 import { performance } from 'node:perf_hooks';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { TransferListItem } from 'node:worker_threads';
-import { Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import type {
   sendUnaryData,
   ServerDuplexStream,
@@ -31,7 +31,8 @@ import type {
 import { Piscina } from 'piscina';
 import type { CeilingReply, CeilingRun } from '../ceiling/worker.js';
 import { loadBundledTasks } from '../../lib/tasks.js';
-import { fromValue, loadComputePackage, MAX_MESSAGE_BYTES, toStruct, toValue } from '../../lib/wire.js';
+import { CallError, catalogueOf, grpcError as wireError, servePeer } from '../../lib/peer-server.js';
+import { fromValue, toValue } from '../../lib/wire.js';
 import type { WireRunRequest, WireStreamEvent, WireTaskResult } from '../../lib/wire.js';
 
 const flag = (name: string, fallback: number): number => {
@@ -40,15 +41,12 @@ const flag = (name: string, fallback: number): number => {
 };
 const port = flag('--port', 0);
 const workers = flag('--workers', 2);
-const host = '127.0.0.1';
 /** RunBatch items of one call in flight at most. */
 const WINDOW = 64;
 
 // The catalogue only: the tasks run in the workers.
 const tasks = await loadBundledTasks();
-const catalogue = {
-  tasks: [...tasks.values()].map((t) => ({ name: t.name, description: t.description, inputSchema: toStruct(t.input) })),
-};
+const catalogue = catalogueOf(tasks);
 
 // Workers inherit this process's --import tsx, so they can load the ceiling's worker.ts.
 const pool = new Piscina<CeilingRun, CeilingReply>({
@@ -59,12 +57,6 @@ const pool = new Piscina<CeilingRun, CeilingReply>({
 });
 
 type EventFields = Omit<WireStreamEvent, 'id' | 'event'>;
-
-class CallError extends Error {
-  constructor(readonly code: status, message: string) {
-    super(message);
-  }
-}
 
 /** The one check made here: a name the pool knows (NOT_FOUND otherwise, as offload answers). */
 function known(task: string): void {
@@ -116,10 +108,7 @@ async function runWithEvents(request: WireRunRequest, onEvent: (fields: EventFie
   }
 }
 
-const grpcError = (error: unknown): { code: status; details: string } => {
-  const e = error instanceof CallError ? error : internal('?', error);
-  return { code: e.code, details: e.message };
-};
+const grpcError = (error: unknown): { code: status; details: string } => wireError(error instanceof CallError ? error : internal('?', error));
 
 const service: UntypedServiceImplementation = {
   run(call: ServerUnaryCall<WireRunRequest, unknown>, callback: sendUnaryData<unknown>) {
@@ -201,16 +190,4 @@ const service: UntypedServiceImplementation = {
 // Every worker up and its tasks loaded before the first call.
 await Promise.all(Array.from({ length: workers }, () => pool.run({ task: 'echo', input: null })));
 
-const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
-server.addService(loadComputePackage().ComputeService.service, service);
-const bound = await new Promise<number>((resolve, reject) =>
-  server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
-);
-console.log(JSON.stringify({ msg: `plain peer listening on ${host}:${bound}`, pid: process.pid, workers, tasks: [...tasks.keys()] }));
-
-const stop = (): void => {
-  server.tryShutdown(() => void pool.destroy().finally(() => process.exit(0)));
-  setTimeout(() => process.exit(0), 1000).unref();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+await servePeer('plain peer', port, service, { workers, tasks: [...tasks.keys()] }, () => pool.destroy());
