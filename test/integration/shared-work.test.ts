@@ -20,7 +20,8 @@ describe('identical requests of a cacheable task', () => {
     expect([a.result?.cached, b.result?.cached].sort()).toEqual([false, true]);
     const started = performance.now();
     const third = await client.run(primes);
-    expect(performance.now() - started).toBeLessThan(20);
+    // At once means without a run of its own: a small share of the sieve's run time, not a fixed few ms a loaded CI machine can miss.
+    expect(performance.now() - started).toBeLessThan(a.result!.runMs / 10);
     expect(third.result?.output).toEqual(a.result?.output);
     expect(third.result).toMatchObject({ cached: true, runMs: a.result?.runMs });
     const fresh = await client.run({ ...primes, input: { limit: 1000 }, noCache: true });
