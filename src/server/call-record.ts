@@ -8,7 +8,7 @@ export interface CallRecord {
   /**
    * Whose call it is: the tenant of its bearer token, else of its
    * `offload-tenant` metadata, else "default". Set before any ComputeService
-   * handler runs (auth-middleware.ts, tenant-middleware.ts); unset on health
+   * handler runs (bearer-auth.ts, call-tenant.ts); unset on health
    * and reflection calls without auth.
    */
   tenant?: string;

@@ -13,17 +13,16 @@ import { Errors } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { TaskPool } from '../pool/task-pool.js';
 import { bundledTasksDir } from '../pool/worker-entry.js';
-import { createAuthMiddleware } from './auth-middleware.js';
+import { createBearerAuth } from './bearer-auth.js';
 import { recordDeadline } from './call-deadline.js';
-import { createCallLogMiddleware } from './call-log-middleware.js';
+import { createCallMiddleware } from './call-middleware.js';
 import { createTaskOutputLog } from './task-output-log.js';
-import { tenantMiddleware } from './tenant-middleware.js';
+import { tenantFromMetadata } from './call-tenant.js';
 import { createComputeService } from './compute-service.js';
 import { JobStore } from './job-store.js';
 import { ResultCache } from './result-cache.js';
 import { SharedWork } from './shared-work.js';
 import { createDrain } from './drain.js';
-import { errorMiddleware } from './error-middleware.js';
 import { addHealth } from './health.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
@@ -139,7 +138,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
     const catalog = new TaskCatalog(await pool.describe(files));
     // Health says SERVING once the pool is up: every worker, not only the one that described the tasks.
     await pool.ready();
-    const base = createServer({
+    const server = createServer({
       'grpc.max_receive_message_length': config.maxMessageBytes,
       'grpc.max_send_message_length': config.maxMessageBytes,
       'grpc.keepalive_time_ms': config.keepaliveMs,
@@ -152,12 +151,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       'grpc.enable_channelz': 0,
       // nice-grpc passes its options on to grpc-js's Server, which takes interceptors there.
       ...({ interceptors: [recordDeadline] } as ChannelOptions),
-    }).use(createCallLogMiddleware(log, metrics));
-    // One layer names the call's tenant: the token's with auth, else the caller's own word (every layer costs each call an async generator).
-    const server = base
-      .use(config.auth.length > 0 ? createAuthMiddleware(config.auth) : tenantMiddleware)
-      .use(drain.middleware)
-      .use(errorMiddleware);
+    }).use(createCallMiddleware({ log, metrics, tenantOf: config.auth.length > 0 ? createBearerAuth(config.auth) : tenantFromMetadata, drain }));
     grpcServer = server;
     server.add(
       ServedComputeServiceDefinition,

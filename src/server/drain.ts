@@ -1,4 +1,3 @@
-import type { CallContext, ServerMiddlewareCall } from 'nice-grpc';
 import { Errors } from '../errors.js';
 import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
 
@@ -19,11 +18,12 @@ export interface Drain {
   hold(this: void): () => void;
   /** Resolves true once no compute call or job is in flight, or false after `ms`. */
   waitIdle(ms: number): Promise<boolean>;
-  middleware<Request, Response>(
-    this: void,
-    call: ServerMiddlewareCall<Request, Response>,
-    context: CallContext,
-  ): AsyncGenerator<Response, Response | void, undefined>;
+  /**
+   * A call to `path` begins: a compute call is counted as in flight until the
+   * returned release is called (undefined for health and reflection, which
+   * are not counted). Throws UNAVAILABLE once draining.
+   */
+  enter(this: void, path: string): (() => void) | undefined;
 }
 
 /**
@@ -66,15 +66,10 @@ export function createDrain(): Drain {
         });
       });
     },
-    async *middleware(call, context) {
-      if (!call.method.path.startsWith(COMPUTE)) return yield* call.next(call.request, context);
-      if (draining && !ABOUT_ADMITTED_JOBS.has(call.method.path)) throw Errors.shuttingDown.toServerError();
-      const release = hold();
-      try {
-        return yield* call.next(call.request, context);
-      } finally {
-        release();
-      }
+    enter(path) {
+      if (!path.startsWith(COMPUTE)) return undefined;
+      if (draining && !ABOUT_ADMITTED_JOBS.has(path)) throw Errors.shuttingDown.toServerError();
+      return hold();
     },
   };
 }

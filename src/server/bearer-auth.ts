@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ServerError, Status, type CallContext, type ServerMiddlewareCall } from 'nice-grpc';
+import { ServerError, Status } from 'nice-grpc';
 import { HealthDefinition } from 'nice-grpc-server-health';
 import type { AuthToken } from '../config.js';
-import type { RecordContext } from './call-record.js';
+import type { TenantOf } from './call-tenant.js';
 
 /** Balancers probe health without credentials. */
 const OPEN = `/${HealthDefinition.fullName}/`;
@@ -14,7 +14,7 @@ const OPEN = `/${HealthDefinition.fullName}/`;
  * so timing reveals nothing. An `offload-tenant` header is not read: a caller
  * cannot speak for another tenant than its token's.
  */
-export function createAuthMiddleware(tokens: readonly AuthToken[]) {
+export function createBearerAuth(tokens: readonly AuthToken[]): TenantOf {
   const known = tokens.map(({ token, tenant }) => ({ digest: digest(token), tenant }));
   const tenantOf = (token: string): string | undefined => {
     const presented = digest(token);
@@ -23,19 +23,14 @@ export function createAuthMiddleware(tokens: readonly AuthToken[]) {
     for (const expected of known) if (timingSafeEqual(presented, expected.digest)) tenant = expected.tenant;
     return tenant;
   };
-  return async function* authMiddleware<Request, Response>(
-    call: ServerMiddlewareCall<Request, Response>,
-    context: CallContext & RecordContext,
-  ): AsyncGenerator<Response, Response | void, undefined> {
-    if (!call.method.path.startsWith(OPEN)) {
-      const header = context.metadata.get('authorization');
-      if (header === undefined) throw new ServerError(Status.UNAUTHENTICATED, 'missing credentials: send "authorization: Bearer TOKEN"');
-      const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
-      const tenant = match ? tenantOf(match[1]!) : undefined;
-      if (tenant === undefined) throw new ServerError(Status.UNAUTHENTICATED, 'invalid bearer token');
-      context.record.tenant = tenant;
-    }
-    return yield* call.next(call.request, context);
+  return (path, metadata) => {
+    if (path.startsWith(OPEN)) return undefined;
+    const header = metadata.get('authorization');
+    if (header === undefined) throw new ServerError(Status.UNAUTHENTICATED, 'missing credentials: send "authorization: Bearer TOKEN"');
+    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+    const tenant = match ? tenantOf(match[1]!) : undefined;
+    if (tenant === undefined) throw new ServerError(Status.UNAUTHENTICATED, 'invalid bearer token');
+    return tenant;
   };
 }
 
