@@ -31,6 +31,7 @@ import { ServedComputeServiceDefinition } from './served-definition.js';
 import { createServerCredentials } from './server-credentials.js';
 import { withReceiveWindows } from './flow-control.js';
 import { batchWindow } from './batch-window.js';
+import { coalesceServerWrites } from './coalesced-writes.js';
 
 /** How long closing connections may take to flush the last responses. */
 const FLUSH_MS = 2000;
@@ -97,6 +98,7 @@ export interface ServerOptions {
 
 export async function createComputeServer(config: Config, options: ServerOptions = {}): Promise<ComputeServer> {
   const log = options.logger ?? silentLogger;
+  coalesceServerWrites();
   const metrics = createMetrics();
   const files = [await findTaskFiles(bundledTasksDir), ...(await Promise.all(config.taskDirs.map(findTaskFiles)))].flat();
   // Room for the response's own fields around a result's output and data.

@@ -5,6 +5,8 @@ export interface TcpProxy {
   readonly address: string;
   /** Connections accepted so far. */
   readonly connections: number;
+  /** Reads from the upstream so far: about how many socket writes the upstream made, on a quiet loopback. */
+  readonly upstreamReads: number;
   /** Cuts every open connection, as a crashed replica or a lost network would; new ones still get through. */
   drop(): void;
   /** Sends new connections to another upstream port (a replica replaced at the same address). */
@@ -18,6 +20,7 @@ export interface TcpProxy {
 export async function startTcpProxy(upstreamPort: number): Promise<TcpProxy> {
   let upstream = upstreamPort;
   let connections = 0;
+  let upstreamReads = 0;
   let refusals = 0;
   const open = new Set<Socket>();
   const server = createServer((client) => {
@@ -28,6 +31,7 @@ export async function startTcpProxy(upstreamPort: number): Promise<TcpProxy> {
       return;
     }
     const backend = createConnection(upstream, '127.0.0.1');
+    backend.on('data', () => upstreamReads++);
     for (const [socket, other] of [
       [client, backend],
       [backend, client],
@@ -43,6 +47,9 @@ export async function startTcpProxy(upstreamPort: number): Promise<TcpProxy> {
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     get connections() {
       return connections;
+    },
+    get upstreamReads() {
+      return upstreamReads;
     },
     drop: () => open.forEach((socket) => socket.destroy()),
     retarget: (port) => void (upstream = port),
