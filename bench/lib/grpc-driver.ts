@@ -3,11 +3,10 @@
  * @grpc/proto-loader builds from the .proto at run time, so it measures the
  * wire rather than any client library. Every call carries a deadline.
  */
-import { once } from 'node:events';
-import { performance } from 'node:perf_hooks';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import type { CallOptions, Client, ClientDuplexStream, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
-import type { BatchItem, BatchOutcome, Driver, DriverFactory, RunOutcome } from './driver.js';
+import { lazySession, runBatchOverHttp2 } from './batch-over-http2.js';
+import type { Driver, DriverFactory, RunOutcome } from './driver.js';
 import { channelOptions, fromValue, loadComputePackage, toValue } from './wire.js';
 import type { WireStreamEvent, WireTaskInfo, WireTaskResult } from './wire.js';
 
@@ -36,6 +35,7 @@ const TENANT_METADATA = 'offload-tenant';
 export function grpcDriverFactory(address: string): DriverFactory {
   return (purpose, tenant) => {
     const stub = createStub(address);
+    const batchSession = lazySession(address);
     // A fresh Metadata per call, as grpc-js makes one when given none: a call without a tenant costs the same as before.
     const metadata = (): Metadata => {
       const m = new Metadata();
@@ -65,13 +65,13 @@ export function grpcDriverFactory(address: string): DriverFactory {
           call.on('end', () => resolve());
         }),
       runBatch: (items, timeoutMs) => {
-        // Encoded before the clock starts, and events read only as far as their id and kind: the load
-        // generator shares the server's cores, and decoding every event with proto-loader cost it more
-        // per item than the fastest server spends.
+        // Encoded before the clock starts; see batch-over-http2.ts for why not through grpc-js.
         const { requestSerialize, responseDeserialize } = loadComputePackage().ComputeService.service['RunBatch']!;
         const bodies = items.map((item) => requestSerialize({ id: item.id, task: item.task, input: toValue(item.input) }));
-        const call = stub.makeBidiStreamRequest(RUN_BATCH, (body: Buffer) => body, (bytes: Buffer) => bytes, metadata(), { deadline: deadline(timeoutMs) });
-        return runBatch(call, items, bodies, (bytes) => responseDeserialize(bytes) as WireStreamEvent, named);
+        const decode = (bytes: Buffer) => responseDeserialize(bytes) as WireStreamEvent;
+        return runBatchOverHttp2(batchSession.get(), tenant === undefined ? {} : { [TENANT_METADATA]: tenant }, items, bodies, decode, timeoutMs).catch((error: unknown) => {
+          throw named(error);
+        });
       },
       probe: (timeoutMs) =>
         new Promise<void>((resolve, reject) => {
@@ -81,114 +81,11 @@ export function grpcDriverFactory(address: string): DriverFactory {
             resolve();
           });
         }),
-      close: () => stub.close(),
+      close: () => {
+        stub.close();
+        batchSession.close();
+      },
     };
     return driver;
   };
-}
-
-/** What an item of a batch has had: no terminal event yet, one result, one failure, or more than one. */
-const enum Seen {
-  Nothing,
-  Result,
-  Failure,
-  Several,
-}
-
-/**
- * Writes every item, waiting for 'drain' whenever a write is refused, then
- * half-closes; counts each item's terminal events (result or failure) by id.
- * Resolves when the server ends the stream, rejects when the call fails.
- */
-function runBatch(
-  call: ClientDuplexStream<Buffer, Buffer>,
-  items: readonly BatchItem[],
-  bodies: readonly Buffer[],
-  decode: (bytes: Buffer) => WireStreamEvent,
-  named: (error: unknown) => Error,
-): Promise<BatchOutcome> {
-  return new Promise<BatchOutcome>((resolve, reject) => {
-    // Exactly one terminal event per item is the contract.
-    const seen = new Map<string, Seen>(items.map((item) => [item.id, Seen.Nothing]));
-    const outcome: BatchOutcome = { results: 0, failures: 0, anomalies: 0, events: 0, startedAt: performance.now(), endedAt: 0 };
-    let settled = false;
-    call.on('data', (bytes: Buffer) => {
-      outcome.events++;
-      const { id, field } = batchEventHead(bytes);
-      if (field !== RESULT && field !== FAILURE) return;
-      const before = seen.get(id);
-      if (before === undefined) outcome.anomalies++; // an id never sent
-      else if (before !== Seen.Nothing) seen.set(id, Seen.Several);
-      else if (field === RESULT) seen.set(id, Seen.Result);
-      else {
-        seen.set(id, Seen.Failure);
-        if (outcome.firstFailure === undefined) {
-          const { failure } = decode(bytes);
-          outcome.firstFailure = `item ${id}: code ${failure?.code ?? '?'} ${failure?.message ?? ''}`;
-        }
-      }
-    });
-    call.on('error', (error) => {
-      if (settled) return;
-      settled = true;
-      reject(named(error));
-    });
-    call.on('end', () => {
-      if (settled) return;
-      settled = true;
-      outcome.endedAt = performance.now();
-      for (const state of seen.values()) {
-        if (state === Seen.Result) outcome.results++;
-        else if (state === Seen.Failure) outcome.failures++;
-        else outcome.anomalies++; // no terminal event, or several
-      }
-      resolve(outcome);
-    });
-    const write = async (): Promise<void> => {
-      outcome.startedAt = performance.now();
-      for (const body of bodies) {
-        if (settled) return;
-        if (!call.write(body)) await once(call, 'drain');
-      }
-      call.end();
-    };
-    // A failed write ends in the call's 'error', which rejects above.
-    write().catch(() => {});
-  });
-}
-
-const RUN_BATCH = '/offload.v1.ComputeService/RunBatch';
-/** RunBatchResponse's fields: 1 id, then one of 2 started, 3 progress, 4 result, 5 failure. */
-const ID = 1;
-const RESULT = 4;
-const FAILURE = 5;
-
-/** A RunBatchResponse's id and the field number of its event, read off the wire without decoding the rest. */
-export function batchEventHead(bytes: Uint8Array): { id: string; field: number } {
-  let at = 0;
-  let id = '';
-  let field = 0;
-  const varint = (): number => {
-    let value = 0;
-    for (let shift = 0; ; shift += 7) {
-      const byte = bytes[at++]!;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return value;
-    }
-  };
-  while (at < bytes.length) {
-    const key = varint();
-    const number = Math.floor(key / 8);
-    const wireType = key & 7;
-    if (wireType === 0) varint();
-    else if (wireType === 1) at += 8;
-    else if (wireType === 5) at += 4;
-    else if (wireType === 2) {
-      const length = varint();
-      if (number === ID) id = Buffer.from(bytes.buffer, bytes.byteOffset + at, length).toString('utf8');
-      else field = number;
-      at += length;
-    } else throw new Error(`RunBatchResponse: wire type ${wireType} is not in the contract`);
-  }
-  return { id, field };
 }
