@@ -18,7 +18,6 @@ import {
   type RunStreamRequest,
   type RunStreamResponse,
 } from '../gen/offload/v1/compute.js';
-import type { TaskEvent } from '../pool/follower.js';
 import type { Priority } from '../pool/priority-queue.js';
 import type { TaskPool } from '../pool/task-pool.js';
 import { cacheKey } from './cache-key.js';
@@ -140,7 +139,8 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
             context.record.items!++;
             const reason = undecodable(item);
             if (reason !== undefined) throw Errors.itemUndecodable(reason);
-            return itemEvents(startTask(item, context, holder, true));
+            const admitted = startTask(item, context, holder, true);
+            return admitted instanceof Promise ? admitted.then((lease) => lease.events()) : admitted.events();
           },
           onServerFault: deps.onServerFault,
         });
@@ -165,12 +165,6 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
       };
     },
   };
-}
-
-/** A batch item's events, once its lease is granted (a cacheable item's data is hashed first). */
-async function* itemEvents(admitted: Lease | Promise<Lease>): AsyncGenerator<TaskEvent & { cached?: boolean }, void, undefined> {
-  const lease = await admitted;
-  for await (const event of lease.events()) yield event.type === 'result' ? { ...event, cached: lease.cached } : event;
 }
 
 /** The wire's Priority as the pool's; unspecified is normal, anything else outside the enum INVALID_ARGUMENT. */

@@ -120,35 +120,44 @@ export class Lease {
    * ending with this lease's reason if it is released first. Reading them
    * releases nothing: a watcher of a submitted job follows this way.
    */
-  async *follow(): AsyncGenerator<TaskEvent, void, undefined> {
-    const { job } = this.group;
-    if (!job) {
-      const { result } = this.group;
-      yield { type: 'started', queuedMs: result.queuedMs };
-      yield result;
-      return;
-    }
-    if (this.#cut) throw this.#cut;
-    const follower = job.follow();
-    const leave = (): void => follower.leave();
-    this.#onRelease.add(leave);
-    try {
-      yield* follower;
-      // A follower made to leave ends quietly: say why (read anew: release() may have run meanwhile).
-      const cut = this.#cutReason();
-      if (cut) throw cut;
-    } finally {
-      this.#onRelease.delete(leave);
-      follower.leave();
-    }
+  follow(): AsyncGenerator<TaskEvent, void, undefined> {
+    return this.#events(false);
   }
 
-  /** The events for the call holding this lease; a call that stops reading early lets go. */
-  async *events(): AsyncGenerator<TaskEvent, void, undefined> {
+  /**
+   * The events for the call holding this lease; a call that stops reading
+   * early lets go. The result says whether it was `cached` (not computed for
+   * this request).
+   */
+  events(): AsyncGenerator<TaskEvent & { cached?: boolean }, void, undefined> {
+    return this.#events(true);
+  }
+
+  // One generator for both: every layer of generators costs each event a few promise turns.
+  async *#events(forCall: boolean): AsyncGenerator<TaskEvent & { cached?: boolean }, void, undefined> {
+    const { job } = this.group;
     try {
-      yield* this.follow();
+      if (!job) {
+        const { result } = this.group;
+        yield { type: 'started', queuedMs: result.queuedMs };
+        yield forCall ? { ...result, cached: this.cached } : result;
+        return;
+      }
+      if (this.#cut) throw this.#cut;
+      const follower = job.follow();
+      const leave = (): void => follower.leave();
+      this.#onRelease.add(leave);
+      try {
+        for await (const event of follower) yield forCall && event.type === 'result' ? { ...event, cached: this.cached } : event;
+        // A follower made to leave ends quietly: say why (read anew: release() may have run meanwhile).
+        const cut = this.#cutReason();
+        if (cut) throw cut;
+      } finally {
+        this.#onRelease.delete(leave);
+        follower.leave();
+      }
     } finally {
-      this.release(Errors.callCancelled);
+      if (forCall) this.release(Errors.callCancelled);
     }
   }
 

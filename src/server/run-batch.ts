@@ -14,9 +14,12 @@ import { toEventFields } from './to-wire.js';
 export interface RunBatchOptions {
   /** Items in flight at most, decided again before each read from the item read last; a number for a fixed window. */
   window: number | ((previous: RunBatchRequest | undefined) => number);
-  /** Validates and admits one item and follows it; throws OffloadError when it cannot run. */
-  /** An item's events; a result says `cached` when it was not computed for this item. */
-  start: (item: RunBatchRequest) => AsyncIterable<TaskEvent & { cached?: boolean }>;
+  /**
+   * Validates and admits one item and follows it; throws (or rejects with)
+   * OffloadError when it cannot run. Its events; a result says `cached` when
+   * it was not computed for this item.
+   */
+  start: (item: RunBatchRequest) => AsyncIterable<TaskEvent & { cached?: boolean }> | Promise<AsyncIterable<TaskEvent & { cached?: boolean }>>;
   /** Told about item failures that are the server's fault (INTERNAL), for the log. */
   onServerFault: (id: string, error: OffloadError) => void;
 }
@@ -30,7 +33,7 @@ export async function* runBatch(requests: AsyncIterable<RunBatchRequest>, option
 
   const runItem = async (item: RunBatchRequest): Promise<void> => {
     try {
-      for await (const event of start(item)) await out.push({ id: item.id, ...toEventFields(event, event.cached) });
+      for await (const event of await start(item)) await out.push({ id: item.id, ...toEventFields(event, event.cached) });
     } catch (thrown) {
       const error = OffloadError.from(thrown);
       if (error.isServerFault) onServerFault(item.id, error);

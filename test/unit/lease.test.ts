@@ -72,7 +72,7 @@ describe('a lease, a call\'s hold on a job', () => {
     expect(b.state).toBe('running');
     succeed(job, 42);
     await bReading;
-    expect(bEvents.at(-1)).toEqual(result(42));
+    expect(bEvents.at(-1)).toEqual({ ...result(42), cached: true });
     expect(b.cached).toBe(true);
     // A holder of an ended job leaving changes nothing.
     second.controller.abort(Errors.callCancelled);
@@ -115,12 +115,12 @@ describe('a lease, a call\'s hold on a job', () => {
     await expect(submitted.follow().next()).rejects.toBe(Errors.callCancelled);
   });
 
-  it('answers a cached result as Started and the result, with the timings of the run that produced it', async () => {
+  it('answers a cached result as Started and the result marked cached, with the timings of the run that produced it', async () => {
     const cachedResult = { ...result('x'), queuedMs: 3, runMs: 70 };
     const lease = Lease.fromCache('primes', cachedResult);
     const events: TaskEvent[] = [];
     for await (const event of lease.events()) events.push(event);
-    expect(events).toEqual([{ type: 'started', queuedMs: 3 }, cachedResult]);
+    expect(events).toEqual([{ type: 'started', queuedMs: 3 }, { ...cachedResult, cached: true }]);
     expect(await lease.result()).toBe(cachedResult);
     expect([lease.cached, lease.state, lease.task]).toEqual([true, 'succeeded', 'primes']);
   });
