@@ -440,7 +440,7 @@ export function renderMarkdown(input: ReportInput): string {
   );
   for (const line of mergedLines(input.merged ?? [])) lines.push(line, '');
   lines.push('**Machine:** ' + Object.entries(input.machine).map(([k, v]) => `${k} ${v}`).join(', ') + '. The load generator runs on the same cores as the servers.', '');
-  lines.push('**Servers** (all on loopback, measured one after another with the same load generator: a bare `@grpc/grpc-js` client with stubs built by `@grpc/proto-loader` at run time):', '');
+  lines.push('**Servers** (all on loopback, measured one after another with the same load generator: a bare `@grpc/grpc-js` client with stubs built by `@grpc/proto-loader` at run time; its RunBatch writes the same gRPC frames straight onto a `node:http2` stream):', '');
   for (const s of servers) lines.push(`- \`${s}\`: ${input.serverNotes[s]}`);
   lines.push('');
   if (input.failures.length) {
