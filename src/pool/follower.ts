@@ -17,11 +17,22 @@ export type ResultEvent = Extract<TaskEvent, { type: 'result' }>;
 
 export type Outcome = { result: ResultEvent } | { error: OffloadError };
 
+/** One step of a called-back reader: an event (a result is the last), the job's failure, or the end without either (the follower left). */
+export type FollowerRead<E = TaskEvent> = { event: E } | { error: unknown } | { end: true };
+
+/** A reader that is called back rather than awaiting: `read` hands over one step at a time, undefined while nothing is unread. */
+export interface EventReader<E = TaskEvent> {
+  read(): FollowerRead<E> | undefined;
+  /** Stops reading: nothing more is kept for this reader. */
+  close(): void;
+}
+
 export class Follower implements AsyncIterable<TaskEvent> {
   #started: TaskEvent | undefined;
   #progress: TaskEvent | undefined;
   #end: Outcome | undefined;
   #wake: (() => void) | undefined;
+  #onReadable: (() => void) | undefined;
   #read = false;
   #left = false;
   readonly #onLeave: (follower: Follower) => void;
@@ -70,6 +81,42 @@ export class Follower implements AsyncIterable<TaskEvent> {
     }
   }
 
+  /**
+   * Reads without a generator or a promise per event (RunBatch's items):
+   * `onReadable` is called when something arrives, and at once if something
+   * is already unread; each `read` then hands over one step.
+   */
+  watch(onReadable: () => void): EventReader {
+    this.#claimReader();
+    this.#onReadable = onReadable;
+    if (this.#started || this.#progress || this.#end || this.#left) onReadable();
+    return { read: () => this.#take(), close: () => this.leave() };
+  }
+
+  #take(): FollowerRead | undefined {
+    if (this.#left) return { end: true };
+    const started = this.#started;
+    if (started) {
+      this.#started = undefined;
+      return { event: started };
+    }
+    const end = this.#end;
+    if (end && 'error' in end) {
+      this.leave();
+      return { error: end.error };
+    }
+    const progress = this.#progress;
+    if (progress) {
+      this.#progress = undefined;
+      return { event: progress };
+    }
+    if (end) {
+      this.leave();
+      return { event: end.result };
+    }
+    return undefined;
+  }
+
   async *[Symbol.asyncIterator](): AsyncGenerator<TaskEvent, void, undefined> {
     this.#claimReader();
     try {
@@ -108,5 +155,6 @@ export class Follower implements AsyncIterable<TaskEvent> {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
+    this.#onReadable?.();
   }
 }

@@ -139,8 +139,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
             context.record.items!++;
             const reason = undecodable(item);
             if (reason !== undefined) throw Errors.itemUndecodable(reason);
-            const admitted = startTask(item, context, holder, true);
-            return admitted instanceof Promise ? admitted.then((lease) => lease.events()) : admitted.events();
+            return startTask(item, context, holder, true);
           },
           onServerFault: deps.onServerFault,
         });

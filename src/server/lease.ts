@@ -7,7 +7,7 @@
  * releases it.
  */
 import { Errors, OffloadError } from '../errors.js';
-import type { Outcome, ResultEvent, TaskEvent } from '../pool/follower.js';
+import type { EventReader, FollowerRead, Outcome, ResultEvent, TaskEvent } from '../pool/follower.js';
 import type { Job, JobState } from '../pool/job.js';
 
 /** The call behind a lease: when its signal aborts, the lease is released with the signal's OffloadError, else with `reason()`. */
@@ -131,6 +131,44 @@ export class Lease {
    */
   events(): AsyncGenerator<TaskEvent & { cached?: boolean }, void, undefined> {
     return this.#events(true);
+  }
+
+  /**
+   * events() for a reader that is called back (RunBatch's items): no
+   * generator, no promise per event. The end (a result, a failure, this
+   * lease's reason) lets go, as `close` does.
+   */
+  watch(onReadable: () => void): EventReader<TaskEvent & { cached?: boolean }> {
+    const { job } = this.group;
+    if (!job || this.#cut) {
+      const steps: FollowerRead<TaskEvent & { cached?: boolean }>[] = job
+        ? [{ error: this.#cut }]
+        : [{ event: { type: 'started', queuedMs: this.group.result.queuedMs } }, { event: { ...this.group.result, cached: true } }];
+      onReadable();
+      return { read: () => steps.shift(), close: () => this.release(Errors.callCancelled) };
+    }
+    const follower = job.follow();
+    const leave = (): void => follower.leave();
+    this.#onRelease.add(leave);
+    const finish = (): void => {
+      this.#onRelease.delete(leave);
+      follower.leave();
+      this.release(Errors.callCancelled);
+    };
+    const reader = follower.watch(onReadable);
+    return {
+      read: () => {
+        const step = reader.read();
+        if (step === undefined || ('event' in step && step.event.type !== 'result')) return step;
+        // Read before finishing: release() below would make a cut of its own.
+        const cut = this.#cutReason();
+        finish();
+        if ('event' in step) return { event: { ...step.event, cached: this.cached } };
+        if ('error' in step) return step;
+        return cut ? { error: cut } : step;
+      },
+      close: finish,
+    };
   }
 
   // One generator for both: every layer of generators costs each event a few promise turns.

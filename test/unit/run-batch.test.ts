@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { OffloadError, Status } from '../../src/errors.js';
 import type { RunBatchRequest, RunBatchResponse } from '../../src/gen/offload/v1/compute.js';
-import type { TaskEvent } from '../../src/pool/follower.js';
 import type { Job } from '../../src/pool/job.js';
-import { createJob, succeed } from '../helpers/jobs.js';
-import { runBatch } from '../../src/server/run-batch.js';
+import { createJob, result, succeed } from '../helpers/jobs.js';
+import { runBatch, type ItemSource } from '../../src/server/run-batch.js';
 import { batchWindow } from '../../src/server/batch-window.js';
 import { eventually } from '../helpers/eventually.js';
 
@@ -25,7 +24,7 @@ describe('runBatch', () => {
         yield item(String(i));
       }
     }
-    const start = (): AsyncIterable<TaskEvent> => {
+    const start = (): ItemSource => {
       const job = createJob();
       runs.push(job);
       // Each task finishes a little later, so items pile up if the reader is greedy.
@@ -48,7 +47,7 @@ describe('runBatch', () => {
       yield item('a', 'missing');
       yield item('b');
     }
-    const start = (request: RunBatchRequest): AsyncIterable<TaskEvent> => {
+    const start = (request: RunBatchRequest): ItemSource => {
       if (request.task === 'missing') throw new OffloadError(Status.NOT_FOUND, 'unknown task "missing"');
       const job = createJob();
       succeed(job, 'done');
@@ -67,7 +66,7 @@ describe('runBatch', () => {
     async function* requests(): AsyncGenerator<RunBatchRequest> {
       yield item('a');
     }
-    const start = (): AsyncIterable<TaskEvent> => {
+    const start = (): ItemSource => {
       throw new TypeError('secret internals');
     };
     const events: RunBatchResponse[] = [];
@@ -76,6 +75,81 @@ describe('runBatch', () => {
     }
     expect(events).toEqual([{ id: 'a', failure: { code: Status.INTERNAL, message: 'internal error' } }]);
     expect(faults).toHaveLength(1);
+  });
+
+  it('gives each item its turn: an item that always has progress unread does not hold back another\'s result', async () => {
+    const chatty = createJob();
+    const quick = createJob();
+    for (const job of [chatty, quick]) {
+      job.sent();
+      job.running(Date.now());
+      job.publish({ type: 'started', queuedMs: 0 });
+    }
+    async function* requests(): AsyncGenerator<RunBatchRequest> {
+      yield item('chatty');
+      yield item('quick');
+    }
+    const start = (request: RunBatchRequest): ItemSource => (request.id === 'chatty' ? chatty : quick).follow();
+    const seen: string[] = [];
+    for await (const event of runBatch(requests(), { window: 2, start, onServerFault: () => {} })) {
+      seen.push(`${event.id}:${event.started ? 'started' : event.progress ? 'progress' : event.result ? 'result' : 'failure'}`);
+      if (seen.length === 1) quick.settle({ result: result('q') });
+      // Every time chatty is read it has a new progress unread, twenty times over.
+      if (event.id !== 'chatty' || event.result) continue;
+      if (seen.length < 20) chatty.publish({ type: 'progress', fraction: seen.length / 20, message: '' });
+      else chatty.settle({ result: result('c') });
+    }
+    // Starved, quick's result would come after chatty's twenty events; taking turns, it comes next to its Started.
+    expect(seen.indexOf('quick:result') - seen.indexOf('quick:started')).toBeLessThanOrEqual(2);
+    expect(seen.indexOf('quick:result')).toBeLessThan(6);
+    expect(seen.at(-1)).toBe('chatty:result');
+    expect(seen.filter((s) => s.endsWith(':result'))).toHaveLength(2);
+  });
+
+  it('keeps only the latest unread progress of an item for a client that reads slowly', async () => {
+    const job = createJob();
+    job.sent();
+    job.running(Date.now());
+    job.publish({ type: 'started', queuedMs: 0 });
+    async function* requests(): AsyncGenerator<RunBatchRequest> {
+      yield item('a');
+    }
+    const events = runBatch(requests(), { window: 1, start: () => job.follow(), onServerFault: () => {} });
+    expect((await events.next()).value).toMatchObject({ id: 'a', started: {} });
+    // The client reads nothing while the task reports ten times and ends.
+    for (let i = 1; i <= 10; i++) job.publish({ type: 'progress', fraction: i / 10, message: String(i) });
+    job.settle({ result: result('done') });
+    const rest: RunBatchResponse[] = [];
+    for await (const event of events) rest.push(event);
+    expect(rest).toHaveLength(2);
+    expect(rest[0]).toEqual({ id: 'a', progress: { fraction: 1, message: '10' } });
+    expect(rest[1]?.result?.output).toBe('done');
+  });
+
+  it('turns an item refused after an await (a cacheable item being hashed) into a failure event', async () => {
+    async function* requests(): AsyncGenerator<RunBatchRequest> {
+      yield item('a');
+    }
+    const start = (): Promise<ItemSource> => Promise.reject(new OffloadError(Status.RESOURCE_EXHAUSTED, 'the queue is full'));
+    const events: RunBatchResponse[] = [];
+    for await (const event of runBatch(requests(), { window: 1, start, onServerFault: () => {} })) events.push(event);
+    expect(events).toEqual([{ id: 'a', failure: { code: Status.RESOURCE_EXHAUSTED, message: 'the queue is full' } }]);
+  });
+
+  it('stops following every item in flight when the client stops reading', async () => {
+    const jobs = [createJob(), createJob(), createJob()];
+    async function* requests(): AsyncGenerator<RunBatchRequest> {
+      for (let i = 0; i < jobs.length; i++) yield item(String(i));
+      await new Promise(() => {}); // the client sends no more and does not half-close
+    }
+    const events = runBatch(requests(), { window: 3, start: (request) => jobs[Number(request.id)]!.follow(), onServerFault: () => {} });
+    jobs[0]!.sent();
+    jobs[0]!.running(Date.now());
+    jobs[0]!.publish({ type: 'started', queuedMs: 0 });
+    expect((await events.next()).value).toMatchObject({ id: '0', started: {} });
+    await eventually(() => expect(jobs.map((job) => job.followers)).toEqual([1, 1, 1]));
+    await events.return(undefined);
+    expect(jobs.map((job) => job.followers)).toEqual([0, 0, 0]);
   });
 });
 
@@ -103,7 +177,7 @@ describe('the RunBatch window', () => {
       }
     }
     const unfinished: Job[] = [];
-    const start = (): AsyncIterable<TaskEvent> => {
+    const start = (): ItemSource => {
       const job = createJob();
       unfinished.push(job);
       return job.follow();
