@@ -19,6 +19,7 @@ import {
   type RunStreamResponse,
 } from '../gen/offload/v1/compute.js';
 import type { Priority } from '../pool/priority-queue.js';
+import type { TaskEvent } from '../pool/follower.js';
 import type { TaskPool } from '../pool/task-pool.js';
 import { cacheKey } from './cache-key.js';
 import { createJobService } from './job-service.js';
@@ -31,7 +32,7 @@ import { linkCallSignal } from './call-signal.js';
 import { runBatch } from './run-batch.js';
 import { undecodable } from './served-definition.js';
 import { toEventFields, toTaskResult } from './to-wire.js';
-import { withHeartbeat } from './with-heartbeat.js';
+import { readWithHeartbeat, withHeartbeat } from './with-heartbeat.js';
 
 export interface ComputeServiceDeps {
   catalog: TaskCatalog;
@@ -118,7 +119,7 @@ export function createComputeService(deps: ComputeServiceDeps): ComputeServiceIm
       let latest: Progress = { fraction: 0, message: '' };
       const lease = await startTask(request, context, holderOf(context), true);
       // The lease is released if this generator stops early (the client went away).
-      const events = withHeartbeat(lease.events(), heartbeatMs, () => ({ type: 'progress' as const, ...latest }));
+      const events = readWithHeartbeat<TaskEvent>((onReadable) => lease.watch(onReadable), heartbeatMs, () => ({ type: 'progress', ...latest }));
       for await (const event of events) {
         if (event.type === 'progress') latest = { fraction: event.fraction, message: event.message };
         if (event.type === 'result') Object.assign(context.record, { queuedMs: event.queuedMs, runMs: event.runMs });

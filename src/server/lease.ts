@@ -120,23 +120,35 @@ export class Lease {
    * ending with this lease's reason if it is released first. Reading them
    * releases nothing: a watcher of a submitted job follows this way.
    */
-  follow(): AsyncGenerator<TaskEvent, void, undefined> {
-    return this.#events(false);
+  async *follow(): AsyncGenerator<TaskEvent, void, undefined> {
+    const { job } = this.group;
+    if (!job) {
+      const { result } = this.group;
+      yield { type: 'started', queuedMs: result.queuedMs };
+      yield result;
+      return;
+    }
+    if (this.#cut) throw this.#cut;
+    const follower = job.follow();
+    const leave = (): void => follower.leave();
+    this.#onRelease.add(leave);
+    try {
+      yield* follower;
+      // A follower made to leave ends quietly: say why (read anew: release() may have run meanwhile).
+      const cut = this.#cutReason();
+      if (cut) throw cut;
+    } finally {
+      this.#onRelease.delete(leave);
+      follower.leave();
+    }
   }
 
   /**
-   * The events for the call holding this lease; a call that stops reading
-   * early lets go. The result says whether it was `cached` (not computed for
-   * this request).
-   */
-  events(): AsyncGenerator<TaskEvent & { cached?: boolean }, void, undefined> {
-    return this.#events(true);
-  }
-
-  /**
-   * events() for a reader that is called back (RunBatch's items): no
-   * generator, no promise per event. The end (a result, a failure, this
-   * lease's reason) lets go, as `close` does.
+   * The events for the call holding this lease, for a reader that is called
+   * back: no generator and no promise per event. A result says whether it
+   * was `cached` (not computed for this request). The end (a result, a
+   * failure, this lease's reason) lets go, as `close` does: a call that stops
+   * reading early lets go.
    */
   watch(onReadable: () => void): EventReader<TaskEvent & { cached?: boolean }> {
     const { job } = this.group;
@@ -145,7 +157,7 @@ export class Lease {
         ? [{ error: this.#cut }]
         : [{ event: { type: 'started', queuedMs: this.group.result.queuedMs } }, { event: { ...this.group.result, cached: true } }];
       onReadable();
-      return { read: () => steps.shift(), close: () => this.release(Errors.callCancelled) };
+      return { read: () => steps.shift() ?? { end: true }, close: () => this.release(Errors.callCancelled) };
     }
     const follower = job.follow();
     const leave = (): void => follower.leave();
@@ -169,34 +181,6 @@ export class Lease {
       },
       close: finish,
     };
-  }
-
-  // One generator for both: every layer of generators costs each event a few promise turns.
-  async *#events(forCall: boolean): AsyncGenerator<TaskEvent & { cached?: boolean }, void, undefined> {
-    const { job } = this.group;
-    try {
-      if (!job) {
-        const { result } = this.group;
-        yield { type: 'started', queuedMs: result.queuedMs };
-        yield forCall ? { ...result, cached: this.cached } : result;
-        return;
-      }
-      if (this.#cut) throw this.#cut;
-      const follower = job.follow();
-      const leave = (): void => follower.leave();
-      this.#onRelease.add(leave);
-      try {
-        for await (const event of follower) yield forCall && event.type === 'result' ? { ...event, cached: this.cached } : event;
-        // A follower made to leave ends quietly: say why (read anew: release() may have run meanwhile).
-        const cut = this.#cutReason();
-        if (cut) throw cut;
-      } finally {
-        this.#onRelease.delete(leave);
-        follower.leave();
-      }
-    } finally {
-      if (forCall) this.release(Errors.callCancelled);
-    }
   }
 
   /** The outcome for a unary call holding this lease, which it then lets go; progress is skipped without stepping a generator through it. */

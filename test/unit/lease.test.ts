@@ -2,8 +2,11 @@ import { describe, expect, it, vi } from 'vitest';
 import { Errors, OffloadError, Status } from '../../src/errors.js';
 import type { TaskEvent } from '../../src/pool/follower.js';
 import { callHolder, Lease, LeaseGroup } from '../../src/server/lease.js';
+import { readWithHeartbeat } from '../../src/server/with-heartbeat.js';
 import { createJob, result, succeed } from '../helpers/jobs.js';
 
+/** A lease's events as a call reads them: stopping early closes the reader. */
+const events = (lease: Lease) => readWithHeartbeat((onReadable) => lease.watch(onReadable), 60_000, () => undefined);
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 const holder = () => {
   const controller = new AbortController();
@@ -17,7 +20,7 @@ describe('a lease, a call\'s hold on a job', () => {
     const lease = new LeaseGroup(job).lease(false);
     job.sent();
     job.publish({ type: 'progress', fraction: 0.1, message: '' });
-    for await (const event of lease.events()) {
+    for await (const event of events(lease)) {
       expect(event.type).toBe('progress');
       break;
     }
@@ -30,7 +33,7 @@ describe('a lease, a call\'s hold on a job', () => {
     const job = createJob(cancel);
     const lease = new LeaseGroup(job).lease(false);
     succeed(job);
-    for await (const _ of lease.events()) {
+    for await (const _ of events(lease)) {
       // read to the end
     }
     expect(cancel).not.toHaveBeenCalled();
@@ -42,8 +45,7 @@ describe('a lease, a call\'s hold on a job', () => {
     const job = createJob(cancel);
     const { controller, holder: h } = holder();
     const lease = new LeaseGroup(job).lease(false, h);
-    // The generator is never started: the signal alone must release the lease.
-    lease.events();
+    // Nothing reads it: the signal alone must release the lease.
     controller.abort(Errors.deadlinePassed);
     expect(cancel).toHaveBeenCalledWith(job, Errors.deadlinePassed);
     expect(lease.state).toBe('cancelled');
@@ -60,7 +62,7 @@ describe('a lease, a call\'s hold on a job', () => {
     const aResult = a.result();
     const bEvents: TaskEvent[] = [];
     const bReading = (async () => {
-      for await (const event of b.events()) bEvents.push(event);
+      for await (const event of events(b)) bEvents.push(event);
     })();
     job.sent();
     job.running(Date.now());
@@ -118,9 +120,9 @@ describe('a lease, a call\'s hold on a job', () => {
   it('answers a cached result as Started and the result marked cached, with the timings of the run that produced it', async () => {
     const cachedResult = { ...result('x'), queuedMs: 3, runMs: 70 };
     const lease = Lease.fromCache('primes', cachedResult);
-    const events: TaskEvent[] = [];
-    for await (const event of lease.events()) events.push(event);
-    expect(events).toEqual([{ type: 'started', queuedMs: 3 }, { ...cachedResult, cached: true }]);
+    const seen: TaskEvent[] = [];
+    for await (const event of events(lease)) seen.push(event);
+    expect(seen).toEqual([{ type: 'started', queuedMs: 3 }, { ...cachedResult, cached: true }]);
     expect(await lease.result()).toBe(cachedResult);
     expect([lease.cached, lease.state, lease.task]).toEqual([true, 'succeeded', 'primes']);
   });

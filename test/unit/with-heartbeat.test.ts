@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { withHeartbeat } from '../../src/server/with-heartbeat.js';
+import { OffloadError, Status } from '../../src/errors.js';
+import type { TaskEvent } from '../../src/pool/follower.js';
+import { readWithHeartbeat, withHeartbeat } from '../../src/server/with-heartbeat.js';
+import { createJob, result } from '../helpers/jobs.js';
 
 async function* timed<T>(items: Array<[number, T]>): AsyncGenerator<T> {
   for (const [delayMs, item] of items) {
@@ -65,5 +68,61 @@ describe('withHeartbeat', () => {
     for await (const n of withHeartbeat(endless(), 1000, () => -1)) if (n === 3) break;
     await sleep(20);
     expect(returned).toBe(true);
+  });
+});
+
+describe('readWithHeartbeat', () => {
+  const beat = (): TaskEvent => ({ type: 'progress', fraction: -1, message: 'beat' });
+  const started = () => {
+    const job = createJob();
+    job.sent();
+    job.running(Date.now());
+    job.publish({ type: 'started', queuedMs: 0 });
+    return job;
+  };
+
+  it('relays a follower\'s events as they come and ends after the result', async () => {
+    const job = started();
+    const reading = collect(readWithHeartbeat((onReadable) => job.follow().watch(onReadable), 1000, beat));
+    await sleep(5);
+    job.publish({ type: 'progress', fraction: 0.5, message: 'half' });
+    await sleep(5);
+    job.settle({ result: result('done') });
+    expect(await reading).toEqual([{ type: 'started', queuedMs: 0 }, { type: 'progress', fraction: 0.5, message: 'half' }, result('done')]);
+  });
+
+  it('fills a silence with heartbeats, one per interval', async () => {
+    const job = started();
+    const reading = collect(readWithHeartbeat((onReadable) => job.follow().watch(onReadable), 100, beat));
+    await sleep(450);
+    job.settle({ result: result('done') });
+    const out = await reading;
+    // About four intervals of silence; timers on a busy machine may fire late, never early.
+    const beats = out.filter((event) => event.type === 'progress').length;
+    expect(beats).toBeGreaterThanOrEqual(2);
+    expect(beats).toBeLessThanOrEqual(4);
+    expect(out.at(-1)).toEqual(result('done'));
+  });
+
+  it('throws the job\'s failure after the events before it', async () => {
+    const job = started();
+    const failure = new OffloadError(Status.RESOURCE_EXHAUSTED, 'out of memory');
+    const out: TaskEvent[] = [];
+    const reading = (async () => {
+      for await (const event of readWithHeartbeat((onReadable) => job.follow().watch(onReadable), 1000, beat)) out.push(event);
+    })();
+    job.settle({ error: failure });
+    await expect(reading).rejects.toBe(failure);
+    expect(out).toEqual([{ type: 'started', queuedMs: 0 }]);
+  });
+
+  it('stops following when the reader stops early', async () => {
+    const job = started();
+    for await (const event of readWithHeartbeat((onReadable) => job.follow().watch(onReadable), 1000, beat)) {
+      expect(event.type).toBe('started');
+      expect(job.followers).toBe(1);
+      break;
+    }
+    expect(job.followers).toBe(0);
   });
 });
