@@ -1,4 +1,4 @@
-import type { EventReader } from '../pool/follower.js';
+import type { EventReader, FollowerRead } from '../pool/follower.js';
 
 /**
  * Yields what `source` yields; when it stays silent for `intervalMs`, yields
@@ -8,60 +8,37 @@ import type { EventReader } from '../pool/follower.js';
  * One timer per stream, re-armed with refresh() after every message: a stream
  * relaying thousands of progress events allocates no timer or race per event.
  */
-export async function* withHeartbeat<T>(source: AsyncIterable<T>, intervalMs: number, heartbeat: () => T | undefined): AsyncGenerator<T> {
-  const iterator = source[Symbol.asyncIterator]();
-  let wake: (() => void) | undefined;
-  let silent = false;
-  const timer = setTimeout(() => {
-    silent = true;
-    wake?.();
-  }, intervalMs);
-  let next: IteratorResult<T> | undefined;
-  let failure: { error: unknown } | undefined;
-  let pending = true;
+export function withHeartbeat<T>(source: AsyncIterable<T>, intervalMs: number, heartbeat: () => T | undefined): AsyncGenerator<T> {
+  return readWithHeartbeat((onReadable) => iteratorReader(source[Symbol.asyncIterator](), onReadable), intervalMs, heartbeat);
+}
+
+/** An async iterator read one step ahead, as a reader that calls back. */
+function iteratorReader<T>(iterator: AsyncIterator<T>, onReadable: () => void): EventReader<T> {
+  let step: FollowerRead<T> | undefined;
   const pull = (): void => {
-    pending = true;
     iterator.next().then(
       (result) => {
-        next = result;
-        pending = false;
-        wake?.();
+        step = result.done ? { end: true } : { event: result.value };
+        onReadable();
       },
       (error: unknown) => {
-        failure = { error };
-        pending = false;
-        wake?.();
+        step = { error };
+        onReadable();
       },
     );
   };
   pull();
-  try {
-    while (true) {
-      if (pending && !silent) await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-      if (failure) throw failure.error;
-      if (!pending) {
-        const result = next!;
-        next = undefined;
-        if (result.done) return;
-        pull();
-        silent = false;
-        timer.refresh();
-        yield result.value;
-        continue;
-      }
-      // The timer fired while the source was still silent.
-      silent = false;
-      timer.refresh();
-      const beat = heartbeat();
-      if (beat !== undefined) yield beat;
-    }
-  } finally {
-    clearTimeout(timer);
+  return {
+    read: () => {
+      const taken = step;
+      step = undefined;
+      if (taken && 'event' in taken) pull();
+      return taken;
+    },
     // Not awaited: a source blocked in next() would hold the caller until its
     // next event. The caller's signal ends the source; its outcome is moot.
-    void iterator.return?.()?.catch(() => {});
-  }
+    close: () => void iterator.return?.()?.catch(() => {}),
+  };
 }
 
 /**
@@ -69,7 +46,8 @@ export async function* withHeartbeat<T>(source: AsyncIterable<T>, intervalMs: nu
  * `watch`): one generator for the whole stream, where following a lease
  * through its own generators took three, each costing every event a few
  * promise turns and each open stream its suspended frames. Ends at the
- * reader's end; throws its failure; closes the reader when the caller stops.
+ * reader's end; throws its failure; closes the reader when it ends or the
+ * caller stops.
  */
 export async function* readWithHeartbeat<T>(watch: (onReadable: () => void) => EventReader<T>, intervalMs: number, heartbeat: () => T | undefined): AsyncGenerator<T> {
   let wake: (() => void) | undefined;
