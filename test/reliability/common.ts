@@ -22,11 +22,13 @@ export const budget = (ms: number): number => (SOAK ? 3_600_000 : ms);
 export const HEAP_SLACK_MB = 16;
 /**
  * RSS includes every worker's heap and the allocator's free lists, which V8
- * and glibc keep after a burst of big messages; it plateaus (measured: about
- * +100 to +230 MB after rounds of 10 MB strings and 1M-number lists, not
- * growing round after round) but does not return to the byte.
+ * and glibc keep after a burst of big messages; it plateaus but does not
+ * return to the byte. Measured after the hostile-input scenarios (10 MB
+ * strings, 1M-number lists, messages near 64 MiB): +100 to +230 MB on Node
+ * 20; on Node 24 +180 to +310 MB, and 368, 323 and 350 MB after three rounds
+ * in one server (baseline 172): retained, not growing round after round.
  */
-export const RSS_SLACK_MB = 256;
+export const RSS_SLACK_MB = 384;
 
 /** How long any single call of the hostile and fault scenarios may take: "within seconds". */
 export const CALL_BUDGET_MS = 10_000;
@@ -54,10 +56,14 @@ export async function recoveredSample(server: OffloadProcess, before: Sample): P
   }
   const until = Date.now() + 10_000;
   while ((server.fds() > before.fds || server.connections() > before.connections) && Date.now() < until) await sleep(100);
-  // A descriptor open for a moment (seen: two, gone a few ms later, while
-  // nothing ran) is not a leak: a leak is still there a second later.
+  // A descriptor open for a while is not a leak: a leak never closes. Seen:
+  // two sockets gone a few ms later, and tsx's cache directory, which a
+  // worker that compiled a task for the first time lists in the background
+  // (FileCache.expireDiskCache, an opendir over every cached file), open for
+  // over a second on a loaded machine.
   let sample = await server.sample({ gc: true });
-  for (let retry = 0; retry < 5 && sample.fds - sample.connections > before.fds - before.connections; retry++) {
+  const fdsUntil = Date.now() + 10_000;
+  while (sample.fds - sample.connections > before.fds - before.connections && Date.now() < fdsUntil) {
     await sleep(200);
     sample = await server.sample();
   }
