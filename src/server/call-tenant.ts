@@ -1,10 +1,13 @@
-import type { CallContext } from 'nice-grpc';
+import type { Metadata } from 'nice-grpc';
 import { Errors } from '../errors.js';
 import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
 import { DEFAULT_TENANT, isTenantName, TENANT_METADATA } from '../tenant-name.js';
 
+/** A call's metadata as the server reads it: a key's values joined by ", ", as nice-grpc's Metadata.get gives them. */
+export type MetadataReader = Pick<Metadata, 'get'>;
+
 /** Whose call this is; undefined for calls that need no tenant. Throws a ServerError to refuse the call. */
-export type TenantOf = (path: string, metadata: CallContext['metadata']) => string | undefined;
+export type TenantOf = (path: string, metadata: MetadataReader) => string | undefined;
 
 const COMPUTE = `/${ComputeServiceDefinition.fullName}/`;
 

@@ -4,8 +4,7 @@
  * and the ordered shutdown that lets in-flight calls finish.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChannelOptions } from '@grpc/grpc-js';
-import { createServer } from 'nice-grpc';
+import type { ChannelOptions, UntypedHandleCall } from '@grpc/grpc-js';
 import { findTaskFiles } from '../catalog/find-task-files.js';
 import { TaskCatalog } from '../catalog/task-catalog.js';
 import type { Config } from '../config.js';
@@ -16,9 +15,13 @@ import { bundledTasksDir } from '../pool/worker-entry.js';
 import { createBearerAuth } from './bearer-auth.js';
 import { recordDeadline } from './call-deadline.js';
 import { createCallMiddleware } from './call-middleware.js';
+import { createCallScopes } from './call-scope.js';
 import { createTaskOutputLog } from './task-output-log.js';
 import { tenantFromMetadata } from './call-tenant.js';
 import { createComputeService } from './compute-service.js';
+import { createGrpcServer } from './grpc-server.js';
+import { serveRunStream } from './serve-run-stream.js';
+import { createStartTask } from './start-task.js';
 import { JobStore } from './job-store.js';
 import { ResultCache } from './result-cache.js';
 import { SharedWork } from './shared-work.js';
@@ -140,7 +143,9 @@ export async function createComputeServer(config: Config, options: ServerOptions
     const catalog = new TaskCatalog(await pool.describe(files));
     // Health says SERVING once the pool is up: every worker, not only the one that described the tasks.
     await pool.ready();
-    const server = createServer({
+    const openCall = createCallScopes({ log, metrics, tenantOf: config.auth.length > 0 ? createBearerAuth(config.auth) : tenantFromMetadata, drain });
+    const server = createGrpcServer(
+      {
       'grpc.max_receive_message_length': config.maxMessageBytes,
       'grpc.max_send_message_length': config.maxMessageBytes,
       'grpc.keepalive_time_ms': config.keepaliveMs,
@@ -153,22 +158,23 @@ export async function createComputeServer(config: Config, options: ServerOptions
       'grpc.enable_channelz': 0,
       // nice-grpc passes its options on to grpc-js's Server, which takes interceptors there.
       ...({ interceptors: [recordDeadline] } as ChannelOptions),
-    }).use(createCallMiddleware({ log, metrics, tenantOf: config.auth.length > 0 ? createBearerAuth(config.auth) : tenantFromMetadata, drain }));
+      },
+      createCallMiddleware(openCall),
+    );
     grpcServer = server;
-    server.add(
+    const startTask = createStartTask({ catalog, pool, isDraining: () => drain.draining, maxRunMs: config.maxRunMs, shared });
+    server.addWithDirect(
       ServedComputeServiceDefinition,
       createComputeService({
         catalog,
-        pool,
-        isDraining: () => drain.draining,
+        startTask,
         batchWindow: batchWindow(config.workers, config.maxQueue, (task) => pool.expectedRunMs(task)),
         heartbeatMs: config.heartbeatMs,
-        maxRunMs: config.maxRunMs,
         onServerFault: (id, error) => log.error({ method: '/offload.v1.ComputeService/RunBatch', id, detail: error.detail }, error.message),
         jobs,
         holdForDrain: drain.hold,
-        shared,
       }),
+      { runStream: serveRunStream({ openCall, startTask, heartbeatMs: config.heartbeatMs }) as UntypedHandleCall },
     );
     const health = addHealth(server);
     addReflection(server);

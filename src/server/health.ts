@@ -1,5 +1,5 @@
 import { HealthDefinition, HealthServiceImpl, HealthState } from 'nice-grpc-server-health';
-import type { Server } from 'nice-grpc';
+import type { GrpcServer } from './grpc-server.js';
 import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
 
 export interface Health {
@@ -10,7 +10,7 @@ export interface Health {
 }
 
 /** Adds grpc.health.v1.Health (Check and Watch); any other service name is NOT_FOUND on Check. */
-export function addHealth(server: Server): Health {
+export function addHealth(server: Pick<GrpcServer<object>, 'add'>): Health {
   const state = HealthState();
   server.add(HealthDefinition, HealthServiceImpl(state));
   const set = (status: 'healthy' | 'unhealthy'): void => {

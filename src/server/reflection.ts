@@ -1,4 +1,4 @@
-import type { Server } from 'nice-grpc';
+import type { GrpcServer } from './grpc-server.js';
 import { HealthDefinition } from 'nice-grpc-server-health';
 import { ServerReflection, ServerReflectionService } from 'nice-grpc-server-reflection';
 import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
@@ -12,7 +12,7 @@ const V1ALPHA = 'grpc.reflection.v1alpha.ServerReflection';
  * v1alpha; its messages are the same on the wire, so one implementation
  * serves both paths). Every exposed service is describable, reflection too.
  */
-export function addReflection(server: Server): void {
+export function addReflection(server: Pick<GrpcServer<object>, 'add'>): void {
   const implementation = ServerReflection(loadDescriptorSet(), [
     ComputeServiceDefinition.fullName,
     HealthDefinition.fullName,
