@@ -27,7 +27,7 @@ export interface EventReader<E = TaskEvent> {
   close(): void;
 }
 
-export class Follower implements AsyncIterable<TaskEvent> {
+export class Follower implements AsyncIterable<TaskEvent>, EventReader {
   #started: TaskEvent | undefined;
   #progress: TaskEvent | undefined;
   #end: Outcome | undefined;
@@ -56,6 +56,11 @@ export class Follower implements AsyncIterable<TaskEvent> {
     if (this.#end || this.#left) return;
     this.#end = { error };
     this.#notify();
+  }
+
+  /** After watch(): stops reading, as leave() does. */
+  close(): void {
+    this.leave();
   }
 
   /** Stops following: no more events are kept for this follower. The job goes on. */
@@ -90,10 +95,12 @@ export class Follower implements AsyncIterable<TaskEvent> {
     this.#claimReader();
     this.#onReadable = onReadable;
     if (this.#started || this.#progress || this.#end || this.#left) onReadable();
-    return { read: () => this.#take(), close: () => this.leave() };
+    // The follower is its own reader: an open stream holds no reader object or closures beside it.
+    return this;
   }
 
-  #take(): FollowerRead | undefined {
+  /** After watch(): the next step, or undefined when nothing is unread. */
+  read(): FollowerRead | undefined {
     if (this.#left) return { end: true };
     const started = this.#started;
     if (started) {

@@ -23,24 +23,42 @@ const DEADLINE_KEY = 'x-offload-internal-deadline';
  */
 export const DEADLINE_SLACK_MS = 100;
 
-/** A grpc-js server interceptor: records each call's deadline (from grpc-timeout) where handlers can read it. */
-export const recordDeadline: ServerInterceptor = (_method, call) =>
-  new ServerInterceptingCall(call, {
-    start(next) {
-      next({
-        onReceiveMetadata(metadata, pass) {
-          metadata.remove(DEADLINE_KEY);
-          const deadline = call.getDeadline();
-          const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-          if (Number.isFinite(ms)) metadata.set(DEADLINE_KEY, String(ms));
-          pass(metadata);
-        },
-      });
-    },
-  });
+/**
+ * A grpc-js server interceptor: records each call's deadline (from
+ * grpc-timeout) where nice-grpc's handlers can read it. Calls served by
+ * offload's own handlers (`direct`, their paths) read it from grpc-js's call
+ * and pass through: the interceptor costs each call several objects.
+ */
+export function recordDeadline(direct: ReadonlySet<string>): ServerInterceptor {
+  return (method, call) =>
+    direct.has(method.path)
+      ? // grpc-js hands each interceptor the call the last one returned: returning it unchanged passes it through.
+        (call as ServerInterceptingCall)
+      : new ServerInterceptingCall(call, {
+          start(next) {
+            next({
+              onReceiveMetadata(metadata, pass) {
+                metadata.remove(DEADLINE_KEY);
+                const ms = deadlineMs(call.getDeadline());
+                if (Number.isFinite(ms)) metadata.set(DEADLINE_KEY, String(ms));
+                pass(metadata);
+              },
+            });
+          },
+        });
+}
+
+/** A grpc-js deadline in ms since the epoch; Infinity when there is none. */
+export function deadlineMs(deadline: Date | number): number {
+  return deadline instanceof Date ? deadline.getTime() : deadline;
+}
 
 /** Why a call whose signal aborted ended: its deadline passed (DEADLINE_EXCEEDED) or its client cancelled it. */
 export function callEndReason(metadata: { get(key: string): unknown }, now = Date.now()): OffloadError {
-  const deadline = Number(metadata.get(DEADLINE_KEY));
+  return endReasonAt(Number(metadata.get(DEADLINE_KEY)), now);
+}
+
+/** Why a call with this deadline (ms since the epoch; NaN or Infinity: none) ended now. */
+export function endReasonAt(deadline: number, now = Date.now()): OffloadError {
   return Number.isFinite(deadline) && now >= deadline - DEADLINE_SLACK_MS ? Errors.deadlinePassed : Errors.callCancelled;
 }

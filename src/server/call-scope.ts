@@ -45,51 +45,67 @@ export interface CallScope {
 export type OpenCall = (path: string, metadata: MetadataReader, peer: string, request: unknown) => CallScope;
 
 /** Opens a scope per call. Metadata is never logged, so tokens stay out of logs; the tenant is a name, not a secret. */
-export function createCallScopes({ log, metrics, tenantOf, drain }: CallScopeOptions): OpenCall {
-  let calls = 0;
-  return (path, metadata, peer, request) => {
-    const startedAt = performance.now();
-    const record: CallRecord = { call: ++calls };
+export function createCallScopes(options: CallScopeOptions): OpenCall {
+  const counter = { calls: 0 };
+  return (path, metadata, peer, request) => new Scope(options, ++counter.calls, path, metadata, peer, request);
+}
+
+/** A class, not closures: an open stream holds its scope, and every closure would cost it a few dozen bytes. */
+class Scope implements CallScope {
+  readonly record: CallRecord;
+  readonly refusal: ServerError | undefined;
+  readonly #startedAt = performance.now();
+  readonly #release: (() => void) | undefined;
+
+  constructor(
+    readonly options: CallScopeOptions,
+    call: number,
+    readonly path: string,
+    metadata: MetadataReader,
+    readonly peer: string,
+    request: unknown,
+  ) {
+    const record: CallRecord = { call };
+    this.record = record;
     const task = (request as { task?: unknown } | undefined)?.task;
     if (typeof task === 'string') record.task = truncate(task, 256);
-    let refusal: ServerError | undefined;
-    let release: (() => void) | undefined;
     try {
-      record.tenant = tenantOf(path, metadata);
-      release = drain.enter(path);
+      record.tenant = options.tenantOf(path, metadata);
+      this.#release = options.drain.enter(path);
     } catch (thrown) {
-      refusal = toServerError(thrown, record);
+      this.refusal = toServerError(thrown, record);
     }
-    return {
-      record,
-      refusal,
-      statusOf: (thrown) => toServerError(thrown, record),
-      finish(code, message, ended) {
-        release?.();
-        if (ended) ({ code, message } = ended);
-        const seconds = (performance.now() - startedAt) / 1000;
-        metrics.rpcFinished(path, code, seconds);
-        const line = {
-          method: path,
-          call: record.call,
-          tenant: record.tenant,
-          task: record.task,
-          items: record.items,
-          code: Status[code],
-          queued_ms: round(record.queuedMs),
-          run_ms: round(record.runMs),
-          cached: record.cached,
-          duration_ms: round(seconds * 1000),
-          peer,
-          message,
-          detail: record.detail === undefined ? undefined : truncate(record.detail, 8192),
-        };
-        if (record.detail) log.error(line, 'call failed');
-        else if (QUIET.test(path)) log.debug(line, 'call');
-        else log.info(line, 'call');
-      },
+  }
+
+  statusOf(thrown: unknown): ServerError {
+    return toServerError(thrown, this.record);
+  }
+
+  finish(code: Status, message: string | undefined, ended?: OffloadError): void {
+    const { record, path, options } = this;
+    this.#release?.();
+    if (ended) ({ code, message } = ended);
+    const seconds = (performance.now() - this.#startedAt) / 1000;
+    options.metrics.rpcFinished(path, code, seconds);
+    const line = {
+      method: path,
+      call: record.call,
+      tenant: record.tenant,
+      task: record.task,
+      items: record.items,
+      code: Status[code],
+      queued_ms: round(record.queuedMs),
+      run_ms: round(record.runMs),
+      cached: record.cached,
+      duration_ms: round(seconds * 1000),
+      peer: this.peer,
+      message,
+      detail: record.detail === undefined ? undefined : truncate(record.detail, 8192),
     };
-  };
+    if (record.detail) options.log.error(line, 'call failed');
+    else if (QUIET.test(path)) options.log.debug(line, 'call');
+    else options.log.info(line, 'call');
+  }
 }
 
 function toServerError(thrown: unknown, record: CallRecord): ServerError {

@@ -20,7 +20,7 @@ import { createTaskOutputLog } from './task-output-log.js';
 import { tenantFromMetadata } from './call-tenant.js';
 import { createComputeService } from './compute-service.js';
 import { createGrpcServer } from './grpc-server.js';
-import { serveRunStream } from './serve-run-stream.js';
+import { RUN_STREAM_PATH, serveRunStream } from './serve-run-stream.js';
 import { createStartTask } from './start-task.js';
 import { JobStore } from './job-store.js';
 import { ResultCache } from './result-cache.js';
@@ -157,7 +157,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       // Channelz (grpc-js's per-call tracking) has no consumer here.
       'grpc.enable_channelz': 0,
       // nice-grpc passes its options on to grpc-js's Server, which takes interceptors there.
-      ...({ interceptors: [recordDeadline] } as ChannelOptions),
+      ...({ interceptors: [recordDeadline(new Set([RUN_STREAM_PATH]))] } as ChannelOptions),
       },
       createCallMiddleware(openCall),
     );

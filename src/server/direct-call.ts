@@ -1,8 +1,9 @@
 import type { Metadata as GrpcJsMetadata, ServerDuplexStream, ServerWritableStream } from '@grpc/grpc-js';
 import { Status } from 'nice-grpc';
-import { callEndReason } from './call-deadline.js';
+import type { OffloadError } from '../errors.js';
+import { deadlineMs, endReasonAt } from './call-deadline.js';
 import type { CallRecord } from './call-record.js';
-import type { OpenCall } from './call-scope.js';
+import type { CallScope, OpenCall } from './call-scope.js';
 import type { MetadataReader } from './call-tenant.js';
 
 type GrpcJsStream<Request, Response> = ServerWritableStream<Request, Response> | ServerDuplexStream<Request, Response>;
@@ -10,80 +11,82 @@ type GrpcJsStream<Request, Response> = ServerWritableStream<Request, Response> |
 /**
  * A streaming call offload serves with its own grpc-js handler
  * (./grpc-server.ts): what nice-grpc and the call middleware give the
- * others, at one object per call.
+ * others. A class, not closures: an open stream holds one of these, and the
+ * heap per open stream is a figure users plan capacity by.
  */
-export interface DirectCall {
-  readonly record: CallRecord;
-  readonly metadata: MetadataReader;
-  /** Aborts, with the call's end reason (deadline or cancel), when the client cancels or the deadline passes. */
-  readonly signal: AbortSignal;
-  /** Ends the call with OK once the messages written so far are flushed. */
-  end(): void;
-  /** Ends the call with the status `thrown` maps to (./call-scope.ts). */
-  fail(thrown: unknown): void;
-}
+export class DirectCall<Request = unknown, Response = unknown> {
+  #open = true;
+  readonly #scope: CallScope;
+  readonly #stream: GrpcJsStream<Request, Response>;
+  readonly #onEnd: (cut: OffloadError | undefined) => void;
+  readonly #cancelled = (): void => this.#cancel();
 
-/**
- * Opens `stream`'s scope. Returns undefined when the call is refused
- * (credentials, tenant, draining), having ended it; `onEnd` runs once
- * whichever way the call ends, before its log line.
- */
-export function openDirectCall<Request, Response>(
-  stream: GrpcJsStream<Request, Response>,
-  path: string,
-  openCall: OpenCall,
-  request: unknown,
-  onEnd: () => void,
-): DirectCall | undefined {
-  const metadata = readGrpcJsMetadata(stream.metadata);
-  const scope = openCall(path, metadata, stream.getPeer(), request);
-  const controller = new AbortController();
-  let open = true;
-  const close = (code: Status, message: string | undefined, ended?: ReturnType<typeof callEndReason>): void => {
-    open = false;
-    stream.off('cancelled', cancelled);
-    onEnd();
-    scope.finish(code, message, ended);
-  };
-  const cancelled = (): void => {
-    if (!open) return;
-    const reason = callEndReason(metadata);
-    controller.abort(reason);
-    close(reason.code, reason.message, reason);
-  };
-  stream.on('cancelled', cancelled);
-  if (stream.cancelled) cancelled();
-  const call: DirectCall = {
-    record: scope.record,
-    metadata,
-    signal: controller.signal,
-    end() {
-      if (!open) return;
-      close(Status.OK, undefined);
-      stream.end();
-    },
-    fail(thrown) {
-      if (!open) return;
-      const error = scope.statusOf(thrown);
-      close(error.code, error.details);
-      // grpc-js ends the stream with this status once what was written is flushed.
-      stream.emit('error', { code: error.code, details: error.details });
-    },
-  };
-  if (scope.refusal) {
-    call.fail(scope.refusal);
-    return undefined;
+  /**
+   * Opens `stream`'s scope (./call-scope.ts). A refused call (credentials,
+   * tenant, draining) is ended at once: `open` is false. `onEnd` runs once
+   * whichever way the call ends, before its log line; `cut` is the reason
+   * when the client cancelled or the deadline passed.
+   */
+  constructor(stream: GrpcJsStream<Request, Response>, path: string, openCall: OpenCall, request: unknown, onEnd: (cut: OffloadError | undefined) => void) {
+    this.#stream = stream;
+    this.#onEnd = onEnd;
+    this.#scope = openCall(path, new GrpcJsMetadataReader(stream.metadata) as MetadataReader, stream.getPeer(), request);
+    stream.on('cancelled', this.#cancelled);
+    if (this.#scope.refusal) this.fail(this.#scope.refusal);
+    else if (stream.cancelled) this.#cancel();
   }
-  return call;
+
+  get record(): CallRecord {
+    return this.#scope.record;
+  }
+
+  /** False once the call has ended: by the handler, its client or its deadline. */
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /** Why the call ended if it ended now without the handler: its deadline passed or its client cancelled. */
+  endReason(): OffloadError {
+    return endReasonAt(deadlineMs(this.#stream.getDeadline()));
+  }
+
+  /** Ends the call with OK once the messages written so far are flushed. */
+  end(): void {
+    if (!this.#close(Status.OK, undefined, undefined)) return;
+    this.#stream.end();
+  }
+
+  /** Ends the call with the status `thrown` maps to (./call-scope.ts). */
+  fail(thrown: unknown): void {
+    const error = this.#scope.statusOf(thrown);
+    if (!this.#close(error.code, error.details, undefined)) return;
+    // grpc-js ends the stream with this status once what was written is flushed.
+    this.#stream.emit('error', { code: error.code, details: error.details });
+  }
+
+  #cancel(): void {
+    const reason = this.endReason();
+    this.#close(reason.code, reason.message, reason);
+  }
+
+  #close(code: Status, message: string | undefined, cut: OffloadError | undefined): boolean {
+    if (!this.#open) return false;
+    this.#open = false;
+    this.#stream.off('cancelled', this.#cancelled);
+    this.#onEnd(cut);
+    this.#scope.finish(code, message, cut);
+    return true;
+  }
 }
 
 /** grpc-js metadata read as nice-grpc reads it: a key's values joined by ", ", a binary key's first. */
-function readGrpcJsMetadata(metadata: GrpcJsMetadata): MetadataReader {
-  return {
-    get(key: string) {
-      const values = metadata.get(key);
-      if (values.length === 0) return undefined;
-      return key.endsWith('-bin') ? values[0] : values.join(', ');
-    },
-  } as MetadataReader;
+class GrpcJsMetadataReader {
+  constructor(readonly metadata: GrpcJsMetadata) {}
+
+  get(key: string): string | Uint8Array | undefined {
+    const values = this.metadata.get(key);
+    if (values.length === 0) return undefined;
+    return key.endsWith('-bin') ? values[0] : values.join(', ');
+  }
 }
+

@@ -7,7 +7,7 @@
  * releases it.
  */
 import { Errors, OffloadError } from '../errors.js';
-import type { EventReader, FollowerRead, Outcome, ResultEvent, TaskEvent } from '../pool/follower.js';
+import type { EventReader, Follower, FollowerRead, Outcome, ResultEvent, TaskEvent } from '../pool/follower.js';
 import type { Job, JobState } from '../pool/job.js';
 
 /** The call behind a lease: when its signal aborts, the lease is released with the signal's OffloadError, else with `reason()`. */
@@ -49,7 +49,8 @@ export class Lease {
   #released = false;
   /** Why it let go while the job still ran: from then on, this holder's outcome. */
   #cut: OffloadError | undefined;
-  readonly #onRelease = new Set<() => void>();
+  /** Followers reading for this lease: made to leave when it lets go while the job runs. Made on first use: most leases never need it. */
+  #readers: Set<Follower> | undefined;
   readonly #holder: Holder | undefined;
   readonly #onAbort: (() => void) | undefined;
 
@@ -112,7 +113,7 @@ export class Lease {
     if (!group.job) return;
     if (!group.job.settled) this.#cut = reason;
     if (--group.holders === 0) group.job.cancel(reason);
-    if (this.#cut) for (const wake of this.#onRelease) wake();
+    if (this.#cut && this.#readers) for (const follower of this.#readers) follower.leave();
   }
 
   /**
@@ -129,17 +130,14 @@ export class Lease {
       return;
     }
     if (this.#cut) throw this.#cut;
-    const follower = job.follow();
-    const leave = (): void => follower.leave();
-    this.#onRelease.add(leave);
+    const follower = this.#follow(job);
     try {
       yield* follower;
       // A follower made to leave ends quietly: say why (read anew: release() may have run meanwhile).
       const cut = this.#cutReason();
       if (cut) throw cut;
     } finally {
-      this.#onRelease.delete(leave);
-      follower.leave();
+      this.unfollow(follower);
     }
   }
 
@@ -159,28 +157,25 @@ export class Lease {
       onReadable();
       return { read: () => steps.shift() ?? { end: true }, close: () => this.release(Errors.callCancelled) };
     }
+    return new LeaseReader(this, this.#follow(job), onReadable);
+  }
+
+  /** @internal A follower of the job that leaves when this lease lets go. */
+  #follow(job: Job): Follower {
     const follower = job.follow();
-    const leave = (): void => follower.leave();
-    this.#onRelease.add(leave);
-    const finish = (): void => {
-      this.#onRelease.delete(leave);
-      follower.leave();
-      this.release(Errors.callCancelled);
-    };
-    const reader = follower.watch(onReadable);
-    return {
-      read: () => {
-        const step = reader.read();
-        if (step === undefined || ('event' in step && step.event.type !== 'result')) return step;
-        // Read before finishing: release() below would make a cut of its own.
-        const cut = this.#cutReason();
-        finish();
-        if ('event' in step) return { event: { ...step.event, cached: this.cached } };
-        if ('error' in step) return step;
-        return cut ? { error: cut } : step;
-      },
-      close: finish,
-    };
+    (this.#readers ??= new Set()).add(follower);
+    return follower;
+  }
+
+  /** @internal The follower stops reading for this lease. */
+  unfollow(follower: Follower): void {
+    this.#readers?.delete(follower);
+    follower.leave();
+  }
+
+  /** @internal Why it let go while the job still ran, if it did. */
+  get cut(): OffloadError | undefined {
+    return this.#cut;
   }
 
   /** The outcome for a unary call holding this lease, which it then lets go; progress is skipped without stepping a generator through it. */
@@ -197,15 +192,13 @@ export class Lease {
     const { job } = this.group;
     if (!job) return this.group.result;
     if (this.#cut) throw this.#cut;
-    const follower = job.follow();
-    const leave = (): void => follower.leave();
-    this.#onRelease.add(leave);
+    const follower = this.#follow(job);
     try {
       return await follower.result();
     } catch (error) {
       throw this.#cutReason() ?? error;
     } finally {
-      this.#onRelease.delete(leave);
+      this.unfollow(follower);
     }
   }
 }
@@ -214,4 +207,35 @@ export class Lease {
 export function reasonOf(holder: Holder): OffloadError {
   const reason: unknown = holder.signal.reason;
   return reason instanceof OffloadError ? reason : (holder.reason?.() ?? Errors.callCancelled);
+}
+
+/**
+ * A lease's events for the call holding it (Lease.watch). A class, not
+ * closures: an open stream holds one. The end (a result, a failure, the
+ * lease's reason) lets go, as `close` does.
+ */
+class LeaseReader implements EventReader<TaskEvent & { cached?: boolean }> {
+  constructor(
+    readonly lease: Lease,
+    readonly follower: Follower,
+    onReadable: () => void,
+  ) {
+    follower.watch(onReadable);
+  }
+
+  read(): FollowerRead<TaskEvent & { cached?: boolean }> | undefined {
+    const step = this.follower.read();
+    if (step === undefined || ('event' in step && step.event.type !== 'result')) return step;
+    // Read before closing: release() below would make a cut of its own.
+    const cut = this.lease.cut;
+    this.close();
+    if ('event' in step) return { event: { ...step.event, cached: this.lease.cached } };
+    if ('error' in step) return step;
+    return cut ? { error: cut } : step;
+  }
+
+  close(): void {
+    this.lease.unfollow(this.follower);
+    this.lease.release(Errors.callCancelled);
+  }
 }
