@@ -35,11 +35,11 @@ export class Follower implements AsyncIterable<TaskEvent>, EventReader {
   #onReadable: (() => void) | undefined;
   #read = false;
   #left = false;
-  readonly #onLeave: (follower: Follower) => void;
+  readonly #job: { forget(follower: Follower): void };
 
-  /** @param onLeave called once when the follower stops following, so the job forgets it. */
-  constructor(onLeave: (follower: Follower) => void) {
-    this.#onLeave = onLeave;
+  /** @param job told once when the follower stops following, so it forgets it (the job itself, not a closure: one per open stream adds up). */
+  constructor(job: { forget(follower: Follower): void }) {
+    this.#job = job;
   }
 
   /** @internal The job hands over an event; after the outcome, nothing more arrives. */
@@ -68,7 +68,7 @@ export class Follower implements AsyncIterable<TaskEvent>, EventReader {
     if (this.#left) return;
     this.#left = true;
     this.#started = this.#progress = undefined;
-    this.#onLeave(this);
+    this.#job.forget(this);
     this.#notify();
   }
 

@@ -71,7 +71,8 @@ export class Job {
   #started: TaskEvent | undefined;
   #progress: Extract<TaskEvent, { type: 'progress' }> | undefined;
   #outcome: Outcome | undefined;
-  readonly #followers = new Set<Follower>();
+  /** Made with its first follower, at its size: most jobs have one, and a Set's table costs an open stream over a hundred bytes. */
+  #followers: Follower[] | undefined;
   readonly #pool: JobPool;
 
   constructor(id: number, request: JobRequest, submittedAt: number, pool: JobPool) {
@@ -106,17 +107,25 @@ export class Job {
   }
 
   get followers(): number {
-    return this.#followers.size;
+    return this.#followers?.length ?? 0;
   }
 
   /** A new reader, given what it missed: Started, the latest Progress, and the outcome if there is one. */
   follow(): Follower {
-    const follower = new Follower((gone) => this.#followers.delete(gone));
+    const follower = new Follower(this);
     if (this.#started) follower.deliver(this.#started);
     if (this.#progress) follower.deliver(this.#progress);
     if (this.#outcome) deliverOutcome(follower, this.#outcome);
-    else this.#followers.add(follower);
+    else if (this.#followers) this.#followers.push(follower);
+    else this.#followers = [follower];
     return follower;
+  }
+
+  /** @internal A follower stopped following. */
+  forget(follower: Follower): void {
+    const followers = this.#followers;
+    const at = followers ? followers.indexOf(follower) : -1;
+    if (at >= 0) followers!.splice(at, 1);
   }
 
   /** Asks the job to stop; the first reason wins. Followers get it as the outcome. */
@@ -152,15 +161,19 @@ export class Job {
     } else {
       this.#progress = event;
     }
-    for (const follower of this.#followers) follower.deliver(event);
+    const followers = this.#followers;
+    if (!followers) return;
+    // A copy when there are several: a follower may leave while it is handed the event.
+    for (const follower of followers.length === 1 ? followers : [...followers]) follower.deliver(event);
   }
 
   /** @internal The end: a result, or a failure (cancelled when it was asked to stop). */
   settle(outcome: Outcome): void {
     this.#outcome = outcome;
     this.#to('result' in outcome ? 'succeeded' : this.cancelReason ? 'cancelled' : 'failed');
-    for (const follower of this.#followers) deliverOutcome(follower, outcome);
-    this.#followers.clear();
+    const followers = this.#followers ?? [];
+    this.#followers = undefined;
+    for (const follower of followers) deliverOutcome(follower, outcome);
   }
 
   #to(next: JobState): void {

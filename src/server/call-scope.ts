@@ -55,7 +55,8 @@ class Scope implements CallScope {
   readonly record: CallRecord;
   readonly refusal: ServerError | undefined;
   readonly #startedAt = performance.now();
-  readonly #release: (() => void) | undefined;
+  /** Counted by the drain until it finishes. */
+  readonly #counted: boolean = false;
 
   constructor(
     readonly options: CallScopeOptions,
@@ -71,7 +72,7 @@ class Scope implements CallScope {
     if (typeof task === 'string') record.task = truncate(task, 256);
     try {
       record.tenant = options.tenantOf(path, metadata);
-      this.#release = options.drain.enter(path);
+      this.#counted = options.drain.enter(path);
     } catch (thrown) {
       this.refusal = toServerError(thrown, record);
     }
@@ -83,7 +84,7 @@ class Scope implements CallScope {
 
   finish(code: Status, message: string | undefined, ended?: OffloadError): void {
     const { record, path, options } = this;
-    this.#release?.();
+    if (this.#counted) options.drain.leave();
     if (ended) ({ code, message } = ended);
     const seconds = (performance.now() - this.#startedAt) / 1000;
     options.metrics.rpcFinished(path, code, seconds);

@@ -8,6 +8,12 @@ import type { MetadataReader } from './call-tenant.js';
 
 type GrpcJsStream<Request, Response> = ServerWritableStream<Request, Response> | ServerDuplexStream<Request, Response>;
 
+/** The handler of a DirectCall (an object, not a callback: no closure per call). */
+export interface CallOwner {
+  /** The call ended; `cut` is the reason when its client cancelled or its deadline passed. */
+  ended(cut: OffloadError | undefined): void;
+}
+
 /**
  * A streaming call offload serves with its own grpc-js handler
  * (./grpc-server.ts): what nice-grpc and the call middleware give the
@@ -18,18 +24,17 @@ export class DirectCall<Request = unknown, Response = unknown> {
   #open = true;
   readonly #scope: CallScope;
   readonly #stream: GrpcJsStream<Request, Response>;
-  readonly #onEnd: (cut: OffloadError | undefined) => void;
+  readonly #owner: CallOwner;
   readonly #cancelled = (): void => this.#cancel();
 
   /**
    * Opens `stream`'s scope (./call-scope.ts). A refused call (credentials,
-   * tenant, draining) is ended at once: `open` is false. `onEnd` runs once
-   * whichever way the call ends, before its log line; `cut` is the reason
-   * when the client cancelled or the deadline passed.
+   * tenant, draining) is ended at once: `open` is false. The owner's `ended`
+   * runs once whichever way the call ends, before its log line.
    */
-  constructor(stream: GrpcJsStream<Request, Response>, path: string, openCall: OpenCall, request: unknown, onEnd: (cut: OffloadError | undefined) => void) {
+  constructor(stream: GrpcJsStream<Request, Response>, path: string, openCall: OpenCall, request: unknown, owner: CallOwner) {
     this.#stream = stream;
-    this.#onEnd = onEnd;
+    this.#owner = owner;
     this.#scope = openCall(path, new GrpcJsMetadataReader(stream.metadata) as MetadataReader, stream.getPeer(), request);
     stream.on('cancelled', this.#cancelled);
     if (this.#scope.refusal) this.fail(this.#scope.refusal);
@@ -73,7 +78,7 @@ export class DirectCall<Request = unknown, Response = unknown> {
     if (!this.#open) return false;
     this.#open = false;
     this.#stream.off('cancelled', this.#cancelled);
-    this.#onEnd(cut);
+    this.#owner.ended(cut);
     this.#scope.finish(code, message, cut);
     return true;
   }

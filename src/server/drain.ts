@@ -19,11 +19,14 @@ export interface Drain {
   /** Resolves true once no compute call or job is in flight, or false after `ms`. */
   waitIdle(ms: number): Promise<boolean>;
   /**
-   * A call to `path` begins: a compute call is counted as in flight until the
-   * returned release is called (undefined for health and reflection, which
-   * are not counted). Throws UNAVAILABLE once draining.
+   * A call to `path` begins: true when it is counted as in flight (a compute
+   * call; health and reflection are not counted) until `leave` is called for
+   * it, once; no closure per call, as an open stream keeps it. Throws
+   * UNAVAILABLE once draining.
    */
-  enter(this: void, path: string): (() => void) | undefined;
+  enter(this: void, path: string): boolean;
+  /** A call that `enter` counted has ended. */
+  leave(this: void): void;
 }
 
 /**
@@ -35,13 +38,16 @@ export function createDrain(): Drain {
   let active = 0;
   let draining = false;
   const idle: (() => void)[] = [];
+  const leave = (): void => {
+    if (--active === 0) for (const wake of idle.splice(0)) wake();
+  };
   const hold = (): (() => void) => {
     active++;
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      if (--active === 0) for (const wake of idle.splice(0)) wake();
+      leave();
     };
   };
 
@@ -67,9 +73,11 @@ export function createDrain(): Drain {
       });
     },
     enter(path) {
-      if (!path.startsWith(COMPUTE)) return undefined;
+      if (!path.startsWith(COMPUTE)) return false;
       if (draining && !ABOUT_ADMITTED_JOBS.has(path)) throw Errors.shuttingDown.toServerError();
-      return hold();
+      active++;
+      return true;
     },
+    leave,
   };
 }

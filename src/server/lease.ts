@@ -49,8 +49,8 @@ export class Lease {
   #released = false;
   /** Why it let go while the job still ran: from then on, this holder's outcome. */
   #cut: OffloadError | undefined;
-  /** Followers reading for this lease: made to leave when it lets go while the job runs. Made on first use: most leases never need it. */
-  #readers: Set<Follower> | undefined;
+  /** Followers reading for this lease: made to leave when it lets go while the job runs. Made at its size on first use, as Job's followers. */
+  #readers: Follower[] | undefined;
   readonly #holder: Holder | undefined;
   readonly #onAbort: (() => void) | undefined;
 
@@ -113,7 +113,8 @@ export class Lease {
     if (!group.job) return;
     if (!group.job.settled) this.#cut = reason;
     if (--group.holders === 0) group.job.cancel(reason);
-    if (this.#cut && this.#readers) for (const follower of this.#readers) follower.leave();
+    // A copy: each follower leaving takes itself off the list.
+    if (this.#cut && this.#readers) for (const follower of [...this.#readers]) follower.leave();
   }
 
   /**
@@ -163,13 +164,15 @@ export class Lease {
   /** @internal A follower of the job that leaves when this lease lets go. */
   #follow(job: Job): Follower {
     const follower = job.follow();
-    (this.#readers ??= new Set()).add(follower);
+    if (this.#readers) this.#readers.push(follower);
+    else this.#readers = [follower];
     return follower;
   }
 
   /** @internal The follower stops reading for this lease. */
   unfollow(follower: Follower): void {
-    this.#readers?.delete(follower);
+    const at = this.#readers ? this.#readers.indexOf(follower) : -1;
+    if (at >= 0) this.#readers!.splice(at, 1);
     follower.leave();
   }
 

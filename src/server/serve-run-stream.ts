@@ -3,7 +3,7 @@ import type { OffloadError } from '../errors.js';
 import { ComputeServiceDefinition, type Progress, type RunStreamRequest, type RunStreamResponse } from '../gen/offload/v1/compute.js';
 import type { EventReader, TaskEvent } from '../pool/follower.js';
 import type { OpenCall } from './call-scope.js';
-import { DirectCall } from './direct-call.js';
+import { DirectCall, type CallOwner } from './direct-call.js';
 import type { Lease } from './lease.js';
 import type { StartTask } from './start-task.js';
 import { toEventFields } from './to-wire.js';
@@ -30,7 +30,7 @@ export function serveRunStream(deps: RunStreamDeps): handleServerStreamingCall<R
 }
 
 /** One RunStream call. A class, not closures: the heap per open stream is a figure users plan capacity by. */
-class RunStreamCall {
+class RunStreamCall implements CallOwner {
   readonly #stream: ServerWritableStream<RunStreamRequest, RunStreamResponse>;
   readonly #call: DirectCall<RunStreamRequest, RunStreamResponse>;
   #lease: Lease | undefined;
@@ -43,7 +43,7 @@ class RunStreamCall {
 
   constructor(stream: ServerWritableStream<RunStreamRequest, RunStreamResponse>, { openCall, startTask, heartbeatMs }: RunStreamDeps) {
     this.#stream = stream;
-    this.#call = new DirectCall(stream, RUN_STREAM_PATH, openCall, stream.request, (cut) => this.#end(cut));
+    this.#call = new DirectCall(stream, RUN_STREAM_PATH, openCall, stream.request, this);
     if (!this.#call.open) return;
     try {
       // No holder: this call lets go of its lease itself when it ends (#end).
@@ -100,7 +100,7 @@ class RunStreamCall {
   }
 
   /** The call ended: its lease goes, with the call's reason when its client or deadline ended it (the job is cancelled unless an identical request still holds it). */
-  #end(cut: OffloadError | undefined): void {
+  ended(cut: OffloadError | undefined): void {
     clearTimeout(this.#timer);
     if (cut) this.#lease?.release(cut);
     this.#reader?.close();
