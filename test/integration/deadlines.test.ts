@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { createComputeClient, OffloadError, Status, type ComputeClient } from '../../src/index.js';
 import { createComputeServer, type ComputeServer } from '../../src/server/create-compute-server.js';
 import { captureLogger } from '../helpers/capture-logger.js';
-import { connect } from '../helpers/client.js';
+import { collect, connect } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
 import { Errors } from '../../src/errors.js';
 
@@ -81,6 +81,22 @@ describe('a call whose deadline passes', () => {
       expect(error).toMatchObject({ code: Status.DEADLINE_EXCEEDED });
       expect(Date.now() - started).toBeLessThan(3000);
       // The task stopped too: both workers are free for the next call at once.
+      await eventually(() => expect(server.pool.stats).toMatchObject({ running: 0, queued: 0 }));
+    } finally {
+      bare.close();
+    }
+  });
+
+  it('is ended by the server on RunStream too, and logged DEADLINE_EXCEEDED with its task stopped', async () => {
+    // RunStream has offload's own grpc-js handler, which reads the deadline from grpc-js's call.
+    const bare = connect(server.address);
+    try {
+      const seen = log.lines.length;
+      const started = Date.now();
+      const error = await collect(bare.client.runStream({ task: 'spin', input: { ms: 10_000 } }, { metadata: Metadata({ 'grpc-timeout': '300m' }) })).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: Status.DEADLINE_EXCEEDED });
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(await callLine('RunStream', seen)).toMatchObject({ code: 'DEADLINE_EXCEEDED', message: Errors.deadlinePassed.message });
       await eventually(() => expect(server.pool.stats).toMatchObject({ running: 0, queued: 0 }));
     } finally {
       bare.close();

@@ -71,7 +71,7 @@ describe('Check', () => {
 });
 
 describe('during shutdown', () => {
-  it('reports NOT_SERVING and refuses a new Run with UNAVAILABLE, while an in-flight stream still completes with its result', async () => {
+  it('reports NOT_SERVING and refuses a new Run or RunStream with UNAVAILABLE, while an in-flight stream still completes with its result', async () => {
     const t = await start(['--shutdown-grace-ms', '5000']);
     const events = collect(t.compute.runStream({ task: 'spin', input: { ms: 1500 } }));
     await running(t.server);
@@ -81,6 +81,8 @@ describe('during shutdown', () => {
     expect(await t.health.check({ service: COMPUTE })).toEqual({ status: NOT_SERVING });
     const refused = await rejection(t.compute.run({ task: 'echo', input: { hello: 'world' } }));
     expect(refused).toMatchObject({ code: Errors.shuttingDown.code, details: Errors.shuttingDown.message });
+    const refusedStream = await rejection(collect(t.compute.runStream({ task: 'echo', input: { hello: 'world' } })));
+    expect(refusedStream).toMatchObject({ code: Errors.shuttingDown.code, details: Errors.shuttingDown.message });
 
     const received = await events;
     expect(received.at(-1)?.result?.output).toEqual({ ms: 1500 });

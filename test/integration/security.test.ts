@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { ComputeServiceDefinition } from '../../src/gen/offload/v1/compute.js';
 import { createComputeServer, type ComputeServer } from '../../src/server/create-compute-server.js';
 import { createTestCertificates, type TestCertificates } from '../helpers/certificates.js';
-import { rejection } from '../helpers/client.js';
+import { collect, rejection } from '../helpers/client.js';
 import { startServer } from '../helpers/start-server.js';
 
 const clients = createClientFactory().use(deadlineMiddleware);
@@ -198,6 +198,11 @@ describe('bearer tokens', () => {
       expect(run).toMatchObject({ code: Status.UNAUTHENTICATED, details: 'invalid bearer token' });
       const list = await rejection(c.compute.listTasks({}, { metadata: bearer(WRONG), deadline: soon() }));
       expect(list).toMatchObject({ code: Status.UNAUTHENTICATED, details: 'invalid bearer token' });
+      // RunStream has offload's own grpc-js handler, not nice-grpc's: the same check.
+      const stream = await rejection(collect(c.compute.runStream({ task: 'echo', input: 1 }, { metadata: bearer(WRONG), deadline: soon() })));
+      expect(stream).toMatchObject({ code: Status.UNAUTHENTICATED, details: 'invalid bearer token' });
+      const streamed = await collect(c.compute.runStream({ task: 'echo', input: 1 }, { metadata: bearer(BRAVO), deadline: soon() }));
+      expect(streamed.at(-1)?.result?.output).toEqual(1);
     });
   });
 
@@ -217,6 +222,9 @@ describe('bearer tokens', () => {
       expect(run.details).toMatch(/missing credentials/);
       const list = await rejection(c.compute.listTasks({}, { deadline: soon() }));
       expect(list.code).toBe(Status.UNAUTHENTICATED);
+      const stream = await rejection(collect(c.compute.runStream({ task: 'echo', input: 1 }, { deadline: soon() })));
+      expect(stream.code).toBe(Status.UNAUTHENTICATED);
+      expect(stream.details).toMatch(/missing credentials/);
     });
   });
 

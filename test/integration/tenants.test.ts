@@ -94,12 +94,14 @@ describe('the tenant of a call without auth', () => {
     ['a name with a space and a "!"', 'bad tenant!'],
     ['a name of 65 characters', 'n'.repeat(65)],
     ['an empty name', ''],
-  ])('answers INVALID_ARGUMENT to %s, on Run and on Submit', async (_what, tenant) => {
+  ])('answers INVALID_ARGUMENT to %s, on Run, RunStream and Submit', async (_what, tenant) => {
     await start();
     const run = await rejection(client.run({ task: 'echo', input: 1 }, as({ 'offload-tenant': tenant })));
+    const stream = await rejection(collect(client.runStream({ task: 'echo', input: 1 }, as({ 'offload-tenant': tenant }))));
     const submit = await rejection(client.submit({ task: 'echo', input: 1, jobId: 'bad-tenant' }, as({ 'offload-tenant': tenant })));
-    for (const error of [run, submit]) expect(error).toMatchObject({ code: Errors.invalidTenant.code, details: Errors.invalidTenant.message });
+    for (const error of [run, stream, submit]) expect(error).toMatchObject({ code: Errors.invalidTenant.code, details: Errors.invalidTenant.message });
     expect(logged('Run')[0]).toMatchObject({ code: 'INVALID_ARGUMENT', message: Errors.invalidTenant.message });
+    expect(logged('RunStream')[0]).toMatchObject({ code: 'INVALID_ARGUMENT', message: Errors.invalidTenant.message });
     expect(logged('Submit')[0]).toMatchObject({ code: 'INVALID_ARGUMENT' });
     // Refused before it reached the store: the id is free.
     await expect(client.getJob({ jobId: 'bad-tenant' })).rejects.toMatchObject({ code: Errors.unknownJob('bad-tenant').code });
