@@ -1,7 +1,7 @@
 /**
  * The RPCs of offload.v1.ComputeService. Handlers only route: look the
  * task up, validate its input, hand it to the pool and relay what comes back.
- * Errors leave as OffloadError; the error middleware puts them on the wire.
+ * Errors leave as OffloadError; the call scope (./call-scope.ts) puts them on the wire.
  */
 import type { CallContext } from 'nice-grpc';
 import type { TaskCatalog } from '../catalog/task-catalog.js';

@@ -146,18 +146,18 @@ export async function createComputeServer(config: Config, options: ServerOptions
     const openCall = createCallScopes({ log, metrics, tenantOf: config.auth.length > 0 ? createBearerAuth(config.auth) : tenantFromMetadata, drain });
     const server = createGrpcServer(
       {
-      'grpc.max_receive_message_length': config.maxMessageBytes,
-      'grpc.max_send_message_length': config.maxMessageBytes,
-      'grpc.keepalive_time_ms': config.keepaliveMs,
-      'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
-      'grpc.keepalive_permit_without_calls': 1,
-      ...(config.maxConnectionAgeMs > 0
-        ? { 'grpc.max_connection_age_ms': config.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': config.maxConnectionAgeGraceMs }
-        : {}),
-      // Channelz (grpc-js's per-call tracking) has no consumer here.
-      'grpc.enable_channelz': 0,
-      // nice-grpc passes its options on to grpc-js's Server, which takes interceptors there.
-      ...({ interceptors: [recordDeadline(new Set([RUN_STREAM_PATH]))] } as ChannelOptions),
+        'grpc.max_receive_message_length': config.maxMessageBytes,
+        'grpc.max_send_message_length': config.maxMessageBytes,
+        'grpc.keepalive_time_ms': config.keepaliveMs,
+        'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+        'grpc.keepalive_permit_without_calls': 1,
+        ...(config.maxConnectionAgeMs > 0
+          ? { 'grpc.max_connection_age_ms': config.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': config.maxConnectionAgeGraceMs }
+          : {}),
+        // Channelz (grpc-js's per-call tracking) has no consumer here.
+        'grpc.enable_channelz': 0,
+        // grpc-js's Server takes its interceptors among its options.
+        ...({ interceptors: [recordDeadline(new Set([RUN_STREAM_PATH]))] } as ChannelOptions),
       },
       createCallMiddleware(openCall),
     );

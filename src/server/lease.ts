@@ -73,10 +73,6 @@ export class Lease {
     }
   }
 
-  #cutReason(): OffloadError | undefined {
-    return this.#cut;
-  }
-
   /** A lease on a result the cache answered: no job, nothing to cancel. */
   static fromCache(task: string, result: ResultEvent): Lease {
     return new Lease(task, { job: undefined, result }, true);
@@ -135,7 +131,7 @@ export class Lease {
     try {
       yield* follower;
       // A follower made to leave ends quietly: say why (read anew: release() may have run meanwhile).
-      const cut = this.#cutReason();
+      const cut = this.cut;
       if (cut) throw cut;
     } finally {
       this.unfollow(follower);
@@ -199,7 +195,7 @@ export class Lease {
     try {
       return await follower.result();
     } catch (error) {
-      throw this.#cutReason() ?? error;
+      throw this.cut ?? error;
     } finally {
       this.unfollow(follower);
     }

@@ -43,11 +43,8 @@ function iteratorReader<T>(iterator: AsyncIterator<T>, onReadable: () => void): 
 
 /**
  * withHeartbeat for a reader that calls back (a lease's or a follower's
- * `watch`): one generator for the whole stream, where following a lease
- * through its own generators took three, each costing every event a few
- * promise turns and each open stream its suspended frames. Ends at the
- * reader's end; throws its failure; closes the reader when it ends or the
- * caller stops.
+ * `watch`), read by one generator. Ends at the reader's end; throws its
+ * failure; closes the reader when it ends or the caller stops.
  */
 export async function* readWithHeartbeat<T>(watch: (onReadable: () => void) => EventReader<T>, intervalMs: number, heartbeat: () => T | undefined): AsyncGenerator<T> {
   let wake: (() => void) | undefined;
