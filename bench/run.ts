@@ -42,7 +42,7 @@ import type { ResultsFile } from './lib/results-file.js';
 import { FULL_PARAMS, QUICK_PARAMS, runScenario, scenarioBudgetMs, SCENARIOS } from './lib/scenarios.js';
 import type { FairnessTenants, ScenarioName, ScenarioResult } from './lib/scenarios.js';
 import { watchForeignLoad } from './lib/proc.js';
-import { killAllServers, OFFLOAD_HARNESS_FLAGS, SERVER_NAMES, startServer } from './lib/servers.js';
+import { killAllServers, OFFLOAD_HARNESS_FLAGS, OFFLOAD_HARNESS_NODE_FLAGS, SERVER_NAMES, startServer } from './lib/servers.js';
 import type { ServerHandle, ServerName, ServerSetup } from './lib/servers.js';
 import { sleep, withTimeout } from './lib/stats.js';
 import { readVersionRuns, versionFile } from './lib/node-versions.js';
@@ -249,7 +249,7 @@ function machineInfo(): Record<string, string | number> {
 
 /** `harnessFlags`: what the run recorded the harness adding (absent in older files: none). */
 const serverNotes = (flags: readonly string[], nodeFlags: readonly string[], harnessFlags: readonly string[]): Record<ServerName, string> => ({
-  offload: `\`node ${nodeFlags.map((f) => `${f} `).join('')}dist/src/main.js --port 0 --workers ${WORKERS} ${[...harnessFlags, ...flags].join(' ')}\`: the compiled server with its defaults otherwise (input validation, info-level call logs written to a file, metrics collected${harnessFlags.includes('--metrics-port') ? ' as always; `--metrics-port 0` serves them on a free port, scraped only during `streams` for the main-thread heap, an idle listener otherwise' : ' but not served'}). The default \`--max-queue\` (32) would refuse most of the 1000-stream burst at once; the peers queue without bound. \`--cache-mb 0\`: the scenarios repeat identical requests (one 8 MiB payload hashed again and again), which the peers compute every time, so offload must not answer them from its result cache.`,
+  offload: `\`node ${nodeFlags.map((f) => `${f} `).join('')}dist/src/main.js --port 0 --workers ${WORKERS} ${[...harnessFlags, ...flags].join(' ')}\`: the compiled server with its defaults otherwise (input validation, info-level call logs written to a file, metrics collected${harnessFlags.includes('--metrics-port') ? ' as always; `--metrics-port 0` serves them on a free port, scraped only during `streams` for the main-thread heap, an idle listener otherwise' : ' but not served'}).${nodeFlags.some((f) => f.startsWith('--inspect-port')) ? ' `--inspect-port` opens nothing by itself: `streams` opens the inspector (SIGUSR1) to ask for full garbage collections before reading the heap.' : ''} The default \`--max-queue\` (32) would refuse most of the 1000-stream burst at once; the peers queue without bound. \`--cache-mb 0\`: the scenarios repeat identical requests (one 8 MiB payload hashed again and again), which the peers compute every time, so offload must not answer them from its result cache.`,
   inline: '`bench/peers/inline`: a plain grpc-js server computing every task on its main thread (what a newcomer writes); RunBatch runs items one after another.',
   plain: '`bench/peers/plain`: a plain grpc-js server handing every task to a piscina pool of 2 threads (the ceiling’s worker), with no validation, logs or metrics; progress over a MessagePort per run; RunBatch runs items concurrently, at most 64 in flight.',
   'python-seed': '`bench/peers/python-seed`: grpc.aio, a `ProcessPoolExecutor(2)` (spawn) awaited with `asyncio.wrap_future`, progress sent by the worker processes over a multiprocessing queue pumped into the loop by one thread.',
@@ -265,7 +265,7 @@ const KEY_FIGURES: Record<ScenarioName, [string, string][]> = {
   loopfree: [['idleP99Ms', 'ms p99 idle'], ['p99Ms', 'ms p99 loaded'], ['p99OverIdle', '× idle'], ['maxMs', 'ms max'], ['efficiency', 'efficiency']],
   stream: [['eventsMin', 'events/stream'], ['ttfpMinMs', 'ms to 1st progress'], ['largestGapMs', 'ms gap']],
   payload: [['mbPerSec', 'MB/s'], ['cpuUsPerMB', 'µs CPU/MB']],
-  streams: [['completed', 'completed'], ['wallOverIdeal', '× ideal'], ['rssGrowthMB', 'MB RSS growth'], ['heapKBPerOpenStream', 'KB heap/open stream']],
+  streams: [['completed', 'completed'], ['wallOverIdeal', '× ideal'], ['rssGrowthMB', 'MB RSS growth'], ['heapKeptKBPerOpenStream', 'KB heap kept/open stream']],
   cache: [['rps', 'req/s'], ['cpuUsPerCall', 'µs CPU/req'], ['cachedFraction', 'cached']],
   fairness: [['p50Ms', 'ms light p50'], ['p99Ms', 'ms light p99'], ['calls', 'light calls'], ['floodRps', 'flood/s']],
 };
@@ -295,7 +295,7 @@ async function measure(server: ServerHandle, scenario: ScenarioName, tenants?: F
   const result = server.runScenario
     ? await server.runScenario(scenario, params, cores, WORKERS, budget)
     : await withTimeout(
-        runScenario(scenario, params, { drivers: grpcDriverFactory(server.address!), pid: server.pid, cores, workers: WORKERS, measureLoadgen: true, tenants, metricsUrl: server.metricsUrl }),
+        runScenario(scenario, params, { drivers: grpcDriverFactory(server.address!), pid: server.pid, cores, workers: WORKERS, measureLoadgen: true, tenants, metricsUrl: server.metricsUrl, collectGarbage: server.collectGarbage }),
         budget,
         `${server.name} ${scenario}`,
       );
@@ -526,6 +526,7 @@ async function main(): Promise<number> {
     offloadFlags,
     offloadNodeFlags,
     offloadHarnessFlags: [...OFFLOAD_HARNESS_FLAGS],
+    offloadHarnessNodeFlags: [...OFFLOAD_HARNESS_NODE_FLAGS],
     servers,
     scenarios,
     failures,
@@ -560,7 +561,7 @@ function writeOutputs(results: ResultsFile): void {
     markdownFile,
     renderMarkdown({
       ...results,
-      serverNotes: serverNotes(results.offloadFlags, results.offloadNodeFlags ?? [], results.offloadHarnessFlags ?? []),
+      serverNotes: serverNotes(results.offloadFlags, [...(results.offloadHarnessNodeFlags ?? []), ...(results.offloadNodeFlags ?? [])], results.offloadHarnessFlags ?? []),
       summary,
       targets,
       chartPath: relative(join(markdownFile, '..'), chartFile).split('\\').join('/'),

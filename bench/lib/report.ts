@@ -152,8 +152,8 @@ export const METRICS: Record<ScenarioName, { title: string; what: string; metric
       { id: 'streams.rssPeakMB', label: 'server RSS peak', unit: 'MB', digits: 1 },
       { id: 'streams.rssGrowthMB', label: 'server RSS growth', unit: 'MB', digits: 1 },
       { id: 'streams.heapOldStartMB', label: 'main-thread old generation at start', unit: 'MB', digits: 1 },
-      { id: 'streams.heapKBPerOpenStream', label: 'main-thread heap per open stream', unit: 'KB', digits: 1 },
-      { id: 'streams.heapFullSamples', label: '… scrapes it rests on (≥ 90% of the streams open)', unit: '', digits: 0 },
+      { id: 'streams.heapKeptKBPerOpenStream', label: 'main-thread heap kept per open stream (after a full collection)', unit: 'KB', digits: 1 },
+      { id: 'streams.heapKeptOpenStreams', label: '… streams open at that collection', unit: '', digits: 0 },
       { id: 'streams.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
     ],
   },
@@ -297,8 +297,8 @@ function issue16Targets(summary: Summary, streamsCount: number, batchItems: numb
     atMost('overhead: server CPU per echo call ≤ 1.25× the plain peer’s', perCall.offload / perCall.plain, 1.25, ratio(perCall.offload, perCall.plain, 'µs')),
     atMost(`streams: server RSS growth under ${streamsCount} streams ≤ the plain peer’s`, rss.offload / rss.plain, 1, ratio(rss.offload, rss.plain, 'MB', 1)),
     atMost(
-      'streams: main-thread heap per open stream ≤ 8 KB',
-      med(summary, 'streams.heapKBPerOpenStream', 'offload'),
+      'streams: main-thread heap kept per open stream ≤ 8 KB',
+      med(summary, 'streams.heapKeptKBPerOpenStream', 'offload'),
       8,
       (v) => `${fmt(v, 1)} KB`,
       (v) => `${fmt(v, 1)} KB`,
@@ -346,7 +346,8 @@ export interface ReportInput {
 function mergedLines(merged: readonly MergedRun[]): string[] {
   return merged.map((run) => {
     const names = run.scenarios.map((s) => `\`${s}\``).join(', ');
-    const nodeFlags = run.offloadNodeFlags?.length ? `, offload started with \`node ${run.offloadNodeFlags.join(' ')}\`` : '';
+    const flags = [...(run.offloadHarnessNodeFlags ?? []), ...(run.offloadNodeFlags ?? [])];
+    const nodeFlags = flags.length ? `, offload started with \`node ${flags.join(' ')}\`` : '';
     const load = ['load average at start', 'load average at end'].map((k) => `${k} ${String(run.machine[k] ?? 'n/a')}`).join(', ');
     return (
       `The ${names} figures come from a later run merged into this one: \`${run.command}\` on ${run.startedAt} ` +
@@ -485,8 +486,8 @@ export function renderMarkdown(input: ReportInput): string {
     ...(summary['loopfree.idleP99Ms']
       ? ['- **idle** ListTasks is the same probe at the same rate for the same time, on the same connection, just before the loaded phase with nothing else running: the floor this machine sets for the probe in that run. Loaded ÷ idle is taken inside each run, then its median.']
       : []),
-    ...(summary['streams.heapKBPerOpenStream']
-      ? ['- **main-thread heap per open stream** (offload only: the peers publish no metrics) is read from offload’s own Prometheus endpoint (`--metrics-port`, prom-client’s default metrics), scraped every 100 ms from the start of `streams` until fewer than 90% of the streams are open (about 2 ms of offload’s main thread each): V8’s old generation (`old` and `large_object` spaces) minus its size before the streams, ÷ the tasks offload has admitted and not finished (`offload_queue_depth` + `offload_tasks_running`, from the same scrape); the largest such ratio over the scrapes taken while at least 90% of the streams were open. The young generation is left out (it is sized by the allocation rate, not by the streams); garbage promoted since the last full GC is counted (so this overstates what a stream keeps), and state allocated in the last two scavenges is not yet promoted (so it slightly understates). No GC is forced.']
+    ...(summary['streams.heapKeptKBPerOpenStream']
+      ? ['- **main-thread heap kept per open stream** (offload only: the peers publish no metrics) is read from offload’s own Prometheus endpoint (`--metrics-port`, prom-client’s default metrics), scraped every 100 ms from the start of `streams` (about 2 ms of offload’s main thread each) until a scrape finds at least 90% of the streams open (`offload_queue_depth` + `offload_tasks_running`: one per open stream). Then offload’s inspector (opened with SIGUSR1, see `--inspect-port`) asks V8 for a full collection, and one more scrape gives the `old`, `large_object`, `new` and `new_large_object` spaces minus the same after a full collection before the streams, ÷ the tasks open in that scrape. Code and bytecode spaces are left out (they grow as V8 compiles, whatever the streams). Until 2026-12-07 no collection was forced and the old generation’s largest growth was read, which also counted promoted garbage (see `bench/notes.md`).']
       : []),
     '- **ideal** wall time for `streams` is streams × ms ÷ 2 workers for every server (the inline peer has one thread, so its best is 2×).',
     '- **noise** is the CPU other processes on the machine used while a figure was measured (all busy CPU time from `/proc/stat` minus the server’s and the load generator’s), in cores. In full mode the harness waits up to 10 s before each measurement for it to drop below 0.3 cores, then measures anyway.',

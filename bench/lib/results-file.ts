@@ -23,6 +23,8 @@ export interface ResultsFile {
   offloadNodeFlags?: string[];
   /** Flags the harness gives offload itself, before offloadFlags (`--metrics-port 0`); absent in files written before it did. */
   offloadHarnessFlags?: string[];
+  /** Flags the harness gives node before offload's entry (`--inspect-port=127.0.0.1:0`); absent before it did. */
+  offloadHarnessNodeFlags?: string[];
   servers: ServerName[];
   scenarios: ScenarioName[];
   failures: string[];
@@ -40,6 +42,7 @@ export interface MergedRun {
   runs: number;
   machine: Record<string, string | number>;
   offloadNodeFlags?: string[];
+  offloadHarnessNodeFlags?: string[];
 }
 
 /** Why `fresh` cannot join `base`, if it cannot: figures from different Node.js majors or modes do not belong in one table. */
@@ -83,6 +86,7 @@ export function mergeResults(base: ResultsFile, fresh: ResultsFile, commandLine:
         runs: fresh.runs,
         machine: fresh.machine,
         offloadNodeFlags: fresh.offloadNodeFlags,
+        offloadHarnessNodeFlags: fresh.offloadHarnessNodeFlags,
       },
     ],
   };

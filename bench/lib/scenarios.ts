@@ -110,6 +110,8 @@ export interface ScenarioEnv {
   tenants?: FairnessTenants;
   /** offload's Prometheus endpoint (the peers have none): the streams scenario reads offload's main-thread heap there. */
   metricsUrl?: string;
+  /** offload only: a full garbage collection in it, so the streams scenario can read what a stream keeps. */
+  collectGarbage?: () => Promise<void>;
 }
 
 export interface FairnessTenants {
@@ -483,7 +485,7 @@ async function payload(p: ScenarioParams['payload'], env: ScenarioEnv): Promise<
 async function streams(p: ScenarioParams['streams'], env: ScenarioEnv): Promise<ScenarioResult> {
   return withDriver(env, 'streams', p.callTimeoutMs, async (driver) => {
     // offload's main-thread heap, where it publishes it; started before the RSS watch so its own first scrapes are not counted.
-    const heap = env.metricsUrl ? await watchHeap(env.metricsUrl, p.count).catch((error: unknown) => messageOf(error)) : undefined;
+    const heap = env.metricsUrl && env.collectGarbage ? await watchHeap(env.metricsUrl, p.count, env.collectGarbage).catch((error: unknown) => messageOf(error)) : undefined;
     const rss = watchRss(env.pid);
     const t0 = now();
     let completed = 0;
@@ -516,8 +518,8 @@ async function streams(p: ScenarioParams['streams'], env: ScenarioEnv): Promise<
       const watched = await heap.stop();
       Object.assign(heapMetrics, {
         heapOldStartMB: watched.start.oldBytes / 1e6,
-        heapKBPerOpenStream: watched.peakBytesPerOpen / 1e3,
-        heapFullSamples: watched.fullSamples,
+        heapKeptKBPerOpenStream: watched.keptBytesPerOpen / 1e3,
+        heapKeptOpenStreams: watched.keptOpen,
         heapSamples: watched.samples,
         heapScrapeErrors: watched.errors,
       });

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { CeilingMessage, CeilingRequest } from '../peers/ceiling/main.js';
 import type { ScenarioName, ScenarioParams, ScenarioResult } from './scenarios.js';
+import { inspectorGc } from './inspector-gc.js';
 import { benchDir, distMain, repoRoot } from './paths.js';
 import { withTimeout } from './stats.js';
 
@@ -27,6 +28,8 @@ export interface ServerHandle {
   address: string | undefined;
   /** offload only: its Prometheus endpoint (started with --metrics-port), where its main-thread heap is read. */
   metricsUrl?: string;
+  /** offload only: a full garbage collection in it, through its inspector (opened on first use). */
+  collectGarbage?: () => Promise<void>;
   logFile: string;
   /** Whether the process is still running. */
   alive(): boolean;
@@ -107,6 +110,13 @@ function offloadIsQuiet(flags: readonly string[]): boolean {
  */
 export const OFFLOAD_HARNESS_FLAGS: readonly string[] = ['--metrics-port', '0'];
 
+/**
+ * What the harness gives node itself before offload's entry: the port its inspector would take if it were
+ * opened (a free one). Nothing is opened at start; the streams scenario opens it with SIGUSR1 to collect
+ * garbage before reading the heap (inspector-gc.ts).
+ */
+export const OFFLOAD_HARNESS_NODE_FLAGS: readonly string[] = ['--inspect-port=127.0.0.1:0'];
+
 /** `metricsPort`: OFFLOAD_HARNESS_FLAGS' port. */
 function command(name: ServerName, setup: ServerSetup, port: number, metricsPort: number): { file: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
   const env = { ...process.env };
@@ -114,7 +124,7 @@ function command(name: ServerName, setup: ServerSetup, port: number, metricsPort
     case 'offload':
       return {
         file: process.execPath,
-        args: [...setup.offloadNodeFlags, distMain(), '--port', String(port), '--workers', String(setup.workers), '--metrics-port', String(metricsPort), ...setup.offloadFlags],
+        args: [...OFFLOAD_HARNESS_NODE_FLAGS, ...setup.offloadNodeFlags, distMain(), '--port', String(port), '--workers', String(setup.workers), '--metrics-port', String(metricsPort), ...setup.offloadFlags],
         cwd: repoRoot,
         env,
       };
@@ -221,6 +231,7 @@ export async function startServer(name: ServerName, setup: ServerSetup, runIndex
       pid: child.pid!,
       address,
       metricsUrl,
+      ...(name === 'offload' ? { collectGarbage: inspectorGc(child.pid!, logFile) } : {}),
       logFile,
       alive: () => !exited,
       stop,
