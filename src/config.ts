@@ -63,6 +63,8 @@ export interface Config {
   readonly auth: readonly AuthToken[];
   /** The tenants the token file names, with their weights (the share fair queuing gives them); empty without one. */
   readonly tenantWeights: ReadonlyMap<string, number>;
+  /** OpenTelemetry tracing: the SDK is started, configured by the standard OTEL_* variables. */
+  readonly tracing: boolean;
 }
 
 export { ConfigError };
@@ -72,6 +74,8 @@ interface Flag {
   env: string;
   help: string;
   default: string;
+  /** A switch: `--flag` alone; its variable takes true or false. */
+  switch?: true;
 }
 
 /** Every flag, its environment variable and its help line: one table for parsing, help and the README. */
@@ -108,6 +112,7 @@ export const FLAGS = {
   'tls-key': { env: 'OFFLOAD_TLS_KEY', help: 'PEM private key for --tls-cert', default: 'none' },
   'tls-client-ca': { env: 'OFFLOAD_TLS_CLIENT_CA', help: 'PEM CA bundle; require client certificates signed by it (mutual TLS)', default: 'none' },
   'auth-token-file': { env: 'OFFLOAD_AUTH_TOKEN_FILE', help: 'file of bearer tokens, one per line as TOKEN, NAME:TOKEN or NAME:TOKEN:WEIGHT (NAME: the tenant); calls must send one', default: 'no auth' },
+  otel: { env: 'OFFLOAD_OTEL', help: 'trace calls with OpenTelemetry, configured by the standard OTEL_* variables; on as well when OTEL_TRACES_EXPORTER names an exporter', default: 'off', switch: true },
 } as const satisfies Record<string, Flag>;
 
 type FlagName = keyof typeof FLAGS;
@@ -127,7 +132,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   let values: FlagValues;
   try {
     ({ values } = parseFlags(argv, {
-      ...Object.fromEntries(Object.keys(FLAGS).map((name) => [name, { type: 'string' as const }])),
+      ...Object.fromEntries(Object.entries(FLAGS).map(([name, flag]) => [name, { type: 'switch' in flag ? ('boolean' as const) : ('string' as const) }])),
       tasks: { type: 'string', multiple: true },
     }));
   } catch (error) {
@@ -140,6 +145,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const raw = (name: FlagName): { value: string; source: string } | undefined => {
     const flag = values[name];
     if (typeof flag === 'string') return { value: flag, source: `--${name}` };
+    if (flag === true) return { value: 'true', source: `--${name}` };
     const fromEnv = env[FLAGS[name].env];
     if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: FLAGS[name].env };
     return undefined;
@@ -153,6 +159,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`${given.source} must be ${kind} (got "${given.value}")`);
     if (n > max) throw new ConfigError(`${given.source} must be at most ${max} (got "${given.value}")`);
     return n;
+  };
+  const toggle = (name: FlagName): boolean => {
+    const given = raw(name);
+    if (!given) return false;
+    const text = given.value.trim().toLowerCase();
+    if (text === 'true' || text === '1') return true;
+    if (text === 'false' || text === '0') return false;
+    throw new ConfigError(`${given.source} must be true or false (got "${given.value}")`);
   };
   const file = (name: FlagName): Buffer | undefined => {
     const given = raw(name);
@@ -184,6 +198,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   }
 
   const maxQueue = integer('max-queue', 16 * workers, 0, 1_000_000);
+  const tracing = tracingWanted(raw('otel') ? toggle('otel') : undefined, raw('otel')?.source, env);
   return Object.freeze({
     host,
     port,
@@ -216,5 +231,20 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     crashCooldownMs: integer('crash-cooldown-ms', 30_000, 0, 24 * HOUR),
     tls: loadTls(raw, file),
     ...loadTokens(raw, file),
+    tracing,
   });
+}
+
+/**
+ * Tracing is on when asked for, or when OTEL_TRACES_EXPORTER names an
+ * exporter (as an OpenTelemetry-aware deployment sets it for every service);
+ * `OFFLOAD_OTEL=false` turns it off whatever that says. Asking for it while
+ * that variable says `none` is a contradiction to refuse, not to settle
+ * silently.
+ */
+function tracingWanted(asked: boolean | undefined, source: string | undefined, env: NodeJS.ProcessEnv): boolean {
+  if (asked === false) return false;
+  const exporters = (env['OTEL_TRACES_EXPORTER'] ?? '').split(',').map((name) => name.trim()).filter(Boolean);
+  if (asked && exporters.includes('none')) throw new ConfigError(`${source} asks for traces, but OTEL_TRACES_EXPORTER is "none"`);
+  return asked === true || exporters.some((name) => name !== 'none');
 }

@@ -4,8 +4,12 @@
  */
 import { ConfigError, loadConfig, USAGE, type Config } from '../config.js';
 import { TaskLoadError } from '../catalog/task-catalog.js';
-import { createLogger, routeGrpcLogs } from '../log.js';
+import { createLogger, routeGrpcLogs, type Logger } from '../log.js';
 import { createComputeServer, ListenError } from '../server/create-compute-server.js';
+import { startTracing, type Tracing } from '../telemetry/start-tracing.js';
+
+/** How long the last spans may take to leave at shutdown, after the calls have. */
+const TRACE_FLUSH_MS = 5000;
 
 export async function serve(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -20,12 +24,18 @@ export async function serve(argv: string[]): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   routeGrpcLogs(log);
-  const server = await createComputeServer(config, { logger: log }).catch(fail);
-  if (!server) return;
+  const tracing = config.tracing ? await startTracing(log).catch(fail) : undefined;
+  if (config.tracing && !tracing) return;
+  const server = await createComputeServer(config, { logger: log, spans: tracing?.spans }).catch(fail);
+  if (!server) {
+    await flushTraces(tracing, log);
+    return;
+  }
   const bracketed = server.host.includes(':') ? `[${server.host}]` : server.host;
   const metrics = server.metricsPort === undefined ? '' : `; metrics on http://${bracketed}:${server.metricsPort}/metrics`;
   const heap = config.workerMaxMemoryMb > 0 ? `; worker heap limit ${config.workerMaxMemoryMb} MB each` : '';
   const from = heap && config.memoryLimitMb !== undefined ? ` (container memory limit ${config.memoryLimitMb} MB)` : '';
+  const traces = tracing ? '; tracing with OpenTelemetry (OTEL_* variables)' : '';
   log.info(
     {
       host: server.host,
@@ -36,8 +46,9 @@ export async function serve(argv: string[]): Promise<void> {
       workerMaxMemoryMb: config.workerMaxMemoryMb,
       memoryLimitMb: config.memoryLimitMb,
       tasks: server.catalog.names,
+      tracing: config.tracing,
     },
-    `offload listening on ${server.address} with ${config.workers} ${config.workers === 1 ? 'worker' : 'workers'}; tasks: ${server.catalog.names.join(', ')}${metrics}${heap}${from}`,
+    `offload listening on ${server.address} with ${config.workers} ${config.workers === 1 ? 'worker' : 'workers'}; tasks: ${server.catalog.names.join(', ')}${metrics}${heap}${from}${traces}`,
   );
 
   let stopping = false;
@@ -48,16 +59,32 @@ export async function serve(argv: string[]): Promise<void> {
     }
     stopping = true;
     log.info({ signal }, 'shutdown: starting');
-    server.shutdown().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    server
+      .shutdown()
+      .then(() => flushTraces(tracing, log))
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** Sends the spans still buffered, for at most TRACE_FLUSH_MS: a collector that is down must not hold the exit. */
+async function flushTraces(tracing: Tracing | undefined, log: Logger): Promise<void> {
+  if (!tracing) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, TRACE_FLUSH_MS, 'late')));
+  const flushed = await Promise.race([tracing.shutdown().then(() => 'sent' as const), late]).catch((error: unknown) => {
+    log.warn({ err: error }, 'shutdown: traces could not be sent');
+    return 'failed' as const;
+  });
+  clearTimeout(timer);
+  if (flushed === 'late') log.warn(`shutdown: traces still unsent after ${TRACE_FLUSH_MS} ms; exiting without them`);
 }
 
 /** The setting to change when an address cannot be bound. */

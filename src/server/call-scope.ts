@@ -1,7 +1,9 @@
+import type { Span } from '@opentelemetry/api';
 import { ServerError, Status } from 'nice-grpc';
 import { performance } from 'node:perf_hooks';
 import { OffloadError, truncate } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { CallSpans } from '../telemetry/call-spans.js';
 import type { CallRecord } from './call-record.js';
 import type { MetadataReader, TenantOf } from './call-tenant.js';
 import type { Drain } from './drain.js';
@@ -16,6 +18,8 @@ export interface CallScopeOptions {
   /** Names the call's tenant, or refuses the call (bad credentials, a bad tenant name). */
   tenantOf: TenantOf;
   drain: Drain;
+  /** With tracing on: a server span per call. */
+  spans?: CallSpans;
 }
 
 /**
@@ -57,6 +61,7 @@ class Scope implements CallScope {
   readonly #startedAt = performance.now();
   /** Counted by the drain until it finishes. */
   readonly #counted: boolean = false;
+  readonly #span: Span | undefined;
 
   constructor(
     readonly options: CallScopeOptions,
@@ -68,6 +73,7 @@ class Scope implements CallScope {
   ) {
     const record: CallRecord = { call };
     this.record = record;
+    this.#span = options.spans?.start(path, metadata);
     const task = (request as { task?: unknown } | undefined)?.task;
     if (typeof task === 'string') record.task = truncate(task, 256);
     try {
@@ -88,6 +94,7 @@ class Scope implements CallScope {
     if (ended) ({ code, message } = ended);
     const seconds = (performance.now() - this.#startedAt) / 1000;
     options.metrics.rpcFinished(path, code, seconds);
+    if (this.#span) options.spans!.end(this.#span, code, message, { 'offload.tenant': record.tenant, 'offload.task': record.task, 'offload.cached': record.cached });
     const line = {
       method: path,
       call: record.call,

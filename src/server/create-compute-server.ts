@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import { Errors } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { TaskPool } from '../pool/task-pool.js';
+import type { CallSpans } from '../telemetry/call-spans.js';
 import { bundledTasksDir } from '../pool/worker-entry.js';
 import { createBearerAuth } from './bearer-auth.js';
 import { recordDeadline } from './call-deadline.js';
@@ -97,6 +98,8 @@ function toListenError(error: unknown, endpoint: ListenError['endpoint'], addres
 
 export interface ServerOptions {
   logger?: Logger;
+  /** With tracing on (telemetry/start-tracing.ts): every call gets a server span from these. */
+  spans?: CallSpans;
 }
 
 export async function createComputeServer(config: Config, options: ServerOptions = {}): Promise<ComputeServer> {
@@ -143,7 +146,13 @@ export async function createComputeServer(config: Config, options: ServerOptions
     const catalog = new TaskCatalog(await pool.describe(files));
     // Health says SERVING once the pool is up: every worker, not only the one that described the tasks.
     await pool.ready();
-    const openCall = createCallScopes({ log, metrics, tenantOf: config.auth.length > 0 ? createBearerAuth(config.auth) : tenantFromMetadata, drain });
+    const openCall = createCallScopes({
+      log,
+      metrics,
+      tenantOf: config.auth.length > 0 ? createBearerAuth(config.auth) : tenantFromMetadata,
+      drain,
+      spans: options.spans,
+    });
     const server = createGrpcServer(
       {
         'grpc.max_receive_message_length': config.maxMessageBytes,

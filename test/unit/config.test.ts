@@ -62,6 +62,32 @@ describe('loadConfig', () => {
   });
 });
 
+describe('loadConfig: tracing', () => {
+  it('is off unless asked for', () => {
+    expect(loadConfig([], {}).tracing).toBe(false);
+  });
+
+  it('is on with --otel, with OFFLOAD_OTEL=true, and when OTEL_TRACES_EXPORTER names an exporter', () => {
+    expect(loadConfig(['--otel'], {}).tracing).toBe(true);
+    expect(loadConfig([], { OFFLOAD_OTEL: 'true' }).tracing).toBe(true);
+    expect(loadConfig([], { OTEL_TRACES_EXPORTER: 'otlp' }).tracing).toBe(true);
+    expect(loadConfig([], { OTEL_TRACES_EXPORTER: 'console,otlp' }).tracing).toBe(true);
+  });
+
+  it('stays off when OTEL_TRACES_EXPORTER is none, or when OFFLOAD_OTEL=false says so whatever the exporter', () => {
+    expect(loadConfig([], { OTEL_TRACES_EXPORTER: 'none' }).tracing).toBe(false);
+    expect(loadConfig([], { OFFLOAD_OTEL: 'false', OTEL_TRACES_EXPORTER: 'otlp' }).tracing).toBe(false);
+  });
+
+  it.each([
+    [['--otel'], { OTEL_TRACES_EXPORTER: 'none' }, '--otel asks for traces, but OTEL_TRACES_EXPORTER is "none"'],
+    [[], { OFFLOAD_OTEL: 'yes please' }, 'OFFLOAD_OTEL must be true or false (got "yes please")'],
+    [['--otel=1'], {}, '--otel takes no value (got "1")'],
+  ])('rejects %j with %j with an exact message', (argv, env, message) => {
+    expect(() => loadConfig(argv, env)).toThrow(new ConfigError(message));
+  });
+});
+
 describe('loadConfig: TLS files', () => {
   let certs: TestCertificates;
   /** Writes `contents` to a file in the temporary directory; returns its path. */

@@ -1,0 +1,244 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Metadata, Status } from 'nice-grpc';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collect, connect, rejection } from '../helpers/client.js';
+import { eventually } from '../helpers/eventually.js';
+import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
+import { fixtureTasksDir, repoRoot } from '../helpers/start-server.js';
+
+/** A span as OTLP/JSON carries it (ids in hex). */
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes?: { key: string; value: Record<string, unknown> }[];
+  status?: { code?: number; message?: string };
+}
+
+interface Received {
+  spans: OtlpSpan[];
+  services: string[];
+}
+
+/** OTLP's SpanKind and StatusCode, as numbers on the wire. */
+const SPAN_KIND_SERVER = 2;
+const STATUS_CODE_ERROR = 2;
+
+/** A real OTLP/HTTP receiver in the test: what the exporter POSTs to /v1/traces, decoded as the JSON protocol. */
+async function startReceiver(): Promise<{ url: string; received: Received; close(): Promise<void> }> {
+  const received: Received = { spans: [], services: [] };
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      if (request.url === '/v1/traces') {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          resourceSpans?: { resource?: { attributes?: OtlpSpan['attributes'] }; scopeSpans?: { spans?: OtlpSpan[] }[] }[];
+        };
+        for (const resourceSpans of body.resourceSpans ?? []) {
+          const service = resourceSpans.resource?.attributes?.find((a) => a.key === 'service.name')?.value['stringValue'];
+          if (typeof service === 'string') received.services.push(service);
+          for (const scope of resourceSpans.scopeSpans ?? []) received.spans.push(...(scope.spans ?? []));
+        }
+      }
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, received, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+function attribute(span: OtlpSpan, key: string): unknown {
+  const value = span.attributes?.find((a) => a.key === key)?.value;
+  if (!value) return undefined;
+  const [only] = Object.values(value);
+  // OTLP/JSON writes 64-bit integers as strings.
+  return value['intValue'] !== undefined ? Number(only) : only;
+}
+
+/** A caller's span context, sent the W3C way. */
+function callerContext(): { traceId: string; spanId: string; metadata: Metadata } {
+  const traceId = randomBytes(16).toString('hex');
+  const spanId = randomBytes(8).toString('hex');
+  return { traceId, spanId, metadata: new Metadata({ traceparent: `00-${traceId}-${spanId}-01` }) };
+}
+
+function traceEnv(url: string, scheduleDelayMs: number): NodeJS.ProcessEnv {
+  return {
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+    OTEL_EXPORTER_OTLP_ENDPOINT: url,
+    OTEL_BSP_SCHEDULE_DELAY: String(scheduleDelayMs),
+  };
+}
+
+describe('tracing with OpenTelemetry', () => {
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let server: SpawnedServer;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    server = await spawnServer([`${repoRoot}/dist/src/main.js`, '--port', '0', '--workers', '2', '--tasks', fixtureTasksDir], { env: traceEnv(receiver.url, 50) });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await receiver?.close();
+  });
+
+  const spansOf = (traceId: string) => receiver.received.spans.filter((span) => span.traceId === traceId);
+
+  it('says in its ready line that it traces', () => {
+    expect(server.stdout()).toContain('tracing with OpenTelemetry');
+  });
+
+  it("continues the caller's trace: a Run's server span is a child of the caller's span, with the RPC attributes", async () => {
+    const caller = callerContext();
+    const { client, close } = connect(server.address);
+    try {
+      await client.run({ task: 'echo', input: { hello: 'trace' } }, { metadata: caller.metadata });
+    } finally {
+      close();
+    }
+    const [span] = await eventually(() => {
+      const found = spansOf(caller.traceId).filter((s) => s.name === 'offload.v1.ComputeService/Run');
+      expect(found).toHaveLength(1);
+      return found;
+    });
+    expect(span!.parentSpanId).toBe(caller.spanId);
+    expect(span!.kind).toBe(SPAN_KIND_SERVER);
+    expect(attribute(span!, 'rpc.system')).toBe('grpc');
+    expect(attribute(span!, 'rpc.service')).toBe('offload.v1.ComputeService');
+    expect(attribute(span!, 'rpc.method')).toBe('Run');
+    expect(attribute(span!, 'rpc.grpc.status_code')).toBe(Status.OK);
+    expect(attribute(span!, 'offload.task')).toBe('echo');
+    expect(attribute(span!, 'offload.tenant')).toBe('default');
+    expect(span!.status?.code ?? 0).not.toBe(STATUS_CODE_ERROR);
+    expect(receiver.received.services).toContain('offload');
+  });
+
+  it("gives a RunStream, served by offload's own handler, its server span in the caller's trace", async () => {
+    const caller = callerContext();
+    const { client, close } = connect(server.address);
+    try {
+      await collect(client.runStream({ task: 'spin', input: { ms: 30, steps: 3 } }, { metadata: caller.metadata }));
+    } finally {
+      close();
+    }
+    const span = await eventually(() => {
+      const found = spansOf(caller.traceId).find((s) => s.name === 'offload.v1.ComputeService/RunStream');
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(span.parentSpanId).toBe(caller.spanId);
+    expect(attribute(span, 'rpc.grpc.status_code')).toBe(Status.OK);
+  });
+
+  it("marks a failing task's call as an error with the status message the caller got, and leaves a caller's mistake unset", async () => {
+    const failing = callerContext();
+    const mistaken = callerContext();
+    const { client, close } = connect(server.address);
+    try {
+      const failed = await rejection(client.run({ task: 'fixture.throws', input: { message: 'kaput' } }, { metadata: failing.metadata }));
+      expect(failed.code).toBe(Status.INTERNAL);
+      const refused = await rejection(client.run({ task: 'no.such.task' }, { metadata: mistaken.metadata }));
+      expect(refused.code).toBe(Status.NOT_FOUND);
+    } finally {
+      close();
+    }
+    const [failedSpan, refusedSpan] = await eventually(() => {
+      const both = [spansOf(failing.traceId)[0], spansOf(mistaken.traceId)[0]];
+      expect(both.every(Boolean)).toBe(true);
+      return both as OtlpSpan[];
+    });
+    expect(failedSpan!.status).toMatchObject({ code: STATUS_CODE_ERROR, message: 'task fixture.throws failed: kaput' });
+    expect(attribute(failedSpan!, 'rpc.grpc.status_code')).toBe(Status.INTERNAL);
+    expect(refusedSpan!.status?.code ?? 0).not.toBe(STATUS_CODE_ERROR);
+    expect(attribute(refusedSpan!, 'rpc.grpc.status_code')).toBe(Status.NOT_FOUND);
+  });
+
+  it('starts a new trace for a call that brings none, and traces no health check', async () => {
+    const before = receiver.received.spans.length;
+    const { client, close } = connect(server.address);
+    try {
+      await client.listTasks({});
+    } finally {
+      close();
+    }
+    const span = await eventually(() => {
+      const found = receiver.received.spans.slice(before).find((s) => s.name === 'offload.v1.ComputeService/ListTasks');
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(span.parentSpanId ?? '').toBe('');
+    expect(receiver.received.spans.some((s) => s.name.startsWith('grpc.health'))).toBe(false);
+  });
+});
+
+describe('tracing at shutdown', () => {
+  it('sends the spans still buffered before the process exits', async () => {
+    const receiver = await startReceiver();
+    // A schedule delay far beyond the test: only the shutdown's flush can send the span.
+    const server = await spawnServer([`${repoRoot}/dist/src/main.js`, '--port', '0', '--workers', '1'], { env: { ...traceEnv(receiver.url, 600_000), OTEL_SERVICE_NAME: 'offload-under-test' } });
+    try {
+      const caller = callerContext();
+      const { client, close } = connect(server.address);
+      try {
+        await client.run({ task: 'echo', input: {} }, { metadata: caller.metadata });
+      } finally {
+        close();
+      }
+      expect(receiver.received.spans).toHaveLength(0);
+      await server.stop();
+      expect(receiver.received.spans.map((s) => s.traceId)).toContain(caller.traceId);
+      expect(receiver.received.services).toEqual(['offload-under-test']);
+    } finally {
+      await server.stop();
+      await receiver.close();
+    }
+  });
+});
+
+describe('tracing off', () => {
+  /** Records, in a file, every `@opentelemetry` module the server's ESM loader resolves. */
+  async function resolvedOtelModules(env: NodeJS.ProcessEnv): Promise<string[]> {
+    const dir = await mkdtemp(join(tmpdir(), 'offload-otel-'));
+    const record = join(dir, 'resolved.txt');
+    const hooks = `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  if (specifier.includes('@opentelemetry')) appendFileSync(${JSON.stringify(record)}, specifier + '\\n');
+  return next(specifier, context);
+}`;
+    const register = join(dir, 'register.mjs');
+    await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});\n`);
+    const server = await spawnServer(['--import', register, `${repoRoot}/dist/src/main.js`, '--port', '0', '--workers', '1'], { env });
+    try {
+      const { client, close } = connect(server.address);
+      try {
+        await client.run({ task: 'echo', input: {} });
+      } finally {
+        close();
+      }
+    } finally {
+      await server.stop();
+    }
+    const text = await readFile(record, 'utf8').catch(() => '');
+    await rm(dir, { recursive: true, force: true });
+    return text.split('\n').filter(Boolean);
+  }
+
+  it('loads no OpenTelemetry module at all, API included, unless tracing is on', async () => {
+    expect(await resolvedOtelModules({})).toEqual([]);
+    // The same probe sees them when tracing is on, so an empty list above means something.
+    expect(await resolvedOtelModules({ OTEL_TRACES_EXPORTER: 'console' })).toEqual(expect.arrayContaining(['@opentelemetry/sdk-node', '@opentelemetry/api']));
+  });
+});
