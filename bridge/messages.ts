@@ -16,6 +16,13 @@
  */
 import type { SharedSlots } from './slots.js';
 
+/**
+ * The W3C trace context (`traceparent`, maybe `tracestate`) of the span a run
+ * belongs under, as OpenTelemetry's propagator writes it: the worker's run
+ * span is its child. Present only with tracing on.
+ */
+export type TraceCarrier = Readonly<Record<string, string>>;
+
 /** Name of the BroadcastChannel on which the loop side asks workers to abort. */
 export const CONTROL_CHANNEL = 'offload.control';
 
@@ -39,6 +46,8 @@ export interface WorkerData extends WorkerBoot {
    */
   taskFiles: string[];
   poolUp: Int32Array;
+  /** Start OpenTelemetry in the worker: each run gets a span (workers/run-tracing.ts). */
+  tracing: boolean;
 }
 
 /** Runs one task: the piscina task object for a run. */
@@ -57,6 +66,7 @@ export interface RunMessage {
   /** The call that asked for the run and its batch item, echoed in the task's output lines. */
   call: number | undefined;
   item: string | undefined;
+  trace: TraceCarrier | undefined;
 }
 
 /**
@@ -163,7 +173,10 @@ export type TaskOutputMessage = {
 /** A worker has loaded its entry and the task modules: it runs a task the moment it gets one. */
 export type WorkerReadyMessage = { offload: 'ready'; thread: number };
 
-export type WorkerMessage = TaskEventMessage | StrayErrorMessage | TaskOutputMessage | WorkerReadyMessage;
+/** A worker has sent the spans it held, as asked by a flush-traces message. */
+export type TracesFlushedMessage = { offload: 'traces-flushed'; thread: number };
 
-/** Loop side to workers, on CONTROL_CHANNEL. */
-export type ControlMessage = { offload: 'abort'; id: number };
+export type WorkerMessage = TaskEventMessage | StrayErrorMessage | TaskOutputMessage | WorkerReadyMessage | TracesFlushedMessage;
+
+/** Loop side to workers, on CONTROL_CHANNEL: abort a run; send the spans held (before the pool closes). */
+export type ControlMessage = { offload: 'abort'; id: number } | { offload: 'flush-traces' };

@@ -18,6 +18,7 @@ import {
   type SkippedReply,
   type StrayErrorMessage,
   type TaskEventMessage,
+  type TracesFlushedMessage,
   type WorkerData,
   type WorkerReadyMessage,
   type WorkerReply,
@@ -28,10 +29,14 @@ import { createCancelSignal } from './cancel-signal.js';
 import { checkOutput } from './check-output.js';
 import { loadTask } from './load-task.js';
 import { createProgressReporter } from './progress-reporter.js';
+import type { RunSpan, RunTracing } from './run-tracing.js';
 import { TaskError } from './task.js';
 import { captureTaskOutput } from './task-output.js';
 
-const { slots, taskFiles, poolUp } = workerData as WorkerData;
+const { slots, taskFiles, poolUp, tracing } = workerData as WorkerData;
+
+/** With tracing on, each run that brings a trace context gets a span made here; off, the SDK is never imported. */
+const runTracing: RunTracing | undefined = tracing ? await (await import('./run-tracing.js')).startRunTracing() : undefined;
 
 /** The run on this worker now, so an abort message can reach a task that is waiting. */
 let current: { id: number; abort: () => void } | undefined;
@@ -40,6 +45,13 @@ control.onmessage = (event) => {
   const message = (event as { data: ControlMessage }).data;
   const running = current;
   if (message.offload === 'abort' && running?.id === message.id) running.abort();
+  // The pool is closing: send the spans this worker holds before it is terminated.
+  if (message.offload === 'flush-traces' && runTracing) {
+    void runTracing
+      .flush()
+      .catch(() => {})
+      .then(() => parentPort!.postMessage({ offload: 'traces-flushed', thread: threadId } satisfies TracesFlushedMessage));
+  }
 };
 // The channel must not keep an idle worker alive.
 (control as unknown as { unref(): void }).unref();
@@ -104,7 +116,7 @@ async function runTasks({ runs }: RunsMessage): Promise<RanReply> {
 }
 
 /** @param announce post Started at once (a run sent alone); a run sent with others says when it started in its reply. */
-async function runTask({ id, slot, file, input, data, progress, call, item }: RunMessage, announce: boolean): Promise<RunReply | SkippedReply> {
+async function runTask({ id, slot, file, input, data, progress, call, item, trace }: RunMessage, announce: boolean): Promise<RunReply | SkippedReply> {
   // The loop side may have taken the run back (cancelled, or moved to an idle worker).
   if (!claimSlot(slots, slot, threadId)) return { offload: 'skipped' };
   const startedAtMs = performance.timeOrigin + performance.now();
@@ -115,34 +127,47 @@ async function runTask({ id, slot, file, input, data, progress, call, item }: Ru
   if (progress && announce) post({ offload: 'started', id });
   const reporter = createProgressReporter(progress ? (report) => post({ offload: 'progress', id, ...report }) : undefined);
   const timing = () => ({ startedAt: startedAtMs, runMs: performance.timeOrigin + performance.now() - startedAtMs, lastProgress: reporter.latest() });
+  let span: RunSpan | undefined;
   try {
     const task = await loadTask(file);
     taskOutput.setRun({ task: task.name, call, item });
+    span = trace && runTracing?.start(task.name, trace);
     const context = {
       data: data ?? new Uint8Array(0),
       get signal() {
         return signal();
       },
-      progress: reporter.progress,
+      progress: span ? traceProgress(reporter.progress, span) : reporter.progress,
     };
-    const returned = await task.run(input, context);
+    const returned = await (span ? span.within(() => task.run(input, context)) : task.run(input, context));
     const { output, data: bytes } = splitReturn(returned);
     const { bytes: outputBytes } = checkOutput(output);
+    span?.succeeded();
     return { offload: 'succeeded', output, data: bytes, outputBytes, ...timing() };
   } catch (error) {
-    return {
-      offload: 'failed',
+    const failure = {
+      offload: 'failed' as const,
       // The slot says so before any message does: the loop side marks it, then posts the abort.
       code: TaskError.is(error) ? error.code : isCancelled(slots.state, slot) ? 'CANCELLED' : undefined,
       message: error instanceof Error ? error.message : String(error),
       detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
       ...timing(),
     };
+    span?.failed(failure.code, failure.message);
+    return failure;
   } finally {
     current = undefined;
     taskOutput.flush();
     taskOutput.setRun(undefined);
   }
+}
+
+/** A task's progress reports, also as events on its run span (at most one per 100 ms there). */
+function traceProgress(progress: (fraction: number, note?: string) => void, span: RunSpan): (fraction: number, note?: string) => void {
+  return (fraction, note) => {
+    progress(fraction, note);
+    span.progress(typeof fraction === 'number' && !Number.isNaN(fraction) ? Math.min(1, Math.max(0, fraction)) : 0, note === undefined ? '' : String(note));
+  };
 }
 
 function splitReturn(returned: unknown): { output: unknown; data: Uint8Array | undefined } {

@@ -188,8 +188,8 @@ export class HandOvers {
 
 /** What the worker is sent for a hand-over. */
 function runMessage({ job, slot, ahead }: HandOver): RunMessage {
-  const { file, input, progress, call, item } = job.request;
-  return { offload: 'run', id: job.id, slot, file, input, data: transferable(job, ahead), progress, call, item };
+  const { file, input, progress, call, item, trace } = job.request;
+  return { offload: 'run', id: job.id, slot, file, input, data: transferable(job, ahead), progress, call, item, trace };
 }
 
 /** A lone job's reply, as a bundle of one; any other answer is the worker's fault, and fails the job like a crash. */

@@ -3,6 +3,7 @@
  * progress and its outcome, and any number of followers. Every change of
  * state goes through `#to`, against the table of allowed transitions.
  */
+import type { TraceCarrier } from '../../bridge/messages.js';
 import type { OffloadError } from '../errors.js';
 import { Follower, type Outcome, type ResultEvent, type TaskEvent } from './follower.js';
 import type { Priority } from './priority-queue.js';
@@ -43,6 +44,8 @@ export interface JobRequest {
   runLimitMs: number;
   call: number | undefined;
   item: string | undefined;
+  /** With tracing on: the span the run belongs under. */
+  trace: TraceCarrier | undefined;
 }
 
 /** What a job asks of the pool that holds it. */

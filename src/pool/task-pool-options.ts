@@ -1,5 +1,5 @@
 /** What a TaskPool is configured with and reports. */
-import type { TaskOutputMessage } from '../../bridge/messages.js';
+import type { TaskOutputMessage, TraceCarrier } from '../../bridge/messages.js';
 import type { OffloadError, Status } from '../errors.js';
 import type { Clock } from './clock.js';
 import type { Job } from './job.js';
@@ -23,7 +23,9 @@ export interface TaskPoolOptions {
   crashCooldownMs?: number;
   /** Every task module the workers may import (decides whether they need a TS loader). */
   taskFiles: readonly string[];
-  /** Told about every job that ends, for metrics. */
+  /** Start OpenTelemetry in every worker: runs with a `trace` get a span there. */
+  tracing?: boolean;
+  /** Told about every job that ends, for metrics and the queue span. */
   onSettled?: (settled: SettledRun) => void;
   /** Told when a worker died or was terminated and piscina replaced it. */
   onWorkerRestart?: () => void;
@@ -51,9 +53,12 @@ export interface SettledRun {
   task: string;
   tenant: string;
   code: Status;
+  /** When it was admitted, in ms of the pool's clock (the system's: since the epoch). */
+  submittedAt: number;
   /** undefined when the job never left the queue. */
   queuedMs: number | undefined;
   runMs: number | undefined;
+  trace: TraceCarrier | undefined;
 }
 
 export interface RunOptions {
@@ -78,6 +83,8 @@ export interface RunOptions {
   priority?: Priority;
   /** Who asks: tenants share the workers in turn; default "default". */
   tenant?: string;
+  /** With tracing on: the span the run belongs under (the worker's run span is its child). */
+  trace?: TraceCarrier;
 }
 
 export interface PoolStats {

@@ -66,6 +66,7 @@ export class TaskPool {
       workerData: { slots: this.#handOvers.slots.shared, poolUp: this.#readiness.poolUp },
       workerNice: options.workerNice ?? 0,
       workerMaxMemoryMb: options.workerMaxMemoryMb ?? 0,
+      tracing: options.tracing ?? false,
     });
     this.#handOvers.attach(this.#threads);
     this.#threads.onMessage((message) => {
@@ -107,10 +108,10 @@ export class TaskPool {
   run(task: { name: string; file: string }, input: unknown, data: Uint8Array, options: RunOptions = {}): Job {
     this.#breaker.check(task.name);
     if (this.#jobs.size >= this.#options.workers + this.#options.maxQueue) throw Errors.queueFull(this.stats.queued);
-    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false, call, item, priority = 'normal', tenant = DEFAULT_TENANT } = options;
+    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false, call, item, priority = 'normal', tenant = DEFAULT_TENANT, trace } = options;
     this.#tenants.check(tenant);
     if (signal?.aborted) throw abortError(signal, abortReason);
-    const request = { task: task.name, file: task.file, input, data, handOverData, progress, runLimitMs, call, item, priority, tenant };
+    const request = { task: task.name, file: task.file, input, data, handOverData, progress, runLimitMs, call, item, priority, tenant, trace };
     const job = new Job(this.#nextId++, request, this.#clock.now(), this.#jobPool);
     this.#jobs.set(job.id, job);
     this.#counts.queued++;
@@ -243,6 +244,6 @@ export class TaskPool {
     if (startedAt !== undefined || (!job.cancelReason && !reply)) this.#breaker.record(task, !job.cancelReason && !reply);
     const runMs = reply?.runMs ?? (startedAt === undefined ? undefined : this.#clock.now() - startedAt);
     if (runMs !== undefined) this.#costs.record(task, runMs);
-    this.#options.onSettled?.({ task, tenant: job.request.tenant, code: 'error' in outcome ? outcome.error.code : Status.OK, queuedMs, runMs });
+    this.#options.onSettled?.({ task, tenant: job.request.tenant, code: 'error' in outcome ? outcome.error.code : Status.OK, submittedAt: job.submittedAt, queuedMs, runMs, trace: job.request.trace });
   }
 }

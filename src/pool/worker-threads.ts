@@ -4,7 +4,7 @@
  * through WorkerThreads, so tests can put a fake in its place.
  */
 import { Piscina } from 'piscina';
-import type { WorkerData, WorkerMessage, WorkerReply, WorkerRequest } from '../../bridge/messages.js';
+import { CONTROL_CHANNEL, type ControlMessage, type WorkerData, type WorkerMessage, type WorkerReply, type WorkerRequest } from '../../bridge/messages.js';
 import { PER_WORKER } from './placement.js';
 import { workerModule } from './worker-entry.js';
 
@@ -27,13 +27,17 @@ export interface WorkerThreadsOptions {
   workerData: Pick<WorkerData, 'slots' | 'poolUp'>;
   workerNice: number;
   workerMaxMemoryMb: number;
+  tracing: boolean;
 }
+
+/** How long closing waits for the workers to send the spans they hold. */
+const TRACE_FLUSH_MS = 3000;
 
 export function createWorkerThreads(options: WorkerThreadsOptions): WorkerThreads {
   const { filename, boot } = workerModule(options.taskFiles);
   const piscina = new Piscina<WorkerRequest, WorkerReply>({
     filename,
-    workerData: { ...boot, ...options.workerData, taskFiles: [...options.taskFiles] } satisfies WorkerData,
+    workerData: { ...boot, ...options.workerData, taskFiles: [...options.taskFiles], tracing: options.tracing } satisfies WorkerData,
     minThreads: options.workers,
     maxThreads: options.workers,
     concurrentTasksPerWorker: PER_WORKER,
@@ -44,6 +48,9 @@ export function createWorkerThreads(options: WorkerThreadsOptions): WorkerThread
     recordTiming: false,
     idleTimeout: Number.MAX_SAFE_INTEGER,
     niceIncrement: options.workerNice,
+    // piscina parks an idle worker in a blocking Atomics.wait, so nothing in its event loop runs until the next
+    // task. A tracing worker must keep turning between tasks: its exporter sends spans on a timer, over HTTP.
+    ...(options.tracing ? { atomics: 'async' as const } : {}),
     ...(options.workerMaxMemoryMb ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMaxMemoryMb } } : {}),
   });
   return {
@@ -55,6 +62,36 @@ export function createWorkerThreads(options: WorkerThreadsOptions): WorkerThread
     threadIds: () => piscina.threads.map((worker) => worker.threadId),
     onMessage: (listener) => piscina.on('message', listener),
     onWorkerExit: (listener) => piscina.on('workerDestroy', listener),
-    close: () => piscina.close({ force: true }),
+    async close() {
+      if (options.tracing) await flushWorkerTraces(piscina);
+      await piscina.close({ force: true });
+    },
   };
+}
+
+/**
+ * Asks every worker to send the spans it holds and waits until each says it
+ * has (at most TRACE_FLUSH_MS): closing terminates the workers, and a span
+ * still in a worker's batch would be lost with it.
+ */
+function flushWorkerTraces(piscina: Piscina): Promise<void> {
+  const waiting = new Set(piscina.threads.map((worker) => worker.threadId));
+  if (waiting.size === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const onMessage = (message: WorkerMessage): void => {
+      if (message?.offload !== 'traces-flushed') return;
+      waiting.delete(message.thread);
+      if (waiting.size === 0) done();
+    };
+    const done = (): void => {
+      clearTimeout(timer);
+      piscina.off('message', onMessage);
+      resolve();
+    };
+    const timer = setTimeout(done, TRACE_FLUSH_MS);
+    piscina.on('message', onMessage);
+    const control = new BroadcastChannel(CONTROL_CHANNEL);
+    control.postMessage({ offload: 'flush-traces' } satisfies ControlMessage);
+    control.close();
+  });
 }

@@ -1,3 +1,5 @@
+import type { TraceCarrier } from '../../bridge/messages.js';
+
 /**
  * What a handler learns about its call that the call log and metrics want:
  * filled in by the compute service, read by the call-log middleware.
@@ -21,6 +23,8 @@ export interface CallRecord {
   items?: number;
   /** For server faults: the full error (stack included); logged, never sent. */
   detail?: string;
+  /** With tracing on: the call's span, for its runs to carry to their workers. */
+  trace?: TraceCarrier;
 }
 
 /** The CallContext extension that carries the record. */

@@ -74,6 +74,7 @@ class Scope implements CallScope {
     const record: CallRecord = { call };
     this.record = record;
     this.#span = options.spans?.start(path, metadata);
+    if (this.#span) record.trace = options.spans!.carrier(this.#span);
     const task = (request as { task?: unknown } | undefined)?.task;
     if (typeof task === 'string') record.task = truncate(task, 256);
     try {

@@ -126,7 +126,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
     onStrayError: (detail) => log.warn({ detail }, 'a task threw after its run had ended (a timer or promise it left behind)'),
     onTaskOutput: createTaskOutputLog(log),
     taskFiles: files,
-    onSettled: metrics.taskSettled,
+    tracing: options.spans !== undefined,
+    onSettled: options.spans?.alsoQueueSpans(metrics.taskSettled) ?? metrics.taskSettled,
     onWorkerRestart: () => {
       metrics.workerRestarted();
       log.warn('a worker stopped and was replaced');

@@ -50,7 +50,7 @@ export function createStartTask(deps: StartTaskDeps): StartTask {
     // A shared run carries progress whoever started it: a stream may join a unary call's run.
     const start = (withProgress: boolean) => () =>
       // The request message is not read again once its task is admitted.
-      pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: record?.call, item: request.id, priority, tenant });
+      pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: record?.call, item: request.id, priority, tenant, trace: record?.trace });
     const { shared } = deps;
     // A call that has already ended starts nothing: a job admitted for it would run for no one.
     if (holder?.signal.aborted) throw reasonOf(holder);

@@ -4,8 +4,10 @@
  * OpenTelemetry's RPC conventions. Only loaded spans cost anything: with
  * tracing off no CallSpans exists and a call never reaches this module.
  */
-import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { Status } from 'nice-grpc';
+import type { TraceCarrier } from '../../bridge/messages.js';
+import type { SettledRun } from '../pool/task-pool.js';
 
 /** A call's metadata as the server reads it: one value per key (bytes for `-bin` keys). */
 export interface MetadataCarrier {
@@ -40,6 +42,34 @@ export class CallSpans {
       { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': path.slice(1, slash), 'rpc.method': path.slice(slash + 1) } },
       parent,
     );
+  }
+
+  /** The span's W3C trace context, for the run to carry to its worker; undefined when it is not sampled (nor, then, are its children). */
+  carrier(span: Span): TraceCarrier | undefined {
+    if (!span.isRecording()) return undefined;
+    const carrier: Record<string, string> = {};
+    propagation.inject(trace.setSpan(ROOT_CONTEXT, span), carrier);
+    return carrier;
+  }
+
+  /**
+   * A run's wait in the queue, made when the run has ended, from the times the
+   * pool kept: admission to start (or to its end, for a run that never
+   * started), a child of the span the run belongs under.
+   */
+  queued({ trace: carrier, submittedAt, queuedMs, task, tenant }: SettledRun): void {
+    if (!carrier) return;
+    const parent = propagation.extract(ROOT_CONTEXT, carrier);
+    const span = this.tracer.startSpan('queue', { kind: SpanKind.INTERNAL, startTime: submittedAt, attributes: { 'offload.task': task, 'offload.tenant': tenant, 'offload.started': queuedMs !== undefined } }, parent);
+    span.end(queuedMs === undefined ? Date.now() : submittedAt + queuedMs);
+  }
+
+  /** `onSettled`, and each run's queue span after it. */
+  alsoQueueSpans(onSettled: (settled: SettledRun) => void): (settled: SettledRun) => void {
+    return (settled) => {
+      onSettled(settled);
+      this.queued(settled);
+    };
   }
 
   /** `message` is the status message the caller got: offload's catalogue wording, never input or data. */

@@ -20,6 +20,7 @@ interface OtlpSpan {
   kind: number;
   attributes?: { key: string; value: Record<string, unknown> }[];
   status?: { code?: number; message?: string };
+  events?: { name: string; attributes?: { key: string; value: Record<string, unknown> }[] }[];
 }
 
 interface Received {
@@ -155,8 +156,9 @@ describe('tracing with OpenTelemetry', () => {
     } finally {
       close();
     }
+    const callSpan = (traceId: string) => spansOf(traceId).find((s) => s.name === 'offload.v1.ComputeService/Run');
     const [failedSpan, refusedSpan] = await eventually(() => {
-      const both = [spansOf(failing.traceId)[0], spansOf(mistaken.traceId)[0]];
+      const both = [callSpan(failing.traceId), callSpan(mistaken.traceId)];
       expect(both.every(Boolean)).toBe(true);
       return both as OtlpSpan[];
     });
@@ -164,6 +166,67 @@ describe('tracing with OpenTelemetry', () => {
     expect(attribute(failedSpan!, 'rpc.grpc.status_code')).toBe(Status.INTERNAL);
     expect(refusedSpan!.status?.code ?? 0).not.toBe(STATUS_CODE_ERROR);
     expect(attribute(refusedSpan!, 'rpc.grpc.status_code')).toBe(Status.NOT_FOUND);
+  });
+
+  it("puts the run's wait in the queue and the run itself under the call's span, the run made in a worker thread", async () => {
+    const caller = callerContext();
+    const { client, close } = connect(server.address);
+    try {
+      await client.run({ task: 'echo', input: { n: 1 } }, { metadata: caller.metadata });
+    } finally {
+      close();
+    }
+    const { call, queue, run } = await eventually(() => {
+      const spans = spansOf(caller.traceId);
+      const found = { call: spans.find((s) => s.name === 'offload.v1.ComputeService/Run'), queue: spans.find((s) => s.name === 'queue'), run: spans.find((s) => s.name === 'run echo') };
+      expect(found.call && found.queue && found.run).toBeTruthy();
+      return found as Record<'call' | 'queue' | 'run', OtlpSpan>;
+    });
+    expect(queue.parentSpanId).toBe(call.spanId);
+    expect(run.parentSpanId).toBe(call.spanId);
+    const thread = attribute(run, 'thread.id');
+    expect(Number.isInteger(thread)).toBe(true);
+    expect(thread).toBeGreaterThan(0);
+    expect(attribute(run, 'offload.outcome')).toBe('succeeded');
+    expect(attribute(queue, 'offload.started')).toBe(true);
+  });
+
+  it('records progress on the run span as events, at most one per 100 ms', async () => {
+    const caller = callerContext();
+    const { client, close } = connect(server.address);
+    try {
+      // 60 reports in 600 ms: every 10 ms.
+      await collect(client.runStream({ task: 'spin', input: { ms: 600, steps: 60 } }, { metadata: caller.metadata }));
+    } finally {
+      close();
+    }
+    const run = await eventually(() => {
+      const found = spansOf(caller.traceId).find((s) => s.name === 'run spin');
+      expect(found).toBeDefined();
+      return found!;
+    });
+    const progress = (run.events ?? []).filter((e) => e.name === 'progress');
+    expect(progress.length).toBeGreaterThanOrEqual(3);
+    expect(progress.length).toBeLessThanOrEqual(7);
+    const fractions = progress.map((e) => Number(e.attributes?.find((a) => a.key === 'offload.progress.fraction')?.value['doubleValue'] ?? e.attributes?.find((a) => a.key === 'offload.progress.fraction')?.value['intValue']));
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
+  });
+
+  it("marks a failing task's run span as an error with the task's message", async () => {
+    const caller = callerContext();
+    const { client, close } = connect(server.address);
+    try {
+      await rejection(client.run({ task: 'fixture.throws', input: { message: 'kaput again' } }, { metadata: caller.metadata }));
+    } finally {
+      close();
+    }
+    const run = await eventually(() => {
+      const found = spansOf(caller.traceId).find((s) => s.name === 'run fixture.throws');
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(run.status).toMatchObject({ code: STATUS_CODE_ERROR, message: 'kaput again' });
+    expect(attribute(run, 'offload.outcome')).toBe('failed');
   });
 
   it('starts a new trace for a call that brings none, and traces no health check', async () => {
@@ -185,7 +248,7 @@ describe('tracing with OpenTelemetry', () => {
 });
 
 describe('tracing at shutdown', () => {
-  it('sends the spans still buffered before the process exits', async () => {
+  it("sends the spans still buffered, the server's and the workers', before the process exits", async () => {
     const receiver = await startReceiver();
     // A schedule delay far beyond the test: only the shutdown's flush can send the span.
     const server = await spawnServer([`${repoRoot}/dist/src/main.js`, '--port', '0', '--workers', '1'], { env: { ...traceEnv(receiver.url, 600_000), OTEL_SERVICE_NAME: 'offload-under-test' } });
@@ -199,8 +262,9 @@ describe('tracing at shutdown', () => {
       }
       expect(receiver.received.spans).toHaveLength(0);
       await server.stop();
-      expect(receiver.received.spans.map((s) => s.traceId)).toContain(caller.traceId);
-      expect(receiver.received.services).toEqual(['offload-under-test']);
+      const names = receiver.received.spans.filter((s) => s.traceId === caller.traceId).map((s) => s.name);
+      expect(names).toEqual(expect.arrayContaining(['offload.v1.ComputeService/Run', 'queue', 'run echo']));
+      expect(new Set(receiver.received.services)).toEqual(new Set(['offload-under-test']));
     } finally {
       await server.stop();
       await receiver.close();
