@@ -9,6 +9,7 @@
 import { threadId } from 'node:worker_threads';
 import type { Context, Span, Tracer } from '@opentelemetry/api';
 import type { TraceCarrier } from '../bridge/messages.js';
+import type { TaskSpan } from './task.js';
 
 /** At most one progress event per this many ms: a task may report thousands of times a second. */
 const PROGRESS_EVERY_MS = 100;
@@ -17,6 +18,8 @@ const PROGRESS_EVERY_MS = 100;
 const MESSAGE_CHARS = 256;
 
 export interface RunSpan {
+  /** What the task sees as `ctx.span`. */
+  readonly taskSpan: TaskSpan;
   /** Calls `fn` with the run's span active, so spans a task makes itself nest under it. */
   within<T>(fn: () => T): T;
   progress(fraction: number, message: string): void;
@@ -55,6 +58,7 @@ class WorkerRunSpan implements RunSpan {
   readonly #span: Span;
   readonly #context: Context;
   #lastEventAt = -Infinity;
+  #taskSpan: TaskSpan | undefined;
 
   constructor(
     readonly api: Api,
@@ -66,6 +70,16 @@ class WorkerRunSpan implements RunSpan {
     // thread.id: OpenTelemetry's attribute for the thread a span ran on; a worker's is never the main thread's 0.
     this.#span = tracer.startSpan(`run ${task}`, { kind: api.SpanKind.INTERNAL, attributes: { 'thread.id': threadId, 'offload.task': task } }, parent);
     this.#context = api.trace.setSpan(parent, this.#span);
+  }
+
+  get taskSpan(): TaskSpan {
+    const span = this.#span;
+    return (this.#taskSpan ??= {
+      setAttribute: (key, value) => void span.setAttribute(key, value as never),
+      setAttributes: (attributes) => void span.setAttributes(attributes as never),
+      addEvent: (name, attributes) => void span.addEvent(name, attributes as never),
+      isRecording: () => span.isRecording(),
+    });
   }
 
   within<T>(fn: () => T): T {

@@ -62,7 +62,27 @@ export interface TaskContext {
    * the task kept the thread busy, so a CPU-bound loop can simply check it.
    */
   readonly signal: AbortSignal;
+  /**
+   * The run's span while the server traces the call (`--otel`, see the
+   * README's Traces): attributes and events added here appear on its
+   * `run TASK` span, and spans the task makes itself with
+   * `@opentelemetry/api` nest under it. Otherwise a span that keeps nothing,
+   * so a task can call it either way. offload always sets it; it is optional
+   * so that a context made by hand (a task's unit test) needs none.
+   */
+  readonly span?: TaskSpan;
 }
+
+/** What a task may do with its run's span (the rest of it, such as ending it, is offload's). */
+export interface TaskSpan {
+  setAttribute(key: string, value: SpanValue): void;
+  setAttributes(attributes: Readonly<Record<string, SpanValue>>): void;
+  addEvent(name: string, attributes?: Readonly<Record<string, SpanValue>>): void;
+  /** False when nothing is kept: tracing is off, or the call's trace was not sampled. */
+  isRecording(): boolean;
+}
+
+export type SpanValue = string | number | boolean | readonly string[] | readonly number[] | readonly boolean[];
 
 /** A task returns a JSON value, or `{ output, data }` to return bytes as well. */
 export type TaskReturn = Json | { output?: Json; data: Uint8Array } | undefined;

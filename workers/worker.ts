@@ -30,7 +30,7 @@ import { checkOutput } from './check-output.js';
 import { loadTask } from './load-task.js';
 import { createProgressReporter } from './progress-reporter.js';
 import type { RunSpan, RunTracing } from './run-tracing.js';
-import { TaskError } from './task.js';
+import { TaskError, type TaskSpan } from './task.js';
 import { captureTaskOutput } from './task-output.js';
 
 const { slots, taskFiles, poolUp, tracing } = workerData as WorkerData;
@@ -138,6 +138,7 @@ async function runTask({ id, slot, file, input, data, progress, call, item, trac
         return signal();
       },
       progress: span ? traceProgress(reporter.progress, span) : reporter.progress,
+      span: span?.taskSpan ?? UNTRACED,
     };
     const returned = await (span ? span.within(() => task.run(input, context)) : task.run(input, context));
     const { output, data: bytes } = splitReturn(returned);
@@ -161,6 +162,14 @@ async function runTask({ id, slot, file, input, data, progress, call, item, trac
     taskOutput.setRun(undefined);
   }
 }
+
+/** `ctx.span` of a run that is not traced: keeps nothing. */
+const UNTRACED: TaskSpan = Object.freeze({
+  setAttribute: () => {},
+  setAttributes: () => {},
+  addEvent: () => {},
+  isRecording: () => false,
+});
 
 /** A task's progress reports, also as events on its run span (at most one per 100 ms there). */
 function traceProgress(progress: (fraction: number, note?: string) => void, span: RunSpan): (fraction: number, note?: string) => void {

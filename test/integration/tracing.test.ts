@@ -229,6 +229,38 @@ describe('tracing with OpenTelemetry', () => {
     expect(attribute(run, 'offload.outcome')).toBe('failed');
   });
 
+  it('lets a task add to its run span through ctx.span, and nests the spans it makes itself under it', async () => {
+    const caller = callerContext();
+    const { client, close } = connect(server.address);
+    try {
+      const reply = await client.run({ task: 'fixture.traced', input: {} }, { metadata: caller.metadata });
+      expect(reply.result?.output).toEqual({ recording: true });
+    } finally {
+      close();
+    }
+    const { run, inner } = await eventually(() => {
+      const spans = spansOf(caller.traceId);
+      const found = { run: spans.find((s) => s.name === 'run fixture.traced'), inner: spans.find((s) => s.name === 'inner work') };
+      expect(found.run && found.inner).toBeTruthy();
+      return found as Record<'run' | 'inner', OtlpSpan>;
+    });
+    expect(attribute(run, 'fixture.answer')).toBe(42);
+    expect(run.events?.map((e) => e.name)).toContain('fixture.event');
+    expect(inner.parentSpanId).toBe(run.spanId);
+  });
+
+  it('gives an untraced call a ctx.span that keeps nothing', async () => {
+    const { client, close } = connect(server.address);
+    try {
+      // No traceparent: the call starts its own trace, which is sampled; a caller that says "not sampled" gets nothing kept.
+      const unsampled = new Metadata({ traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-00` });
+      const reply = await client.run({ task: 'fixture.traced', input: {} }, { metadata: unsampled });
+      expect(reply.result?.output).toEqual({ recording: false });
+    } finally {
+      close();
+    }
+  });
+
   it('starts a new trace for a call that brings none, and traces no health check', async () => {
     const before = receiver.received.spans.length;
     const { client, close } = connect(server.address);
