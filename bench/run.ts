@@ -31,6 +31,7 @@ import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from '
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as cachePairs from './lib/cache-pairs.js';
+import * as tracingPairs from './lib/tracing-pairs.js';
 import type { CachePair } from './lib/cache-pairs.js';
 import * as fairnessPairs from './lib/fairness-pairs.js';
 import { grpcDriverFactory } from './lib/grpc-driver.js';
@@ -102,8 +103,9 @@ const scenarios = pick(opts.scenarios, SCENARIOS, 'scenario');
 const servers = pick(opts.servers, SERVER_NAMES, 'server');
 // The cache and fairness scenarios compare offload with itself (result cache on and off; tenants or none):
 // nothing to run without offload.
-const PAIRED: readonly ScenarioName[] = ['cache', 'fairness'];
+const PAIRED: readonly ScenarioName[] = ['cache', 'fairness', 'tracing'];
 const cacheWanted = scenarios.includes('cache') && servers.includes('offload');
+const tracingWanted = scenarios.includes('tracing') && servers.includes('offload');
 const fairnessWanted = scenarios.includes('fairness') && servers.includes('offload');
 // streams first, on servers that have only answered the contract check: its RSS growth then
 // measures the streams, not memory earlier scenarios (8 MiB payloads) left allocated.
@@ -268,11 +270,12 @@ const KEY_FIGURES: Record<ScenarioName, [string, string][]> = {
   streams: [['completed', 'completed'], ['wallOverIdeal', '× ideal'], ['rssGrowthMB', 'MB RSS growth'], ['heapKeptKBPerOpenStream', 'KB heap kept/open stream']],
   cache: [['rps', 'req/s'], ['cpuUsPerCall', 'µs CPU/req'], ['cachedFraction', 'cached']],
   fairness: [['p50Ms', 'ms light p50'], ['p99Ms', 'ms light p99'], ['calls', 'light calls'], ['floodRps', 'flood/s']],
+  tracing: [['rps', 'req/s'], ['cpuUsPerCall', 'µs CPU/call'], ['mainThreadUsPerCall', 'µs main thread/call'], ['p99Ms', 'ms p99']],
 };
 
 /** The figure that must be positive for a measurement to count: zero means the scenario did nothing. */
 const LIVENESS: Record<ScenarioName, string> = {
-  overhead: 'calls', batch: 'results', compute: 'tasks', loopfree: 'probes', stream: 'completed', payload: 'calls', streams: 'completed', cache: 'calls', fairness: 'calls',
+  overhead: 'calls', batch: 'results', compute: 'tasks', loopfree: 'probes', stream: 'completed', payload: 'calls', streams: 'completed', cache: 'calls', fairness: 'calls', tracing: 'calls',
 };
 
 function describe(result: ScenarioResult, scenario: ScenarioName): string {
@@ -409,6 +412,28 @@ const fairnessPlan = (run: number, server: ServerHandle): PairPlan<fairnessPairs
   problems: ({ metrics, firstError }) => (!((metrics['floodCalls'] ?? 0) > 0) ? [`the flood completed nothing (${firstError ?? 'no error reported'})`] : []),
 });
 
+/**
+ * The tracing scenario (issue 17): offload tracing every call, then not (or
+ * the other way round), on their own two servers. A traced side whose spans
+ * never reached the receiver measured nothing of tracing.
+ */
+const tracingPlan = (run: number, pair: tracingPairs.TracingPair): PairPlan<tracingPairs.TracingConfig> => {
+  let seen = { requests: pair.receiver.requests, bytes: pair.receiver.bytes };
+  return {
+    scenario: 'tracing',
+    orders: tracingPairs.pairOrders(run, params.tracing.pairs),
+    side: (config) => ({ server: pair[config] }),
+    combine: ({ on, off }, first) => {
+      const now = { requests: pair.receiver.requests, bytes: pair.receiver.bytes };
+      const received = { requests: now.requests - seen.requests, bytes: now.bytes - seen.bytes };
+      seen = now;
+      return tracingPairs.combinePair(on, off, first === 'on', received);
+    },
+    describe: (combined) => `on ÷ off ${ratioOf(combined, 'cpuUsPerCallRatio')}× CPU/call (+${combined.metrics['cpuUsPerCallAdded']?.toFixed(0) ?? 'n/a'} µs), ${ratioOf(combined, 'rpsRatio')}× req/s, ${combined.metrics['otlpBytesPerCall']?.toFixed(0) ?? 'n/a'} OTLP bytes/call`,
+    problems: () => (pair.receiver.requests === 0 ? ['the traced server sent no spans to the receiver'] : []),
+  };
+};
+
 async function main(): Promise<number> {
   log(`mode ${mode}: ${runs} run(s), scenarios ${scenarios.join(', ')}, servers ${servers.join(', ')}, ${cores} cores`);
   for (const scenario of PAIRED) {
@@ -428,10 +453,13 @@ async function main(): Promise<number> {
       // The cache and fairness scenarios' offload servers start alongside the others, so a quick run waits for no second start.
       const cacheStart = cacheWanted ? cachePairs.startCachePair(setup, run, 15_000) : undefined;
       const fairnessStart = fairnessWanted ? fairnessPairs.startFairnessServer(setup, params.fairness, run, 15_000) : undefined;
+      const tracingStart = tracingWanted ? tracingPairs.startTracingPair(setup, run, 15_000) : undefined;
       // Only the scenarios that compare offload with itself: the servers compared would wait unused.
       const compared = executionOrder.length > 0 ? servers : [];
       const started = await Promise.allSettled(compared.map((name) => startServer(name, setup, run)));
       const handles: ServerHandle[] = [];
+      // The tracing scenario's OTLP receiver, closed with the servers.
+      let receiver: tracingPairs.OtlpReceiver | undefined;
       started.forEach((s, i) => {
         if (s.status === 'fulfilled') handles.push(s.value);
         else failures.push(`run ${run + 1}: ${compared[i]}: ${s.reason instanceof Error ? s.reason.message : String(s.reason)}`);
@@ -458,10 +486,16 @@ async function main(): Promise<number> {
         if (fairnessStarted && 'error' in fairnessStarted) failures.push(`run ${run + 1}: ${fairnessStarted.error}`);
         const fairnessServer = fairnessStarted && 'server' in fairnessStarted ? fairnessStarted.server : undefined;
         if (fairnessServer) handles.push(fairnessServer);
+        const tracingStarted = await tracingStart;
+        if (tracingStarted && 'error' in tracingStarted) failures.push(`run ${run + 1}: ${tracingStarted.error}`);
+        const tracingPair = tracingStarted && 'pair' in tracingStarted ? tracingStarted.pair : undefined;
+        if (tracingPair) handles.push(tracingPair.on, tracingPair.off);
+        receiver = tracingPair?.receiver;
         const ready = [
           ...usable.map((h) => `${h.name} (pid ${h.pid}${h.address ? ` at ${h.address}` : ''})`),
           ...(cachePair ? [`offload with cache on (pid ${cachePair.on.pid}) and off (pid ${cachePair.off.pid})`] : []),
           ...(fairnessServer ? [`offload for fairness (pid ${fairnessServer.pid})`] : []),
+          ...(tracingPair ? [`offload with tracing on (pid ${tracingPair.on.pid}) and off (pid ${tracingPair.off.pid})`] : []),
         ];
         log(`run ${run + 1}/${runs}: ${ready.join(', ')} ready`);
         const broken = new Set<ServerName>();
@@ -499,8 +533,10 @@ async function main(): Promise<number> {
         // cache and fairness last, against their own servers.
         if (cachePair) await measurePairs(run, cachePlan(run, cachePair), measurements, failures);
         if (fairnessServer) await measurePairs(run, fairnessPlan(run, fairnessServer), measurements, failures);
+        if (tracingPair) await measurePairs(run, tracingPlan(run, tracingPair), measurements, failures);
       } finally {
         await Promise.all(handles.map((h) => h.stop()));
+        await receiver?.close();
       }
     }
   } finally {

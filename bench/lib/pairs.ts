@@ -66,10 +66,13 @@ export async function startOffloads<V extends string>(
   flags: Record<V, string[]>,
   verifyTimeoutMs: number,
   label: string,
+  env?: Record<V, Readonly<Record<string, string | undefined>>>,
 ): Promise<{ servers: Record<V, ServerHandle> } | { error: string }> {
   const variants = Object.keys(flags) as V[];
   const started = await Promise.allSettled(
-    variants.map((variant) => startServer('offload', { ...setup, offloadFlags: [...setup.offloadFlags, ...flags[variant]] }, runIndex, `offload-${label}${variants.length > 1 ? `-${variant}` : ''}`)),
+    variants.map((variant) =>
+      startServer('offload', { ...setup, offloadFlags: [...setup.offloadFlags, ...flags[variant]], offloadEnv: env?.[variant] }, runIndex, `offload-${label}${variants.length > 1 ? `-${variant}` : ''}`),
+    ),
   );
   const handles = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));

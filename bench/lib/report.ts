@@ -190,6 +190,22 @@ export const METRICS: Record<ScenarioName, { title: string; what: string; metric
       { id: 'fairness.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
     ],
   },
+  // Rendered by pairTable, as cache: `tracing.cpuUsPerCallOn`, `tracing.cpuUsPerCallOff`, `tracing.cpuUsPerCallRatio` (on ÷ off).
+  tracing: {
+    title: 'tracing',
+    what: 'Run `echo` {n:1}, 64 concurrent, one channel (as overhead); offload tracing every call (`--otel`, all sampled) and not tracing',
+    metrics: [
+      { id: 'tracing.rps', label: 'requests per second', unit: '', digits: 0 },
+      { id: 'tracing.cpuUsPerCall', label: 'server CPU per call', unit: 'µs', digits: 0 },
+      { id: 'tracing.mainThreadUsPerCall', label: '… of which main thread', unit: 'µs', digits: 0 },
+      { id: 'tracing.p50Ms', label: 'latency p50', unit: 'ms', digits: 2 },
+      { id: 'tracing.p99Ms', label: 'latency p99', unit: 'ms', digits: 2 },
+      { id: 'tracing.serverCores', label: 'server CPU in use', unit: 'cores', digits: 2 },
+      { id: 'tracing.loadgenUsPerCall', label: 'load generator CPU per call', unit: 'µs', digits: 0 },
+      { id: 'tracing.errors', label: 'failed calls', unit: '', digits: 0 },
+      { id: 'tracing.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
+    ],
+  },
 };
 
 // ---- targets (issue 6) ---------------------------------------------------------------
@@ -395,12 +411,30 @@ const PAIR_LAYOUTS: Partial<Record<ScenarioName, PairLayout>> = {
     ratioHead: 'on ÷ off',
     pairing: 'both servers run side by side and are measured one right after the other, the order swapped every pair (on off, off on, …) and every run',
   },
+  tracing: {
+    sides: [{ suffix: 'On', head: 'tracing on (`--otel`, all sampled)' }, { suffix: 'Off', head: 'tracing off' }],
+    ratioHead: 'on ÷ off',
+    pairing: 'both servers run side by side and are measured one right after the other, the order swapped every pair (on off, off on, …) and every run',
+  },
   fairness: {
     sides: [{ suffix: 'Fair', head: 'fair (tenants `flood` and `light`)' }, { suffix: 'Fifo', head: 'fifo (no tenant: one line)' }],
     ratioHead: 'fifo ÷ fair',
     pairing: 'one server, its callers naming their tenants (fair) and naming none (fifo) one right after the other, the order swapped every pair and every run',
   },
 };
+
+/** What tracing every call costs, under its pair table: the CPU it adds per call, and what reached the receiver. */
+function tracingCost(summary: Summary): string[] {
+  const added = summary['tracing.cpuUsPerCallAdded']?.offload;
+  const bytes = summary['tracing.otlpBytesPerCall']?.offload;
+  if (!added) return [];
+  const range = (spread: Spread, digits: number): string => (spread.values.length < 2 ? '' : ` (pairs ${spread.min.toFixed(digits)} to ${spread.max.toFixed(digits)})`);
+  return [
+    `Tracing every call added a median ${added.median.toFixed(0)} µs of server CPU per call${range(added, 0)}` +
+      (bytes ? `; the receiver got a median ${bytes.median.toFixed(0)} bytes of OTLP per call${range(bytes, 0)}.` : '.'),
+    '',
+  ];
+}
 
 /** A scenario that compares offload with itself: one row per figure, both sides, and the ratio taken within each pair. */
 function pairTable(summary: Summary, scenario: ScenarioName, layout: PairLayout): string[] {
@@ -460,6 +494,7 @@ export function renderMarkdown(input: ReportInput): string {
     const layout = PAIR_LAYOUTS[scenario];
     if (layout) {
       lines.push(...pairTable(summary, scenario, layout));
+      if (scenario === 'tracing') lines.push(...tracingCost(summary));
       continue;
     }
     const def = METRICS[scenario];
@@ -494,6 +529,9 @@ export function renderMarkdown(input: ReportInput): string {
     '- The **ceiling** runs the scenarios inside its own process against a bare piscina pool: its CPU figures include its driver, its "ListTasks" is one turn of its event loop, and it has no load generator to share the cores with.',
     ...(input.scenarios.includes('cache')
       ? ['- **cache** runs offload alone, on two servers of its own (the command above with `--cache-mb 64` and with `--cache-mb 0` appended). Each lane picks its payloads with its own seeded generator and checks every digest against one computed locally. The warm-up fills the cache; `cached` counts the measured window’s answers whose `TaskResult.cached` is true. With the cache on, the server still receives every 1 MiB and hashes it to find its key (SHA-256 of the data, on libuv’s thread pool): a cached answer saves the worker’s run, not that hash.']
+      : []),
+    ...(input.scenarios.includes('tracing')
+      ? ['- **tracing** runs offload alone, on two servers of its own: the command above with `--otel` appended and `OTEL_EXPORTER_OTLP_ENDPOINT` naming a receiver in the harness (OTLP over HTTP/protobuf, `OTEL_TRACES_SAMPLER=always_on`, the SDK’s other defaults: batches of up to 512 spans, sent at least every 5 s), and the same command with no OpenTelemetry variable at all. Each traced echo call makes three spans: the call’s, its `queue` span (both on the event loop) and its `run echo` span (in the worker, which runs its own SDK). The receiver counts the bytes and answers at once; its CPU is the load generator’s. What the traced server’s exporter sends after a measurement ends still counts in that server’s CPU only if it happens inside the window.']
       : []),
     ...(input.scenarios.includes('fairness')
       ? ['- **fairness** runs offload alone, on one server of its own (the command above with `--max-queue` raised to four floods appended, so no call is refused). The flood keeps its calls in flight on one channel from a warm-up before the measured window until the light caller’s last call is back; the light caller, on another, sends its next call 100 ms after the last one left, or at once when that took longer. **fair**: the flood sends `offload-tenant: flood`, the light caller `offload-tenant: light`, so they take turns in the queue (deficit round robin by expected run time); **fifo**: neither sends it, both are tenant `default`, one first-in-first-out line, which is also how offload queues without tenants. Latency is the light caller’s, from call to answer. With fewer than 100 calls, p99 is the slowest call. Completions per second count calls that ended inside the window; fair queuing gives the light caller more of the workers, so the flood’s share falls by what the light caller gains, and the sum is the figure that shows whether sharing costs throughput.']

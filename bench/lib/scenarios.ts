@@ -15,7 +15,7 @@ import { watchHeap } from './heap.js';
 import { sampleProcess, watchRss } from './proc.js';
 import { max, quantile, sleep } from './stats.js';
 
-export const SCENARIOS = ['overhead', 'batch', 'compute', 'loopfree', 'stream', 'payload', 'streams', 'cache', 'fairness'] as const;
+export const SCENARIOS = ['overhead', 'batch', 'compute', 'loopfree', 'stream', 'payload', 'streams', 'cache', 'fairness', 'tracing'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface ScenarioParams {
@@ -37,6 +37,8 @@ export interface ScenarioParams {
    * on another sending one spin {ms} at a time, at most every `lightIntervalMs`; `pairs` fair/fifo pairs per run.
    */
   fairness: { floodInFlight: number; ms: number; lightIntervalMs: number; pairs: number; warmupMs: number; durationMs: number; callTimeoutMs: number };
+  /** `overhead`'s calls, against offload with tracing on and off; `pairs` on/off pairs per run. */
+  tracing: { concurrency: number; pairs: number; warmupMs: number; durationMs: number; callTimeoutMs: number };
 }
 
 const MiB = 1024 * 1024;
@@ -56,6 +58,8 @@ export const FULL_PARAMS: ScenarioParams = {
   // (4 jobs sit in the workers, one running and one sent ahead each). One pair per run: 3 pairs in 3 runs,
   // the order swapped every run. The light caller's fifo p99 rests on few calls (each waits for the whole queue).
   fairness: { floodInFlight: 32, ms: 50, lightIntervalMs: 100, pairs: 1, warmupMs: 1000, durationMs: 6000, callTimeoutMs: 20_000 },
+  // overhead's load; two pairs per run, as cache.
+  tracing: { concurrency: 64, pairs: 2, warmupMs: 1000, durationMs: 5000, callTimeoutMs: 15_000 },
 };
 
 /** The smoke run CI executes: every scenario, short, with tight deadlines so nothing can hang. */
@@ -75,6 +79,7 @@ export const QUICK_PARAMS: ScenarioParams = {
   // Half the flood: a fifo light call then waits about 0.4 s, not 0.8, and the flood drains in as long; a pair
   // takes about 4 s. It only shows both configurations work; the figures need the full run.
   fairness: { floodInFlight: 16, ms: 50, lightIntervalMs: 100, pairs: 1, warmupMs: 200, durationMs: 1000, callTimeoutMs: 8000 },
+  tracing: { concurrency: 64, pairs: 1, warmupMs: 200, durationMs: 800, callTimeoutMs: 5000 },
 };
 
 /** The most a scenario may take before the harness gives up on it, ms. */
@@ -94,6 +99,7 @@ export function scenarioBudgetMs(name: ScenarioName, p: ScenarioParams): number 
     case 'cache': return p.cache.warmupMs + p.cache.durationMs + 2 * p.cache.callTimeoutMs + slack;
     // One configuration: the light caller's last call, then the flood's last calls, may each take a whole deadline.
     case 'fairness': return p.fairness.warmupMs + p.fairness.durationMs + 2 * p.fairness.callTimeoutMs + slack;
+    case 'tracing': return p.tracing.warmupMs + p.tracing.durationMs + p.tracing.callTimeoutMs + slack;
   }
 }
 
@@ -136,6 +142,8 @@ export async function runScenario(name: ScenarioName, params: ScenarioParams, en
     case 'streams': return streams(params.streams, env);
     case 'cache': return cache(params.cache, env);
     case 'fairness': return fairness(params.fairness, env);
+    // One configuration of offload (the harness pairs tracing on with off): overhead's echo calls.
+    case 'tracing': return overhead(params.tracing, env);
   }
 }
 
@@ -220,7 +228,7 @@ const cpuUs = (before: { cpuMs: number }, after: { cpuMs: number }): number => (
 
 // ---- overhead: Run echo {n:1}, 64 concurrent ------------------------------------
 
-async function overhead(p: ScenarioParams['overhead'], env: ScenarioEnv): Promise<ScenarioResult> {
+async function overhead(p: Pick<ScenarioParams['overhead'], 'concurrency' | 'warmupMs' | 'durationMs' | 'callTimeoutMs'>, env: ScenarioEnv): Promise<ScenarioResult> {
   return withDriver(env, 'overhead', p.callTimeoutMs, async (driver) => {
     const echo = () => driver.run('echo', { n: 1 }, undefined, p.callTimeoutMs);
     const warm = await closedLoop(p.concurrency, p.warmupMs, echo);

@@ -50,6 +50,8 @@ export interface ServerSetup {
   offloadFlags: string[];
   /** Flags for node itself, before offload's entry (V8 heap sizing, say). */
   offloadNodeFlags: string[];
+  /** Environment offload gets on top of the harness's (undefined removes a variable): the tracing scenario's OTEL_*. */
+  offloadEnv?: Readonly<Record<string, string | undefined>>;
   startTimeoutMs: number;
 }
 
@@ -117,6 +119,16 @@ export const OFFLOAD_HARNESS_FLAGS: readonly string[] = ['--metrics-port', '0'];
  */
 export const OFFLOAD_HARNESS_NODE_FLAGS: readonly string[] = ['--inspect-port=127.0.0.1:0'];
 
+/** `env` with `overrides` on top; an override set to undefined removes the variable. */
+function withOverrides(env: NodeJS.ProcessEnv, overrides: ServerSetup['offloadEnv']): NodeJS.ProcessEnv {
+  const merged = { ...env };
+  for (const [key, value] of Object.entries(overrides ?? {})) {
+    if (value === undefined) delete merged[key];
+    else merged[key] = value;
+  }
+  return merged;
+}
+
 /** `metricsPort`: OFFLOAD_HARNESS_FLAGS' port. */
 function command(name: ServerName, setup: ServerSetup, port: number, metricsPort: number): { file: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
   const env = { ...process.env };
@@ -126,7 +138,7 @@ function command(name: ServerName, setup: ServerSetup, port: number, metricsPort
         file: process.execPath,
         args: [...OFFLOAD_HARNESS_NODE_FLAGS, ...setup.offloadNodeFlags, distMain(), '--port', String(port), '--workers', String(setup.workers), '--metrics-port', String(metricsPort), ...setup.offloadFlags],
         cwd: repoRoot,
-        env,
+        env: withOverrides(env, setup.offloadEnv),
       };
     case 'inline':
       return { file: process.execPath, args: ['--import', tsxLoader, join(benchDir, 'peers/inline/server.ts'), '--port', '0'], cwd: repoRoot, env };
