@@ -11,6 +11,7 @@ import { Status } from '../errors.js';
 import { ComputeServiceDefinition } from '../gen/offload/v1/compute.js';
 import { TENANT_METADATA } from '../tenant-name.js';
 import { createChannelCredentials, type TlsOptions } from './channel-credentials.js';
+import { traceCalls } from './trace-calls.js';
 
 export type GrpcClient = Client<ComputeServiceDefinition, DeadlineOptions & RetryCallOptions>;
 
@@ -56,6 +57,7 @@ export function openGrpcClient(target: string, options: GrpcClientOptions, extra
     .use(retryMiddleware)
     .use(deadlineMiddleware)
     .use(fixDeadline)
+    .use(traceCalls)
     .create(ComputeServiceDefinition, channel);
   return { grpc, channel };
 }

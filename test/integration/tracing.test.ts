@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { propagation, SpanKind, trace } from '@opentelemetry/api';
+import { core, tracing } from '@opentelemetry/sdk-node';
 import { Metadata, Status } from 'nice-grpc';
+import { createComputeClient } from '../../src/client/create-compute-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, connect, rejection } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
@@ -276,6 +279,61 @@ describe('tracing with OpenTelemetry', () => {
     });
     expect(span.parentSpanId ?? '').toBe('');
     expect(receiver.received.spans.some((s) => s.name.startsWith('grpc.health'))).toBe(false);
+  });
+});
+
+describe('client spans from the TypeScript client', () => {
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let server: SpawnedServer;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    server = await spawnServer([`${repoRoot}/dist/src/main.js`, '--port', '0', '--workers', '1'], { env: traceEnv(receiver.url, 50) });
+  });
+
+  afterAll(async () => {
+    trace.disable();
+    propagation.disable();
+    await server?.stop();
+    await receiver?.close();
+  });
+
+  const serverSpan = (predicate: (span: OtlpSpan) => boolean) =>
+    eventually(() => {
+      const found = receiver.received.spans.find((s) => s.name === 'offload.v1.ComputeService/Run' && predicate(s));
+      expect(found).toBeDefined();
+      return found!;
+    });
+
+  it('sends nothing when the caller registered no tracer provider: the server starts its own trace', async () => {
+    const before = new Set(receiver.received.spans.map((s) => s.spanId));
+    const client = createComputeClient(server.address);
+    try {
+      await client.run('echo', { untraced: true });
+    } finally {
+      client.close();
+    }
+    const span = await serverSpan((s) => !before.has(s.spanId));
+    expect(span.parentSpanId ?? '').toBe('');
+  });
+
+  it("makes a client span per call once the caller's SDK is registered, and the server's span is its child", async () => {
+    const exporter = new tracing.InMemorySpanExporter();
+    // What an SDK's start does: a tracer provider and the W3C propagator, process-wide.
+    trace.setGlobalTracerProvider(new tracing.BasicTracerProvider({ spanProcessors: [new tracing.SimpleSpanProcessor(exporter)] }));
+    propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
+    const client = createComputeClient(server.address);
+    try {
+      await client.run('echo', { traced: true });
+    } finally {
+      client.close();
+    }
+    const [clientSpan] = exporter.getFinishedSpans();
+    expect(clientSpan?.name).toBe('offload.v1.ComputeService/Run');
+    expect(clientSpan?.kind).toBe(SpanKind.CLIENT);
+    expect(clientSpan?.attributes['rpc.grpc.status_code']).toBe(Status.OK);
+    const span = await serverSpan((s) => s.traceId === clientSpan!.spanContext().traceId);
+    expect(span.parentSpanId).toBe(clientSpan!.spanContext().spanId);
   });
 });
 
