@@ -51,7 +51,7 @@ export function createComputeService(deps: ComputeServiceDeps): Omit<ComputeServ
 
   return {
     // A submitted job belongs to no call: no signal, so the call ending cancels nothing.
-    ...createJobService({ store: deps.jobs, admit: (request, tenant) => startTask(request, undefined, undefined, true, tenant), heartbeatMs, hold: deps.holdForDrain }),
+    ...createJobService({ store: deps.jobs, admit: (request, tenant, linked) => startTask(request, undefined, undefined, true, tenant, linked), heartbeatMs, hold: deps.holdForDrain }),
 
     async run(request: RunRequest, context: Context): Promise<RunResponse> {
       // The call ending releases its lease: the job is cancelled unless an identical request still holds it.

@@ -172,7 +172,7 @@ export async function createComputeServer(config: Config, options: ServerOptions
       createCallMiddleware(openCall),
     );
     grpcServer = server;
-    const startTask = createStartTask({ catalog, pool, isDraining: () => drain.draining, maxRunMs: config.maxRunMs, shared });
+    const startTask = createStartTask({ catalog, pool, isDraining: () => drain.draining, maxRunMs: config.maxRunMs, shared, spans: options.spans });
     server.addWithDirect(
       ServedComputeServiceDefinition,
       createComputeService({

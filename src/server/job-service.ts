@@ -2,6 +2,7 @@
  * The job RPCs: Submit admits a job that outlives its call, Watch follows one
  * (leaving cancels nothing), GetJob reads one, CancelJob stops one.
  */
+import type { LinkedSpan } from '../telemetry/call-spans.js';
 import type { CallContext } from 'nice-grpc';
 import { Errors, OffloadError } from '../errors.js';
 import {
@@ -31,7 +32,7 @@ type Context = CallContext & RecordContext;
 export interface JobServiceDeps {
   store: JobStore;
   /** Validates and admits one job, as for Run but tied to no call (a lease without a holder). */
-  admit: (request: { task: string; input: unknown; data: Uint8Array; noCache: boolean; priority: JobPriority }, tenant: string) => Lease | Promise<Lease>;
+  admit: (request: { task: string; input: unknown; data: Uint8Array; noCache: boolean; priority: JobPriority }, tenant: string, linked?: LinkedSpan) => Lease | Promise<Lease>;
   heartbeatMs: number;
   /** Counts a submitted job as work in flight for the drain until the release is called. */
   hold: () => () => void;
@@ -70,7 +71,8 @@ export function createJobService(deps: JobServiceDeps) {
         await twin.catch(() => {});
       }
       const admitted = Promise.resolve()
-        .then(() => deps.admit(request, tenant))
+        // With tracing on, the job's run gets a trace of its own, linked to this Submit's: it outlives the call.
+        .then(() => deps.admit(request, tenant, { trace: context.record.trace, name: 'job', attributes: { 'offload.job': id, 'offload.task': request.task } }))
         .then((lease) => store.add(id, lease, fingerprint, tenant));
       admitting.set(admittingKey, admitted);
       const stored = await admitted.finally(() => admitting.delete(admittingKey));

@@ -7,6 +7,7 @@ import { cacheKey } from './cache-key.js';
 import type { CallRecord } from './call-record.js';
 import { LeaseGroup, reasonOf, type Holder, type Lease } from './lease.js';
 import type { SharedWork } from './shared-work.js';
+import type { CallSpans, LinkedSpan } from '../telemetry/call-spans.js';
 
 /** What every run request carries. */
 export interface TaskRequest {
@@ -28,6 +29,8 @@ export interface StartTaskDeps {
   maxRunMs: number;
   /** Identical requests of cacheable tasks computed once; undefined: off (--cache-mb 0). */
   shared: SharedWork | undefined;
+  /** With tracing on: a batch item's or a job's run gets a span of its own, linked to its call's. */
+  spans?: CallSpans | undefined;
 }
 
 /**
@@ -37,20 +40,28 @@ export interface StartTaskDeps {
  * `holder` its signal; `progress`: the caller reads progress. Throws
  * UNAVAILABLE, NOT_FOUND, INVALID_ARGUMENT or RESOURCE_EXHAUSTED.
  */
-export type StartTask = (request: TaskRequest, record: CallRecord | undefined, holder: Holder | undefined, progress: boolean, tenant?: string) => Lease | Promise<Lease>;
+export type StartTask = (request: TaskRequest, record: CallRecord | undefined, holder: Holder | undefined, progress: boolean, tenant?: string, linked?: LinkedSpan) => Lease | Promise<Lease>;
 
 export function createStartTask(deps: StartTaskDeps): StartTask {
   const { catalog, pool } = deps;
-  return (request, record, holder, progress, tenant = record?.tenant) => {
+  return (request, record, holder, progress, tenant = record?.tenant, linked = itemSpan(request, record)) => {
     if (deps.isDraining()) throw Errors.shuttingDown;
     const task = catalog.get(request.task);
     const input = task.validate(request.input);
     const priority = poolPriority(request.priority);
     const runLimitMs = task.timeoutMs && deps.maxRunMs ? Math.min(task.timeoutMs, deps.maxRunMs) : (task.timeoutMs ?? deps.maxRunMs);
     // A shared run carries progress whoever started it: a stream may join a unary call's run.
-    const start = (withProgress: boolean) => () =>
-      // The request message is not read again once its task is admitted.
-      pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: record?.call, item: request.id, priority, tenant, trace: record?.trace });
+    const start = (withProgress: boolean) => () => {
+      // Made only when a run is admitted: a request that joins an identical run has none of its own.
+      const own = linked && deps.spans?.linked(linked);
+      try {
+        // The request message is not read again once its task is admitted.
+        return pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: record?.call, item: request.id, priority, tenant, trace: own ? own.carrier : record?.trace });
+      } catch (error) {
+        own?.failed(error);
+        throw error;
+      }
+    };
     const { shared } = deps;
     // A call that has already ended starts nothing: a job admitted for it would run for no one.
     if (holder?.signal.aborted) throw reasonOf(holder);
@@ -64,6 +75,11 @@ export function createStartTask(deps: StartTaskDeps): StartTask {
       return lease;
     });
   };
+}
+
+/** A RunBatch item's span: its own trace, linked to the batch's call. */
+function itemSpan(request: TaskRequest, record: CallRecord | undefined): LinkedSpan | undefined {
+  return request.id === undefined || !record?.trace ? undefined : { trace: record.trace, name: 'RunBatch item', attributes: { 'offload.item': request.id, 'offload.task': request.task } };
 }
 
 /** The wire's Priority as the pool's; unspecified is normal, anything else outside the enum INVALID_ARGUMENT. */

@@ -29,8 +29,40 @@ const SERVER_ERRORS: ReadonlySet<Status> = new Set([Status.UNKNOWN, Status.DEADL
 /** Health checks and reflection come every few seconds from every probe: a span each would bury the calls that matter. */
 const UNTRACED = /^\/grpc\.(health|reflection)\./;
 
+/** A span of its own for work that outlives or outnumbers its call (a job, a batch item), linked to the call's span. */
+export interface LinkedSpan {
+  /** The call's span; undefined when it is not traced (nor, then, is this). */
+  readonly trace: TraceCarrier | undefined;
+  readonly name: string;
+  readonly attributes: Attributes;
+}
+
 export class CallSpans {
+  /** Linked spans by the carrier their run holds: ended when that run settles. */
+  readonly #open = new WeakMap<TraceCarrier, Span>();
+
   constructor(readonly tracer: Tracer) {}
+
+  /**
+   * A new trace for `linked`, with a link to the call's span, and the carrier
+   * its run takes to its worker. A 100 000-item batch or a job watched for
+   * hours then does not make the call's trace unreadable. Ends when the run
+   * settles (queued(), below), or with `failed` when it is never admitted.
+   */
+  linked({ trace: callCarrier, name, attributes }: LinkedSpan): { carrier: TraceCarrier | undefined; failed(error: unknown): void } | undefined {
+    if (!callCarrier) return undefined;
+    const call = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, callCarrier));
+    const span = this.tracer.startSpan(name, { kind: SpanKind.INTERNAL, root: true, attributes, links: call ? [{ context: call }] : [] });
+    const carrier = this.carrier(span);
+    if (carrier) this.#open.set(carrier, span);
+    return {
+      carrier,
+      failed: (error) => {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+        span.end();
+      },
+    };
+  }
 
   /** The call's span, a child of the caller's when it sent one; undefined for calls not traced. */
   start(path: string, metadata: MetadataCarrier): Span | undefined {
@@ -57,11 +89,17 @@ export class CallSpans {
    * pool kept: admission to start (or to its end, for a run that never
    * started), a child of the span the run belongs under.
    */
-  queued({ trace: carrier, submittedAt, queuedMs, task, tenant }: SettledRun): void {
+  queued({ trace: carrier, submittedAt, queuedMs, task, tenant, code }: SettledRun): void {
     if (!carrier) return;
     const parent = propagation.extract(ROOT_CONTEXT, carrier);
     const span = this.tracer.startSpan('queue', { kind: SpanKind.INTERNAL, startTime: submittedAt, attributes: { 'offload.task': task, 'offload.tenant': tenant, 'offload.started': queuedMs !== undefined } }, parent);
     span.end(queuedMs === undefined ? Date.now() : submittedAt + queuedMs);
+    const linked = this.#open.get(carrier);
+    if (!linked) return;
+    this.#open.delete(carrier);
+    linked.setAttribute('rpc.grpc.status_code', code);
+    if (code !== Status.OK) linked.setStatus({ code: SpanStatusCode.ERROR, message: Status[code] });
+    linked.end();
   }
 
   /** `onSettled`, and each run's queue span after it. */

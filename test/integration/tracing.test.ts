@@ -24,6 +24,7 @@ interface OtlpSpan {
   attributes?: { key: string; value: Record<string, unknown> }[];
   status?: { code?: number; message?: string };
   events?: { name: string; attributes?: { key: string; value: Record<string, unknown> }[] }[];
+  links?: { traceId: string; spanId: string }[];
 }
 
 interface Received {
@@ -262,6 +263,63 @@ describe('tracing with OpenTelemetry', () => {
     } finally {
       close();
     }
+  });
+
+  it("gives each RunBatch item a trace of its own, linked to the call's span, with its queue and run under it", async () => {
+    const caller = callerContext();
+    const { client, close } = connect(server.address);
+    try {
+      async function* items() {
+        yield { id: 'a', task: 'echo', input: { n: 1 } };
+        yield { id: 'b', task: 'echo', input: { n: 2 } };
+      }
+      await collect(client.runBatch(items(), { metadata: caller.metadata }));
+    } finally {
+      close();
+    }
+    const call = await eventually(() => {
+      const found = spansOf(caller.traceId).find((s) => s.name === 'offload.v1.ComputeService/RunBatch');
+      expect(found).toBeDefined();
+      return found!;
+    });
+    const items = await eventually(() => {
+      const found = receiver.received.spans.filter((s) => s.name === 'RunBatch item' && s.links?.some((l) => l.spanId === call.spanId));
+      expect(found).toHaveLength(2);
+      return found;
+    });
+    expect(items.map((s) => attribute(s, 'offload.item')).sort()).toEqual(['a', 'b']);
+    for (const item of items) {
+      expect(item.traceId).not.toBe(caller.traceId);
+      expect(item.links?.[0]?.traceId).toBe(caller.traceId);
+      await eventually(() => {
+        const children = spansOf(item.traceId).filter((s) => s.parentSpanId === item.spanId).map((s) => s.name);
+        expect(children.sort()).toEqual(['queue', 'run echo']);
+      });
+    }
+    // The call's own trace holds the call, not its items' runs.
+    expect(spansOf(caller.traceId).map((s) => s.name)).toEqual(['offload.v1.ComputeService/RunBatch']);
+  });
+
+  it("gives a submitted job a trace of its own, linked to the Submit call's span", async () => {
+    const caller = callerContext();
+    const { client, close } = connect(server.address);
+    try {
+      await client.submit({ task: 'echo', input: { job: true }, jobId: `traced-${randomBytes(4).toString('hex')}` }, { metadata: caller.metadata });
+    } finally {
+      close();
+    }
+    const submit = await eventually(() => {
+      const found = spansOf(caller.traceId).find((s) => s.name === 'offload.v1.ComputeService/Submit');
+      expect(found).toBeDefined();
+      return found!;
+    });
+    const job = await eventually(() => {
+      const found = receiver.received.spans.find((s) => s.name === 'job' && s.links?.some((l) => l.spanId === submit.spanId));
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(attribute(job, 'offload.task')).toBe('echo');
+    await eventually(() => expect(spansOf(job.traceId).find((s) => s.name === 'run echo')?.parentSpanId).toBe(job.spanId));
   });
 
   it('starts a new trace for a call that brings none, and traces no health check', async () => {
