@@ -140,7 +140,7 @@ async function runTask({ id, slot, file, input, data, progress, call, item, trac
       progress: span ? traceProgress(reporter.progress, span) : reporter.progress,
       span: span?.taskSpan ?? UNTRACED,
     };
-    const returned = await (span ? span.within(() => task.run(input, context)) : task.run(input, context));
+    const returned = await (span ? runWithin(span, task, input, context) : task.run(input, context));
     const { output, data: bytes } = splitReturn(returned);
     const { bytes: outputBytes } = checkOutput(output);
     span?.succeeded();
@@ -161,6 +161,11 @@ async function runTask({ id, slot, file, input, data, progress, call, item, trac
     taskOutput.flush();
     taskOutput.setRun(undefined);
   }
+}
+
+/** Runs the task with its span active; apart from runTask, so runTask itself makes no closure per run. */
+function runWithin(span: RunSpan, task: Awaited<ReturnType<typeof loadTask>>, input: unknown, context: Parameters<Awaited<ReturnType<typeof loadTask>>['run']>[1]) {
+  return span.within(() => task.run(input, context));
 }
 
 /** `ctx.span` of a run that is not traced: keeps nothing. */

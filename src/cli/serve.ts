@@ -8,8 +8,8 @@ import { createLogger, routeGrpcLogs, type Logger } from '../log.js';
 import { createComputeServer, ListenError } from '../server/create-compute-server.js';
 import { startTracing, type Tracing } from '../telemetry/start-tracing.js';
 
-/** How long the last spans may take to leave at shutdown, after the calls have. */
-const TRACE_FLUSH_MS = 5000;
+/** The least time the last spans get to leave at shutdown, even when the calls used up the grace. */
+const TRACE_FLUSH_MIN_MS = 1000;
 
 export async function serve(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -28,7 +28,7 @@ export async function serve(argv: string[]): Promise<void> {
   if (config.tracing && !tracing) return;
   const server = await createComputeServer(config, { logger: log, spans: tracing?.spans }).catch(fail);
   if (!server) {
-    await flushTraces(tracing, log);
+    await flushTraces(tracing, log, TRACE_FLUSH_MIN_MS);
     return;
   }
   const bracketed = server.host.includes(':') ? `[${server.host}]` : server.host;
@@ -58,10 +58,12 @@ export async function serve(argv: string[]): Promise<void> {
       process.exit(1);
     }
     stopping = true;
+    const graceEnds = Date.now() + config.shutdownGraceMs;
     log.info({ signal }, 'shutdown: starting');
     server
       .shutdown()
-      .then(() => flushTraces(tracing, log))
+      // Within the shutdown grace, what is left of it after the calls: the orchestrator is told to wait that long.
+      .then(() => flushTraces(tracing, log, Math.max(TRACE_FLUSH_MIN_MS, graceEnds - Date.now())))
       .then(
         () => process.exit(0),
         (error: unknown) => {
@@ -74,17 +76,17 @@ export async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-/** Sends the spans still buffered, for at most TRACE_FLUSH_MS: a collector that is down must not hold the exit. */
-async function flushTraces(tracing: Tracing | undefined, log: Logger): Promise<void> {
+/** Sends the spans still buffered, for at most `withinMs`: a collector that is down must not hold the exit. */
+async function flushTraces(tracing: Tracing | undefined, log: Logger, withinMs: number): Promise<void> {
   if (!tracing) return;
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, TRACE_FLUSH_MS, 'late')));
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, withinMs, 'late')));
   const flushed = await Promise.race([tracing.shutdown().then(() => 'sent' as const), late]).catch((error: unknown) => {
     log.warn({ err: error }, 'shutdown: traces could not be sent');
     return 'failed' as const;
   });
   clearTimeout(timer);
-  if (flushed === 'late') log.warn(`shutdown: traces still unsent after ${TRACE_FLUSH_MS} ms; exiting without them`);
+  if (flushed === 'late') log.warn(`shutdown: traces still unsent after ${Math.round(withinMs)} ms; exiting without them`);
 }
 
 /** The setting to change when an address cannot be bound. */

@@ -195,7 +195,7 @@ describe('tracing with OpenTelemetry', () => {
     expect(attribute(queue, 'offload.started')).toBe(true);
   });
 
-  it('records progress on the run span as events, at most one per 100 ms', async () => {
+  it("records a RunStream's progress on its run span, a child of the call's, as events at most one per 100 ms", async () => {
     const caller = callerContext();
     const { client, close } = connect(server.address);
     try {
@@ -204,11 +204,13 @@ describe('tracing with OpenTelemetry', () => {
     } finally {
       close();
     }
-    const run = await eventually(() => {
-      const found = spansOf(caller.traceId).find((s) => s.name === 'run spin');
-      expect(found).toBeDefined();
-      return found!;
+    const { call, run } = await eventually(() => {
+      const spans = spansOf(caller.traceId);
+      const found = { call: spans.find((s) => s.name === 'offload.v1.ComputeService/RunStream'), run: spans.find((s) => s.name === 'run spin') };
+      expect(found.call && found.run).toBeTruthy();
+      return found as Record<'call' | 'run', OtlpSpan>;
     });
+    expect(run.parentSpanId).toBe(call.spanId);
     const progress = (run.events ?? []).filter((e) => e.name === 'progress');
     expect(progress.length).toBeGreaterThanOrEqual(3);
     expect(progress.length).toBeLessThanOrEqual(7);
