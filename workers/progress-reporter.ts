@@ -17,12 +17,16 @@ export function createProgressReporter(send: ((report: ProgressReport) => void) 
   let message = '';
   let reported = false;
   let lastSentAt = 0;
+  /** The run's span, with tracing on: it sees every report, as clamped, and samples them itself. */
+  let observer: { progress(fraction: number, message: string): void } | undefined;
 
   return {
     progress(this: void, next: number, note?: string): void {
-      if (!send) return;
+      if (!send && !observer) return;
       if (typeof next === 'number' && !Number.isNaN(next)) fraction = Math.max(fraction, Math.min(1, Math.max(0, next)));
       if (note !== undefined) message = String(note).slice(0, 1024);
+      observer?.progress(fraction, message);
+      if (!send) return;
       reported = true;
       if (fraction === sentFraction && message === sentMessage) return;
       const now = performance.now();
@@ -31,6 +35,9 @@ export function createProgressReporter(send: ((report: ProgressReport) => void) 
       sentFraction = fraction;
       sentMessage = message;
       send({ fraction, message });
+    },
+    observe(this: void, target: typeof observer): void {
+      observer = target;
     },
     latest(): ProgressReport | undefined {
       return reported ? { fraction, message } : undefined;

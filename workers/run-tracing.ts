@@ -9,6 +9,7 @@
 import { threadId } from 'node:worker_threads';
 import type { Context, Span, Tracer } from '@opentelemetry/api';
 import type { TraceCarrier } from '../bridge/messages.js';
+import { startOtelSdk } from '../bridge/start-otel-sdk.js';
 import type { TaskSpan } from './task.js';
 
 /** At most one progress event per this many ms: a task may report thousands of times a second. */
@@ -37,21 +38,8 @@ export interface RunTracing {
 type Api = typeof import('@opentelemetry/api');
 
 export async function startRunTracing(): Promise<RunTracing> {
-  const [api, { NodeSDK, resources }] = await Promise.all([import('@opentelemetry/api'), import('@opentelemetry/sdk-node')]);
-  const sdk = new NodeSDK({
-    // As the server's (src/telemetry/start-tracing.ts): the detected OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win.
-    resource: resources.defaultResource().merge(resources.resourceFromAttributes({ 'service.name': 'offload' })),
-    instrumentations: [],
-  });
-  sdk.start();
-  const tracer = api.trace.getTracer('offload');
-  const provider = (api.trace.getTracerProvider() as import('@opentelemetry/api').ProxyTracerProvider).getDelegate() as { forceFlush?: () => Promise<void> };
-  return {
-    start: (task, trace) => new WorkerRunSpan(api, tracer, task, trace),
-    flush: async () => {
-      await provider.forceFlush?.();
-    },
-  };
+  const { api, tracer, flush } = await startOtelSdk();
+  return { start: (task, trace) => new WorkerRunSpan(api, tracer, task, trace), flush };
 }
 
 class WorkerRunSpan implements RunSpan {

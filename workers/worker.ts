@@ -126,18 +126,19 @@ async function runTask({ id, slot, file, input, data, progress, call, item, trac
   current = { id, abort: () => cancel?.abort() };
   if (progress && announce) post({ offload: 'started', id });
   const reporter = createProgressReporter(progress ? (report) => post({ offload: 'progress', id, ...report }) : undefined);
-  const timing = () => ({ startedAt: startedAtMs, runMs: performance.timeOrigin + performance.now() - startedAtMs, lastProgress: reporter.latest() });
   let span: RunSpan | undefined;
+  const timing = () => ({ startedAt: startedAtMs, runMs: performance.timeOrigin + performance.now() - startedAtMs, lastProgress: reporter.latest() });
   try {
     const task = await loadTask(file);
     taskOutput.setRun({ task: task.name, call, item });
     span = trace && runTracing?.start(task.name, trace);
+    reporter.observe(span);
     const context = {
       data: data ?? new Uint8Array(0),
       get signal() {
         return signal();
       },
-      progress: span ? traceProgress(reporter.progress, span) : reporter.progress,
+      progress: reporter.progress,
       span: span?.taskSpan ?? UNTRACED,
     };
     const returned = await (span ? runWithin(span, task, input, context) : task.run(input, context));
@@ -175,14 +176,6 @@ const UNTRACED: TaskSpan = Object.freeze({
   addEvent: () => {},
   isRecording: () => false,
 });
-
-/** A task's progress reports, also as events on its run span (at most one per 100 ms there). */
-function traceProgress(progress: (fraction: number, note?: string) => void, span: RunSpan): (fraction: number, note?: string) => void {
-  return (fraction, note) => {
-    progress(fraction, note);
-    span.progress(typeof fraction === 'number' && !Number.isNaN(fraction) ? Math.min(1, Math.max(0, fraction)) : 0, note === undefined ? '' : String(note));
-  };
-}
 
 function splitReturn(returned: unknown): { output: unknown; data: Uint8Array | undefined } {
   if (typeof returned === 'object' && returned !== null && !Array.isArray(returned)) {

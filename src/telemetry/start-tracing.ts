@@ -7,6 +7,7 @@
  * OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_SCHEDULE_DELAY and the rest); offload
  * adds only its service name as the default.
  */
+import { startOtelSdk } from '../../bridge/start-otel-sdk.js';
 import type { Logger } from '../log.js';
 import type { CallSpans } from './call-spans.js';
 
@@ -17,28 +18,23 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-/** The instrumentation scope spans are created under. */
-export const TRACER_NAME = 'offload';
-
 export async function startTracing(log: Logger): Promise<Tracing> {
   // Imported here, not at the top: with tracing off, neither the SDK nor the API is loaded.
-  const [api, { NodeSDK, resources }, { CallSpans }] = await Promise.all([import('@opentelemetry/api'), import('@opentelemetry/sdk-node'), import('./call-spans.js')]);
-  // Export failures and the SDK's own warnings go to offload's log, not to a console nobody reads.
-  api.diag.setLogger(
-    {
-      error: (message, ...args) => log.warn({ otel: args.length ? args : undefined }, `opentelemetry: ${message}`),
-      warn: (message, ...args) => log.warn({ otel: args.length ? args : undefined }, `opentelemetry: ${message}`),
-      info: () => {},
-      debug: () => {},
-      verbose: () => {},
-    },
-    api.DiagLogLevel.WARN,
-  );
-  const sdk = new NodeSDK({
-    // Detected attributes (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) are merged over this one, so they win.
-    resource: resources.defaultResource().merge(resources.resourceFromAttributes({ 'service.name': 'offload' })),
-    instrumentations: [],
-  });
-  sdk.start();
-  return { spans: new CallSpans(api.trace.getTracer(TRACER_NAME)), shutdown: () => sdk.shutdown() };
+  const [sdk, { CallSpans }] = await Promise.all([
+    startOtelSdk((api) =>
+      // Export failures and the SDK's own warnings go to offload's log, not to a console nobody reads.
+      api.diag.setLogger(
+        {
+          error: (message, ...args) => log.warn({ otel: args.length ? args : undefined }, `opentelemetry: ${message}`),
+          warn: (message, ...args) => log.warn({ otel: args.length ? args : undefined }, `opentelemetry: ${message}`),
+          info: () => {},
+          debug: () => {},
+          verbose: () => {},
+        },
+        api.DiagLogLevel.WARN,
+      ),
+    ),
+    import('./call-spans.js'),
+  ]);
+  return { spans: new CallSpans(sdk.tracer), shutdown: sdk.shutdown };
 }

@@ -9,7 +9,7 @@ import { core, tracing } from '@opentelemetry/sdk-node';
 import { Metadata, Status } from 'nice-grpc';
 import { createComputeClient } from '../../src/client/create-compute-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, connect, rejection } from '../helpers/client.js';
+import { collect, connect, rejection, type ComputeClient } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.js';
 import { fixtureTasksDir, repoRoot } from '../helpers/start-server.js';
@@ -62,6 +62,25 @@ async function startReceiver(): Promise<{ url: string; received: Received; close
   return { url: `http://127.0.0.1:${port}`, received, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
+/** Runs `use` with a client on `address`, closed afterwards. */
+async function withClient<T>(address: string, use: (client: ComputeClient) => Promise<T>): Promise<T> {
+  const { client, close } = connect(address);
+  try {
+    return await use(client);
+  } finally {
+    close();
+  }
+}
+
+/** The first of `spans()` that `predicate` accepts, once the receiver has it. */
+function eventuallyFind(spans: () => OtlpSpan[], predicate: (span: OtlpSpan) => boolean): Promise<OtlpSpan> {
+  return eventually(() => {
+    const found = spans().find(predicate);
+    expect(found).toBeDefined();
+    return found!;
+  });
+}
+
 function attribute(span: OtlpSpan, key: string): unknown {
   const value = span.attributes?.find((a) => a.key === key)?.value;
   if (!value) return undefined;
@@ -108,12 +127,9 @@ describe('tracing with OpenTelemetry', () => {
 
   it("continues the caller's trace: a Run's server span is a child of the caller's span, with the RPC attributes", async () => {
     const caller = callerContext();
-    const { client, close } = connect(server.address);
-    try {
+    await withClient(server.address, async (client) => {
       await client.run({ task: 'echo', input: { hello: 'trace' } }, { metadata: caller.metadata });
-    } finally {
-      close();
-    }
+    });
     const [span] = await eventually(() => {
       const found = spansOf(caller.traceId).filter((s) => s.name === 'offload.v1.ComputeService/Run');
       expect(found).toHaveLength(1);
@@ -133,17 +149,10 @@ describe('tracing with OpenTelemetry', () => {
 
   it("gives a RunStream, served by offload's own handler, its server span in the caller's trace", async () => {
     const caller = callerContext();
-    const { client, close } = connect(server.address);
-    try {
+    await withClient(server.address, async (client) => {
       await collect(client.runStream({ task: 'spin', input: { ms: 30, steps: 3 } }, { metadata: caller.metadata }));
-    } finally {
-      close();
-    }
-    const span = await eventually(() => {
-      const found = spansOf(caller.traceId).find((s) => s.name === 'offload.v1.ComputeService/RunStream');
-      expect(found).toBeDefined();
-      return found!;
     });
+    const span = await eventuallyFind(() => spansOf(caller.traceId), (s) => s.name === 'offload.v1.ComputeService/RunStream');
     expect(span.parentSpanId).toBe(caller.spanId);
     expect(attribute(span, 'rpc.grpc.status_code')).toBe(Status.OK);
   });
@@ -151,15 +160,12 @@ describe('tracing with OpenTelemetry', () => {
   it("marks a failing task's call as an error with the status message the caller got, and leaves a caller's mistake unset", async () => {
     const failing = callerContext();
     const mistaken = callerContext();
-    const { client, close } = connect(server.address);
-    try {
+    await withClient(server.address, async (client) => {
       const failed = await rejection(client.run({ task: 'fixture.throws', input: { message: 'kaput' } }, { metadata: failing.metadata }));
       expect(failed.code).toBe(Status.INTERNAL);
       const refused = await rejection(client.run({ task: 'no.such.task' }, { metadata: mistaken.metadata }));
       expect(refused.code).toBe(Status.NOT_FOUND);
-    } finally {
-      close();
-    }
+    });
     const callSpan = (traceId: string) => spansOf(traceId).find((s) => s.name === 'offload.v1.ComputeService/Run');
     const [failedSpan, refusedSpan] = await eventually(() => {
       const both = [callSpan(failing.traceId), callSpan(mistaken.traceId)];
@@ -174,12 +180,9 @@ describe('tracing with OpenTelemetry', () => {
 
   it("puts the run's wait in the queue and the run itself under the call's span, the run made in a worker thread", async () => {
     const caller = callerContext();
-    const { client, close } = connect(server.address);
-    try {
+    await withClient(server.address, async (client) => {
       await client.run({ task: 'echo', input: { n: 1 } }, { metadata: caller.metadata });
-    } finally {
-      close();
-    }
+    });
     const { call, queue, run } = await eventually(() => {
       const spans = spansOf(caller.traceId);
       const found = { call: spans.find((s) => s.name === 'offload.v1.ComputeService/Run'), queue: spans.find((s) => s.name === 'queue'), run: spans.find((s) => s.name === 'run echo') };
@@ -197,13 +200,10 @@ describe('tracing with OpenTelemetry', () => {
 
   it("records a RunStream's progress on its run span, a child of the call's, as events at most one per 100 ms", async () => {
     const caller = callerContext();
-    const { client, close } = connect(server.address);
-    try {
+    await withClient(server.address, async (client) => {
       // 60 reports in 600 ms: every 10 ms.
       await collect(client.runStream({ task: 'spin', input: { ms: 600, steps: 60 } }, { metadata: caller.metadata }));
-    } finally {
-      close();
-    }
+    });
     const { call, run } = await eventually(() => {
       const spans = spansOf(caller.traceId);
       const found = { call: spans.find((s) => s.name === 'offload.v1.ComputeService/RunStream'), run: spans.find((s) => s.name === 'run spin') };
@@ -220,30 +220,20 @@ describe('tracing with OpenTelemetry', () => {
 
   it("marks a failing task's run span as an error with the task's message", async () => {
     const caller = callerContext();
-    const { client, close } = connect(server.address);
-    try {
+    await withClient(server.address, async (client) => {
       await rejection(client.run({ task: 'fixture.throws', input: { message: 'kaput again' } }, { metadata: caller.metadata }));
-    } finally {
-      close();
-    }
-    const run = await eventually(() => {
-      const found = spansOf(caller.traceId).find((s) => s.name === 'run fixture.throws');
-      expect(found).toBeDefined();
-      return found!;
     });
+    const run = await eventuallyFind(() => spansOf(caller.traceId), (s) => s.name === 'run fixture.throws');
     expect(run.status).toMatchObject({ code: STATUS_CODE_ERROR, message: 'kaput again' });
     expect(attribute(run, 'offload.outcome')).toBe('failed');
   });
 
   it('lets a task add to its run span through ctx.span, and nests the spans it makes itself under it', async () => {
     const caller = callerContext();
-    const { client, close } = connect(server.address);
-    try {
+    await withClient(server.address, async (client) => {
       const reply = await client.run({ task: 'fixture.traced', input: {} }, { metadata: caller.metadata });
       expect(reply.result?.output).toEqual({ recording: true });
-    } finally {
-      close();
-    }
+    });
     const { run, inner } = await eventually(() => {
       const spans = spansOf(caller.traceId);
       const found = { run: spans.find((s) => s.name === 'run fixture.traced'), inner: spans.find((s) => s.name === 'inner work') };
@@ -256,34 +246,24 @@ describe('tracing with OpenTelemetry', () => {
   });
 
   it('gives an untraced call a ctx.span that keeps nothing', async () => {
-    const { client, close } = connect(server.address);
-    try {
+    await withClient(server.address, async (client) => {
       // No traceparent: the call starts its own trace, which is sampled; a caller that says "not sampled" gets nothing kept.
       const unsampled = new Metadata({ traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-00` });
       const reply = await client.run({ task: 'fixture.traced', input: {} }, { metadata: unsampled });
       expect(reply.result?.output).toEqual({ recording: false });
-    } finally {
-      close();
-    }
+    });
   });
 
   it("gives each RunBatch item a trace of its own, linked to the call's span, with its queue and run under it", async () => {
     const caller = callerContext();
-    const { client, close } = connect(server.address);
-    try {
+    await withClient(server.address, async (client) => {
       async function* items() {
         yield { id: 'a', task: 'echo', input: { n: 1 } };
         yield { id: 'b', task: 'echo', input: { n: 2 } };
       }
       await collect(client.runBatch(items(), { metadata: caller.metadata }));
-    } finally {
-      close();
-    }
-    const call = await eventually(() => {
-      const found = spansOf(caller.traceId).find((s) => s.name === 'offload.v1.ComputeService/RunBatch');
-      expect(found).toBeDefined();
-      return found!;
     });
+    const call = await eventuallyFind(() => spansOf(caller.traceId), (s) => s.name === 'offload.v1.ComputeService/RunBatch');
     const items = await eventually(() => {
       const found = receiver.received.spans.filter((s) => s.name === 'RunBatch item' && s.links?.some((l) => l.spanId === call.spanId));
       expect(found).toHaveLength(2);
@@ -304,39 +284,21 @@ describe('tracing with OpenTelemetry', () => {
 
   it("gives a submitted job a trace of its own, linked to the Submit call's span", async () => {
     const caller = callerContext();
-    const { client, close } = connect(server.address);
-    try {
+    await withClient(server.address, async (client) => {
       await client.submit({ task: 'echo', input: { job: true }, jobId: `traced-${randomBytes(4).toString('hex')}` }, { metadata: caller.metadata });
-    } finally {
-      close();
-    }
-    const submit = await eventually(() => {
-      const found = spansOf(caller.traceId).find((s) => s.name === 'offload.v1.ComputeService/Submit');
-      expect(found).toBeDefined();
-      return found!;
     });
-    const job = await eventually(() => {
-      const found = receiver.received.spans.find((s) => s.name === 'job' && s.links?.some((l) => l.spanId === submit.spanId));
-      expect(found).toBeDefined();
-      return found!;
-    });
+    const submit = await eventuallyFind(() => spansOf(caller.traceId), (s) => s.name === 'offload.v1.ComputeService/Submit');
+    const job = await eventuallyFind(() => receiver.received.spans, (s) => s.name === 'job' && (s.links ?? []).some((l) => l.spanId === submit.spanId));
     expect(attribute(job, 'offload.task')).toBe('echo');
     await eventually(() => expect(spansOf(job.traceId).find((s) => s.name === 'run echo')?.parentSpanId).toBe(job.spanId));
   });
 
   it('starts a new trace for a call that brings none, and traces no health check', async () => {
     const before = receiver.received.spans.length;
-    const { client, close } = connect(server.address);
-    try {
+    await withClient(server.address, async (client) => {
       await client.listTasks({});
-    } finally {
-      close();
-    }
-    const span = await eventually(() => {
-      const found = receiver.received.spans.slice(before).find((s) => s.name === 'offload.v1.ComputeService/ListTasks');
-      expect(found).toBeDefined();
-      return found!;
     });
+    const span = await eventuallyFind(() => receiver.received.spans.slice(before), (s) => s.name === 'offload.v1.ComputeService/ListTasks');
     expect(span.parentSpanId ?? '').toBe('');
     expect(receiver.received.spans.some((s) => s.name.startsWith('grpc.health'))).toBe(false);
   });
@@ -404,12 +366,9 @@ describe('tracing at shutdown', () => {
     const server = await spawnServer([`${repoRoot}/dist/src/main.js`, '--port', '0', '--workers', '1'], { env: { ...traceEnv(receiver.url, 600_000), OTEL_SERVICE_NAME: 'offload-under-test' } });
     try {
       const caller = callerContext();
-      const { client, close } = connect(server.address);
-      try {
+      await withClient(server.address, async (client) => {
         await client.run({ task: 'echo', input: {} }, { metadata: caller.metadata });
-      } finally {
-        close();
-      }
+      });
       expect(receiver.received.spans).toHaveLength(0);
       await server.stop();
       const names = receiver.received.spans.filter((s) => s.traceId === caller.traceId).map((s) => s.name);
@@ -436,12 +395,9 @@ export async function resolve(specifier, context, next) {
     await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});\n`);
     const server = await spawnServer(['--import', register, `${repoRoot}/dist/src/main.js`, '--port', '0', '--workers', '1'], { env });
     try {
-      const { client, close } = connect(server.address);
-      try {
+      await withClient(server.address, async (client) => {
         await client.run({ task: 'echo', input: {} });
-      } finally {
-        close();
-      }
+      });
     } finally {
       await server.stop();
     }
