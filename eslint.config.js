@@ -62,6 +62,13 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page runs in a browser (served as-is, no build step).
+    files: ['src/dashboard/page/**/*.js'],
+    languageOptions: {
+      globals: globals.browser,
+    },
+  },
+  {
     rules: {
       // Relaxed: a variable that a callback reads before its one assignment
       // stays `let`. As a `const` the callback would read it in its temporal

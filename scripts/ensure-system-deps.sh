@@ -2,14 +2,16 @@
 # Installs the Debian packages the test suite needs when they are missing:
 # Python's grpcio and protobuf plus protoc for the polyglot client test, Go
 # with Debian's grpc-go, protobuf-go and their protoc plugins for the Go
-# example's test (built offline in GOPATH mode, hence Debian's Go sources), and
-# nginx for the load-balancer test (test/deploy/), which runs /usr/sbin/nginx.
+# example's test (built offline in GOPATH mode, hence Debian's Go sources),
+# nginx for the load-balancer test (test/deploy/), which runs /usr/sbin/nginx,
+# and Chromium for the dashboard's browser test (test/dashboard/).
 set -euo pipefail
 
 missing=()
 /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null || missing+=(python3-grpcio python3-protobuf)
 command -v protoc >/dev/null 2>&1 && [ -f /usr/include/google/protobuf/struct.proto ] || missing+=(protobuf-compiler libprotobuf-dev)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 [ -d /usr/share/gocode/src/google.golang.org/grpc ] || missing+=(golang-google-grpc-dev)
 [ -d /usr/share/gocode/src/google.golang.org/protobuf ] || missing+=(golang-google-protobuf-dev)

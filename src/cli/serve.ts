@@ -32,7 +32,7 @@ export async function serve(argv: string[]): Promise<void> {
     return;
   }
   const bracketed = server.host.includes(':') ? `[${server.host}]` : server.host;
-  const metrics = server.metricsPort === undefined ? '' : `; metrics on http://${bracketed}:${server.metricsPort}/metrics`;
+  const metrics = server.metricsPort === undefined ? '' : `; metrics on http://${bracketed}:${server.metricsPort}/metrics${config.dashboard ? `, dashboard on http://${bracketed}:${server.metricsPort}/` : ''}`;
   const heap = config.workerMaxMemoryMb > 0 ? `; worker heap limit ${config.workerMaxMemoryMb} MB each` : '';
   const from = heap && config.memoryLimitMb !== undefined ? ` (container memory limit ${config.memoryLimitMb} MB)` : '';
   const traces = tracing ? '; tracing with OpenTelemetry (OTEL_* variables)' : '';

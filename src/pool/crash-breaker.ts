@@ -37,6 +37,11 @@ export class CrashBreaker {
     this.#tasks.set(task, state);
   }
 
+  /** The tasks refused now, and until when. */
+  suspended(now = Date.now()): { task: string; crashes: number; until: number }[] {
+    return [...this.#tasks].filter(([, state]) => state.openUntil > now).map(([task, state]) => ({ task, crashes: state.crashes, until: state.openUntil }));
+  }
+
   /** Whether the task's last run killed its worker (with the breaker off too). */
   crashedLast(task: string): boolean {
     return this.#tasks.has(task);

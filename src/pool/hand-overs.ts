@@ -102,6 +102,12 @@ export class HandOvers {
     return handOver;
   }
 
+  /** The thread running the job, once its worker claimed it. */
+  threadOf(job: Job): number | undefined {
+    const handOver = this.#live.get(job);
+    return handOver && !this.slots.pending(handOver.slot) ? this.slots.thread(handOver.slot) || undefined : undefined;
+  }
+
   /** Takes the job's hand-over back if its worker has not claimed it: the worker then skips it. False when it runs (or was never sent). */
   takeBack(job: Job, as: TakeBackState): boolean {
     const handOver = this.#live.get(job);

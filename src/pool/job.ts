@@ -44,6 +44,8 @@ export interface JobRequest {
   runLimitMs: number;
   call: number | undefined;
   item: string | undefined;
+  /** A submitted job's id (Submit). */
+  job: string | undefined;
   /** With tracing on: the span the run belongs under. */
   trace: TraceCarrier | undefined;
 }

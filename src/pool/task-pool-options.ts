@@ -50,9 +50,15 @@ export interface TaskPoolOptions {
 }
 
 export interface SettledRun {
+  /** The job's number in this pool. */
+  id: number;
   task: string;
   tenant: string;
+  /** A submitted job's id (Submit). */
+  job: string | undefined;
   code: Status;
+  /** Why it failed; undefined when it succeeded. */
+  message: string | undefined;
   /** When it was admitted, in ms of the pool's clock (the system's: since the epoch). */
   submittedAt: number;
   /** undefined when the job never left the queue. */
@@ -69,6 +75,8 @@ export interface RunOptions {
   /** The call that asked for the job, and its batch item: named in the log lines of the task's output. */
   call?: number;
   item?: string;
+  /** A submitted job's id (Submit), shown with its run. */
+  job?: string;
   /** Whether to carry started and progress events across threads (a unary Run does not need them). */
   progress?: boolean;
   /** Longest the task may run once started; 0 or undefined: no limit. */
@@ -92,6 +100,18 @@ export interface PoolStats {
   queued: number;
   /** Workers started and able to take a task (fewer than `workers` while a lost one is replaced). */
   readyWorkers: number;
+}
+
+/** What the pool holds now (TaskPool.view): read, never changed, by the dashboard. */
+export interface PoolView {
+  /** Every live job (queued, sent or running), oldest first. */
+  jobs: Iterable<Job>;
+  /** The worker threads piscina has now. */
+  threads: readonly number[];
+  /** The thread running a job its worker has claimed. */
+  threadOf(job: Job): number | undefined;
+  /** Tasks refused after crashing their workers, and until when (ms of the pool's clock). */
+  suspended: readonly { task: string; crashes: number; until: number }[];
 }
 
 /** Jobs waiting (queued, or sent ahead and not started) of one tenant at one priority. */

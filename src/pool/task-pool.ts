@@ -11,7 +11,7 @@ import { systemClock, type Clock, type Timer } from './clock.js';
 import { CrashBreaker } from './crash-breaker.js';
 import { PriorityQueue } from './priority-queue.js';
 import { RunCosts, sharesByRunTime } from './run-costs.js';
-import { queueDepths, TenantLoad } from './tenant-load.js';
+import { TenantLoad } from './tenant-load.js';
 import { DEFAULT_TENANT } from '../tenant-name.js';
 import { HandOvers, type Answer } from './hand-overs.js';
 import { Job, type JobPool, type JobState } from './job.js';
@@ -20,11 +20,11 @@ import { abortError, catchUp, outcomeOf } from './outcome.js';
 import { intact } from './placement.js';
 import { bundledRunMs, coalesced, takeBundle } from './bundles.js';
 import type { RunQueue } from './run-queue.js';
-import type { PoolStats, QueueDepth, RunOptions, TaskPoolOptions } from './task-pool-options.js';
+import type { PoolStats, PoolView, RunOptions, TaskPoolOptions } from './task-pool-options.js';
 import { createWorkerThreads, type WorkerThreads } from './worker-threads.js';
 import { WorkerReadiness } from './worker-readiness.js';
 
-export type { PoolStats, QueueDepth, RunOptions, SettledRun, TaskPoolOptions } from './task-pool-options.js';
+export type { PoolStats, PoolView, QueueDepth, RunOptions, SettledRun, TaskPoolOptions } from './task-pool-options.js';
 
 /** Times a job that never started goes back to the queue after its worker died, before it fails. */
 export const MAX_REQUEUES = 3;
@@ -108,10 +108,10 @@ export class TaskPool {
   run(task: { name: string; file: string }, input: unknown, data: Uint8Array, options: RunOptions = {}): Job {
     this.#breaker.check(task.name);
     if (this.#jobs.size >= this.#options.workers + this.#options.maxQueue) throw Errors.queueFull(this.stats.queued);
-    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false, call, item, priority = 'normal', tenant = DEFAULT_TENANT, trace } = options;
+    const { signal, abortReason, progress = true, runLimitMs = 0, handOverData = false, call, item, job: jobId, priority = 'normal', tenant = DEFAULT_TENANT, trace } = options;
     this.#tenants.check(tenant);
     if (signal?.aborted) throw abortError(signal, abortReason);
-    const request = { task: task.name, file: task.file, input, data, handOverData, progress, runLimitMs, call, item, priority, tenant, trace };
+    const request = { task: task.name, file: task.file, input, data, handOverData, progress, runLimitMs, call, item, job: jobId, priority, tenant, trace };
     const job = new Job(this.#nextId++, request, this.#clock.now(), this.#jobPool);
     this.#jobs.set(job.id, job);
     this.#counts.queued++;
@@ -128,9 +128,9 @@ export class TaskPool {
     return job;
   }
 
-  /** Jobs waiting by tenant and priority, for the queue depth metric. */
-  queueDepths(): QueueDepth[] {
-    return queueDepths(this.#jobs.values());
+  /** What the pool holds now, read without changing anything (the dashboard). */
+  view(): PoolView {
+    return { jobs: this.#jobs.values(), threads: this.#threads.threadIds(), threadOf: (job) => this.#handOvers.threadOf(job), suspended: this.#breaker.suspended(this.#clock.now()) };
   }
 
   /** Cancels every job (the end of a shutdown's grace): queued ones leave at once. */
@@ -244,6 +244,7 @@ export class TaskPool {
     if (startedAt !== undefined || (!job.cancelReason && !reply)) this.#breaker.record(task, !job.cancelReason && !reply);
     const runMs = reply?.runMs ?? (startedAt === undefined ? undefined : this.#clock.now() - startedAt);
     if (runMs !== undefined) this.#costs.record(task, runMs);
-    this.#options.onSettled?.({ task, tenant: job.request.tenant, code: 'error' in outcome ? outcome.error.code : Status.OK, submittedAt: job.submittedAt, queuedMs, runMs, trace: job.request.trace });
+    const error = 'error' in outcome ? outcome.error : undefined;
+    this.#options.onSettled?.({ id: job.id, task, tenant: job.request.tenant, job: job.request.job, code: error?.code ?? Status.OK, message: error?.message, submittedAt: job.submittedAt, queuedMs, runMs, trace: job.request.trace });
   }
 }

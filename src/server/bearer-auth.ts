@@ -15,21 +15,27 @@ const OPEN = `/${HealthDefinition.fullName}/`;
  * cannot speak for another tenant than its token's.
  */
 export function createBearerAuth(tokens: readonly AuthToken[]): TenantOf {
-  const known = tokens.map(({ token, tenant }) => ({ digest: digest(token), tenant }));
-  const tenantOf = (token: string): string | undefined => {
-    const presented = digest(token);
-    let tenant: string | undefined;
-    // No early exit: the loop takes as long for the first token as for none. Tokens are unique, so at most one matches.
-    for (const expected of known) if (timingSafeEqual(presented, expected.digest)) tenant = expected.tenant;
-    return tenant;
-  };
+  const tenantOf = createTokenCheck(tokens);
   return (path, metadata) => {
     if (path.startsWith(OPEN)) return undefined;
     const header = metadata.get('authorization');
     if (header === undefined) throw new ServerError(Status.UNAUTHENTICATED, 'missing credentials: send "authorization: Bearer TOKEN"');
-    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
-    const tenant = match ? tenantOf(match[1]!) : undefined;
+    const tenant = tenantOf(header);
     if (tenant === undefined) throw new ServerError(Status.UNAUTHENTICATED, 'invalid bearer token');
+    return tenant;
+  };
+}
+
+/** The tenant of an `authorization` header's bearer token; undefined when it names no configured token. */
+export function createTokenCheck(tokens: readonly AuthToken[]): (header: string) => string | undefined {
+  const known = tokens.map(({ token, tenant }) => ({ digest: digest(token), tenant }));
+  return (header) => {
+    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+    if (!match) return undefined;
+    const presented = digest(match[1]!);
+    let tenant: string | undefined;
+    // No early exit: the loop takes as long for the first token as for none. Tokens are unique, so at most one matches.
+    for (const expected of known) if (timingSafeEqual(presented, expected.digest)) tenant = expected.tenant;
     return tenant;
   };
 }

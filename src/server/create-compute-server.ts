@@ -10,7 +10,8 @@ import { TaskCatalog } from '../catalog/task-catalog.js';
 import type { Config } from '../config.js';
 import { Errors } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { TaskPool } from '../pool/task-pool.js';
+import { TaskPool, type SettledRun } from '../pool/task-pool.js';
+import { queueDepths } from '../pool/tenant-load.js';
 import type { CallSpans } from '../telemetry/call-spans.js';
 import { bundledTasksDir } from '../pool/worker-entry.js';
 import { createBearerAuth } from './bearer-auth.js';
@@ -36,6 +37,11 @@ import { createServerCredentials } from './server-credentials.js';
 import { withReceiveWindows } from './flow-control.js';
 import { batchWindow } from './batch-window.js';
 import { coalesceServerWrites } from './coalesced-writes.js';
+import { toListenError } from './listen-error.js';
+import { RunHistory } from '../dashboard/run-history.js';
+import { createDashboard } from '../dashboard/create-dashboard.js';
+
+export { ListenError } from './listen-error.js';
 
 /** How long closing connections may take to flush the last responses. */
 const FLUSH_MS = 2000;
@@ -60,42 +66,6 @@ export interface ComputeServer {
   close(): Promise<void>;
 }
 
-/**
- * The server could not bind an address: "cannot listen on HOST:PORT: the
- * address is already in use". grpc-js reports a bind failure as one sentence
- * ("No address added out of total 1 resolved errors: [listen EADDRINUSE:
- * ...]"); `code` is the errno in it, when there is one.
- */
-export class ListenError extends Error {
-  override name = 'ListenError';
-  constructor(
-    /** Which listener failed: the gRPC port or the metrics port. */
-    readonly endpoint: 'grpc' | 'metrics',
-    readonly address: string,
-    /** EADDRINUSE, EADDRNOTAVAIL, EACCES, ENOTFOUND; undefined when the cause has no errno. */
-    readonly code: string | undefined,
-    reason: string,
-  ) {
-    super(`cannot listen on ${address}: ${reason}`);
-  }
-}
-
-const LISTEN_REASONS: Record<string, string> = {
-  EADDRINUSE: 'the address is already in use',
-  EADDRNOTAVAIL: 'the address is not one of this machine\'s',
-  EACCES: 'permission denied (ports below 1024 need privileges)',
-  ENOTFOUND: 'the host name does not resolve',
-};
-
-function toListenError(error: unknown, endpoint: ListenError['endpoint'], address: string): ListenError {
-  const message = error instanceof Error ? error.message : String(error);
-  const code =
-    (error as NodeJS.ErrnoException).code ??
-    /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES|ENOTFOUND)\b/.exec(message)?.[1] ??
-    (/^Name resolution failed/.test(message) ? 'ENOTFOUND' : undefined);
-  return new ListenError(endpoint, address, code, (code !== undefined ? LISTEN_REASONS[code] : undefined) ?? message);
-}
-
 export interface ServerOptions {
   logger?: Logger;
   /** With tracing on (telemetry/start-tracing.ts): every call gets a server span from these. */
@@ -104,11 +74,14 @@ export interface ServerOptions {
 
 export async function createComputeServer(config: Config, options: ServerOptions = {}): Promise<ComputeServer> {
   const log = options.logger ?? silentLogger;
+  const startedAt = Date.now();
   coalesceServerWrites();
   const metrics = createMetrics();
   const files = [await findTaskFiles(bundledTasksDir), ...(await Promise.all(config.taskDirs.map(findTaskFiles)))].flat();
   // Room for the response's own fields around a result's output and data.
   const maxResultBytes = config.maxMessageBytes - 1024;
+  const history = config.dashboard ? new RunHistory() : undefined;
+  const settled = history ? (run: SettledRun): void => (metrics.taskSettled(run), history.settled(run)) : metrics.taskSettled;
   const pool = new TaskPool({
     workers: config.workers,
     maxQueue: config.maxQueue,
@@ -127,13 +100,14 @@ export async function createComputeServer(config: Config, options: ServerOptions
     onTaskOutput: createTaskOutputLog(log),
     taskFiles: files,
     tracing: options.spans !== undefined,
-    onSettled: options.spans?.alsoQueueSpans(metrics.taskSettled) ?? metrics.taskSettled,
+    onSettled: options.spans?.alsoQueueSpans(settled) ?? settled,
     onWorkerRestart: () => {
       metrics.workerRestarted();
+      history?.workerRestarted();
       log.warn('a worker stopped and was replaced');
     },
   });
-  metrics.watchPool(() => pool.stats, () => pool.queueDepths());
+  metrics.watchPool(() => pool.stats, () => queueDepths(pool.view().jobs));
   const drain = createDrain();
   const jobs = new JobStore({ retentionMs: config.jobRetentionMs, maxJobs: config.maxJobs, maxBytes: config.jobStoreMb * 2 ** 20 });
   metrics.watchJobs(() => jobs.countByState());
@@ -195,7 +169,8 @@ export async function createComputeServer(config: Config, options: ServerOptions
     });
     if (config.metricsPort !== undefined) {
       const metricsPort = config.metricsPort;
-      metricsServer = await startMetricsServer(metrics.registry, config.host, metricsPort).catch((error: unknown) => {
+      const dashboard = history && createDashboard(config, { pool, history, drain, startedAt });
+      metricsServer = await startMetricsServer(metrics.registry, config.host, metricsPort, dashboard).catch((error: unknown) => {
         throw toListenError(error, 'metrics', `${host}:${metricsPort}`);
       });
     }

@@ -32,7 +32,7 @@ type Context = CallContext & RecordContext;
 export interface JobServiceDeps {
   store: JobStore;
   /** Validates and admits one job, as for Run but tied to no call (a lease without a holder). */
-  admit: (request: { task: string; input: unknown; data: Uint8Array; noCache: boolean; priority: JobPriority }, tenant: string, linked?: LinkedSpan) => Lease | Promise<Lease>;
+  admit: (request: { task: string; input: unknown; data: Uint8Array; noCache: boolean; priority: JobPriority; jobId: string }, tenant: string, linked?: LinkedSpan) => Lease | Promise<Lease>;
   heartbeatMs: number;
   /** Counts a submitted job as work in flight for the drain until the release is called. */
   hold: () => () => void;
@@ -72,7 +72,7 @@ export function createJobService(deps: JobServiceDeps) {
       }
       const admitted = Promise.resolve()
         // With tracing on, the job's run gets a trace of its own, linked to this Submit's: it outlives the call.
-        .then(() => deps.admit(request, tenant, { trace: context.record.trace, name: 'job', attributes: { 'offload.job': id, 'offload.task': request.task } }))
+        .then(() => deps.admit({ ...request, jobId: id }, tenant, { trace: context.record.trace, name: 'job', attributes: { 'offload.job': id, 'offload.task': request.task } }))
         .then((lease) => store.add(id, lease, fingerprint, tenant));
       admitting.set(admittingKey, admitted);
       const stored = await admitted.finally(() => admitting.delete(admittingKey));

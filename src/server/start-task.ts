@@ -18,6 +18,8 @@ export interface TaskRequest {
   priority: WirePriority;
   /** A RunBatch item's id. */
   id?: string;
+  /** A submitted job's id. */
+  jobId?: string;
 }
 
 export interface StartTaskDeps {
@@ -56,7 +58,7 @@ export function createStartTask(deps: StartTaskDeps): StartTask {
       const own = linked && deps.spans?.linked(linked);
       try {
         // The request message is not read again once its task is admitted.
-        return pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: record?.call, item: request.id, priority, tenant, trace: own ? own.carrier : record?.trace });
+        return pool.run(task, input, request.data, { progress: withProgress, runLimitMs, handOverData: true, call: record?.call, item: request.id, job: request.jobId, priority, tenant, trace: own ? own.carrier : record?.trace });
       } catch (error) {
         own?.failed(error);
         throw error;

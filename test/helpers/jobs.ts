@@ -7,7 +7,7 @@ let nextId = 1;
 
 /** A job in the queue; `cancel` is what the pool would be told when it is cancelled. */
 export function createJob(cancel: (job: Job, reason: OffloadError) => void = () => {}): Job {
-  const request = { task: 'echo', file: '/tasks/echo.js', input: null, data: new Uint8Array(0), handOverData: false, progress: true, runLimitMs: 0, call: undefined, item: undefined, priority: 'normal' as const, tenant: 'default', trace: undefined };
+  const request = { task: 'echo', file: '/tasks/echo.js', input: null, data: new Uint8Array(0), handOverData: false, progress: true, runLimitMs: 0, call: undefined, item: undefined, job: undefined, priority: 'normal' as const, tenant: 'default', trace: undefined };
   return new Job(nextId++, request, Date.now(), { changed: () => {}, cancel, probe: () => {} });
 }
 

@@ -82,9 +82,11 @@ describe('metrics', () => {
     expect(after.split('\n').filter((line) => line.startsWith('offload_queue_depth{'))).toEqual([]);
   });
 
-  it('answers 404 off the metrics path', async () => {
+  it('answers 404 off the metrics path and the dashboard', async () => {
     await start(['--metrics-port', '0']);
-    expect((await fetch(`http://127.0.0.1:${server.metricsPort}/`)).status).toBe(404);
+    const response = await fetch(`http://127.0.0.1:${server.metricsPort}/nope`);
+    expect(response.status).toBe(404);
+    expect(await response.text()).toBe('not found; try GET /metrics, or GET / for the dashboard\n');
   });
 });
 

@@ -88,6 +88,32 @@ describe('loadConfig: tracing', () => {
   });
 });
 
+describe('loadConfig: the dashboard', () => {
+  it('comes with the metrics port, and is not there without one', () => {
+    expect(loadConfig([], {})).toMatchObject({ metricsPort: undefined, dashboard: false });
+    expect(loadConfig(['--metrics-port', '9100'], {})).toMatchObject({ metricsPort: 9100, dashboard: true });
+  });
+
+  it('opens the metrics port on 9464 when asked for alone, and on the given port with --metrics-port', () => {
+    expect(loadConfig(['--dashboard'], {})).toMatchObject({ metricsPort: 9464, dashboard: true });
+    expect(loadConfig([], { OFFLOAD_DASHBOARD: 'true' })).toMatchObject({ metricsPort: 9464, dashboard: true });
+    expect(loadConfig(['--dashboard', '--metrics-port', '0'], {})).toMatchObject({ metricsPort: 0, dashboard: true });
+  });
+
+  it('keeps the metrics port to /metrics with OFFLOAD_DASHBOARD=false, and opens nothing with it alone', () => {
+    expect(loadConfig(['--metrics-port', '9100'], { OFFLOAD_DASHBOARD: 'false' })).toMatchObject({ metricsPort: 9100, dashboard: false });
+    expect(loadConfig([], { OFFLOAD_DASHBOARD: 'false' })).toMatchObject({ metricsPort: undefined, dashboard: false });
+  });
+
+  it.each([
+    [[], { OFFLOAD_DASHBOARD: 'on' }, 'OFFLOAD_DASHBOARD must be true or false (got "on")'],
+    [['--dashboard=9000'], {}, '--dashboard takes no value (got "9000")'],
+    [['--dashboard', '--port', '9464'], {}, '--metrics-port must differ from --port'],
+  ])('rejects %j with %j with an exact message', (argv, env, message) => {
+    expect(() => loadConfig(argv, env)).toThrow(new ConfigError(message));
+  });
+});
+
 describe('loadConfig: TLS files', () => {
   let certs: TestCertificates;
   /** Writes `contents` to a file in the temporary directory; returns its path. */
