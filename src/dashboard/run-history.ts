@@ -38,7 +38,9 @@ export interface EndedRun {
 
 export class RunHistory {
   readonly series = new RunSeries();
+  /** A ring: the next settled run overwrites the oldest, so keeping them costs no shifting. */
   readonly #recent: EndedRun[] = [];
+  #next = 0;
   readonly #progress = new Map<number, { last: Job['latestProgress']; seen: ProgressSeen[] }>();
   readonly #now: () => number;
   #restarts = 0;
@@ -53,7 +55,7 @@ export class RunHistory {
     this.series.record(endedAt, run.queuedMs, run.runMs);
     const progress = this.#progress.get(run.id)?.seen ?? [];
     this.#progress.delete(run.id);
-    this.#recent.push({
+    this.#recent[this.#next] = {
       id: run.id,
       task: run.task,
       tenant: run.tenant,
@@ -65,8 +67,8 @@ export class RunHistory {
       runMs: run.runMs,
       endedAt,
       progress,
-    });
-    if (this.#recent.length > RECENT) this.#recent.shift();
+    };
+    this.#next = (this.#next + 1) % RECENT;
   };
 
   /** A worker died or was terminated, and was replaced. */
@@ -80,7 +82,7 @@ export class RunHistory {
 
   /** Newest first. */
   recent(): readonly EndedRun[] {
-    return [...this.#recent].reverse();
+    return [...this.#recent.slice(this.#next), ...this.#recent.slice(0, this.#next)].reverse();
   }
 
   find(id: number): EndedRun | undefined {

@@ -4,6 +4,7 @@
  * metrics port while a long spin stream runs and another waits behind it on
  * the one worker. Screenshots land in test/output/ for a person to look at.
  */
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -96,6 +97,29 @@ describe('the dashboard, with one worker', () => {
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
     expect(await page.$$eval('#workers script, #workers img', (nodes) => nodes.length)).toBe(0);
     await said;
+    await page.close();
+  });
+
+  it('meets WCAG 2 A and AA as axe-core checks them, with runs on the page', async () => {
+    const page = await browser.newPage();
+    // axe-core goes in as an inline script, which the page's own policy rightly refuses.
+    await page.setBypassCSP(true);
+    await page.goto(`http://127.0.0.1:${server.metricsPort!}/`);
+    const running = collect(client.runStream({ task: 'spin', input: { ms: 1500, steps: 15 } }));
+    const waiting = collect(client.runStream({ task: 'spin', input: { ms: 100 } }));
+    await eventually(async () => expect(await textOf(page, '#queue')).toContain('1 run waits'));
+    await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
+    const violations = (): Promise<string[]> =>
+      page.evaluate(async () => {
+        const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: { id: string; nodes: unknown[] }[] }> } }).axe;
+        const result = await axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] });
+        return result.violations.map((v) => `${v.id} (${v.nodes.length})`);
+      });
+    expect(await violations()).toEqual([]);
+    await Promise.all([running, waiting]);
+    await page.click('#recent a');
+    await page.waitForSelector('#run-page:not([hidden]) table');
+    expect(await violations()).toEqual([]);
     await page.close();
   });
 

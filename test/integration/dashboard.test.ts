@@ -141,6 +141,33 @@ describe('the dashboard on the metrics port', () => {
     expect([unknown.status, await unknown.json()]).toEqual([404, { error: 'run 999999 is neither live nor among the recently ended' }]);
   });
 
+  it('names a submitted job by its id, and counts restarts and suspended tasks', async () => {
+    await start(['--metrics-port', '0', '--crash-limit', '1', '--crash-cooldown-ms', '60000']);
+    await client.submit({ task: 'spin', input: { ms: 10 }, jobId: 'report-7' });
+    await rejection(client.run({ task: 'fixture.exit', input: {} }));
+    const now = await eventually(async () => {
+      const current = await snapshot();
+      expect(current.recent).toHaveLength(2);
+      expect(current.restarts).toBe(1);
+      return current;
+    });
+    expect(now.recent.find((run) => run.task === 'spin')).toMatchObject({ job: 'report-7', outcome: 'OK' });
+    expect(now.recent.find((run) => run.task === 'fixture.exit')).toMatchObject({ outcome: 'INTERNAL' });
+    expect(now.suspended).toEqual([{ task: 'fixture.exit', crashes: 1, forMs: expect.any(Number) as number }]);
+    expect(now.suspended[0]!.forMs).toBeGreaterThan(50_000);
+  });
+
+  it('says when the server drains, and how many calls are still in flight', async () => {
+    const started = await start(['--metrics-port', '0', '--shutdown-grace-ms', '5000']);
+    const call = collect(client.runStream({ task: 'spin', input: { ms: 800, steps: 4 } }));
+    await eventually(async () => expect((await snapshot()).workers[0]!.run).toBeDefined());
+    const stopped = started.shutdown();
+    await eventually(async () => expect((await snapshot()).server).toMatchObject({ draining: true, inFlight: 1 }));
+    await call;
+    await stopped;
+    server = undefined;
+  });
+
   it('feeds a listening page at most four snapshots a second', async () => {
     await start(['--metrics-port', '0']);
     const { response, events, times } = await listen();
