@@ -64,8 +64,9 @@ export function createDashboardRoutes(options: DashboardRoutesOptions): Dashboar
       const path = (request.url ?? '/').split('?')[0]!;
       const asset = assets.get(path);
       if (!asset && !path.startsWith('/dashboard/')) return false;
-      if (request.method !== 'GET' && request.method !== 'HEAD') {
-        response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+      const allow = asset ? ['GET', 'HEAD'] : ['GET'];
+      if (!allow.includes(request.method ?? '')) {
+        response.writeHead(405, { allow: allow.join(', '), 'content-type': 'text/plain' }).end('method not allowed\n');
         return true;
       }
       if (asset) {

@@ -75,6 +75,9 @@ describe('the dashboard on the metrics port', () => {
     }
     expect((await fetch(url('/dashboard/style.css'))).headers.get('content-type')).toBe('text/css; charset=utf-8');
     expect((await fetch(url('/'), { method: 'POST' })).status).toBe(405);
+    expect((await fetch(url('/'), { method: 'HEAD' })).status).toBe(200);
+    const head = await fetch(url('/dashboard/api/snapshot'), { method: 'HEAD' });
+    expect([head.status, head.headers.get('allow')]).toEqual([405, 'GET']);
     const missing = await fetch(url('/dashboard/nothing'));
     expect([missing.status, await missing.json()]).toEqual([404, { error: 'no such page: /dashboard/nothing' }]);
     expect((await fetch(url('/metrics'))).status).toBe(200);
