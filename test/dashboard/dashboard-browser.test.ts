@@ -57,6 +57,7 @@ describe('the dashboard, with one worker', () => {
       expect(text).toContain('1 run waits for a worker');
       return text;
     });
+    expect(await page.title()).toBe('offload · 1/1 busy · 1 waiting');
     const queuedId = /#(\d+) spin/.exec(queueText)?.[1];
     expect(queuedId).toBeDefined();
 

@@ -71,6 +71,9 @@ function show(snapshot) {
   latest = snapshot;
   const s = snapshot.server;
   $('server-line').textContent = `${s.draining ? 'DRAINING · ' : ''}v${s.version} · up ${duration(s.uptimeMs)} · ${s.workers} ${s.workers === 1 ? 'worker' : 'workers'}`;
+  const busy = snapshot.workers.filter((w) => w.run).length;
+  // What a tab shows when the page is in the background.
+  document.title = `offload · ${busy}/${snapshot.workers.length} busy · ${snapshot.queue.waiting} waiting${s.draining ? ' · draining' : ''}`;
   const match = /^#run\/(\d+)$/.exec(location.hash);
   $('overview').hidden = Boolean(match);
   $('run-page').hidden = !match;

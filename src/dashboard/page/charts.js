@@ -25,7 +25,7 @@ function line(values, max, className) {
   return svg('polyline', { points: points.join(' '), class: className });
 }
 
-function chart(title, series, format) {
+function chart(title, series, format, span) {
   const all = series.flatMap((s) => s.values).filter((v) => v !== null && v !== undefined);
   const max = Math.max(...all, 0) || 1;
   // The newest window with a value: a window in which no run ended has no percentiles.
@@ -36,6 +36,7 @@ function chart(title, series, format) {
       svg('title', {}, summary),
       svg('line', { x1: 0, y1: HEIGHT - 0.5, x2: WIDTH, y2: HEIGHT - 0.5, stroke: 'currentColor', 'stroke-opacity': 0.3 }),
       ...series.map((s) => line(s.values, max, s.className))),
+    el('div', { class: 'axis', 'aria-hidden': 'true' }, el('span', {}, `${duration(span)} ago`), el('span', {}, 'now')),
     el('figcaption', {}, el('b', {}, title), el('br'), `latest ${latest}`, el('br'), `peak ${format(Math.max(...all, 0))} · ${series.length > 1 ? 'solid p50, dashed p95' : 'runs ended per second'}`));
 }
 
@@ -46,15 +47,16 @@ const time = (v) => (v === null || v === undefined ? '–' : duration(v));
 export function charts(snapshot) {
   const first = snapshot.server.startedAt - 5000;
   const points = snapshot.charts.filter((p) => p.at >= first);
+  const span = snapshot.at - (points[0]?.at ?? snapshot.at);
   return [
-    chart('Tasks per second', [{ name: '', values: points.map((p) => p.perSecond), className: 'p50' }], rate),
+    chart('Tasks per second', [{ name: '', values: points.map((p) => p.perSecond), className: 'p50' }], rate, span),
     chart('Queue wait', [
       { name: 'p50', values: points.map((p) => p.wait?.p50 ?? null), className: 'p50' },
       { name: 'p95', values: points.map((p) => p.wait?.p95 ?? null), className: 'p95' },
-    ], time),
+    ], time, span),
     chart('Run time', [
       { name: 'p50', values: points.map((p) => p.run?.p50 ?? null), className: 'p50' },
       { name: 'p95', values: points.map((p) => p.run?.p95 ?? null), className: 'p95' },
-    ], time),
+    ], time, span),
   ];
 }
