@@ -7,8 +7,10 @@
  * bench/results/latest.json, bench/results/chart.svg and BENCHMARKS.md.
  * The cache scenario (issue 14) compares offload with itself instead: two
  * more offload servers, result cache on and off, in interleaved pairs; so
- * does the fairness scenario (issue 15): one more offload server, its callers
- * naming tenants (fair queuing) or not (one FIFO line).
+ * do the fairness scenario (issue 15): one more offload server, its callers
+ * naming tenants (fair queuing) or not (one FIFO line); the tracing scenario
+ * (issue 17): two more, tracing on and off; and the dashboard scenario
+ * (issue 18): one more, a dashboard page reading its live feed or none.
  *
  *   npx tsx bench/run.ts            full: median of 3 runs (8–15 minutes)
  *   npx tsx bench/run.ts --quick    smoke run for CI: 1 short run, about a minute, results in bench/results/quick/
@@ -33,6 +35,7 @@ import { parseArgs } from 'node:util';
 import * as cachePairs from './lib/cache-pairs.js';
 import * as tracingPairs from './lib/tracing-pairs.js';
 import type { CachePair } from './lib/cache-pairs.js';
+import * as dashboardPairs from './lib/dashboard-pairs.js';
 import * as fairnessPairs from './lib/fairness-pairs.js';
 import { grpcDriverFactory } from './lib/grpc-driver.js';
 import { benchDir, protoDir, repoRoot } from './lib/paths.js';
@@ -41,7 +44,7 @@ import type { Measurement } from './lib/report.js';
 import { mergeProblem, mergeResults } from './lib/results-file.js';
 import type { ResultsFile } from './lib/results-file.js';
 import { FULL_PARAMS, QUICK_PARAMS, runScenario, scenarioBudgetMs, SCENARIOS } from './lib/scenarios.js';
-import type { FairnessTenants, ScenarioName, ScenarioResult } from './lib/scenarios.js';
+import type { ScenarioEnv, ScenarioName, ScenarioParams, ScenarioResult } from './lib/scenarios.js';
 import { watchForeignLoad } from './lib/proc.js';
 import { killAllServers, OFFLOAD_HARNESS_FLAGS, OFFLOAD_HARNESS_NODE_FLAGS, SERVER_NAMES, startServer } from './lib/servers.js';
 import type { ServerHandle, ServerName, ServerSetup } from './lib/servers.js';
@@ -101,12 +104,13 @@ function fail(message: string): never {
 if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a positive integer (got "${opts.runs}")`);
 const scenarios = pick(opts.scenarios, SCENARIOS, 'scenario');
 const servers = pick(opts.servers, SERVER_NAMES, 'server');
-// The cache and fairness scenarios compare offload with itself (result cache on and off; tenants or none):
-// nothing to run without offload.
-const PAIRED: readonly ScenarioName[] = ['cache', 'fairness', 'tracing'];
+// The paired scenarios compare offload with itself (result cache on and off; tenants or none; tracing on and off;
+// a dashboard page open or closed): nothing to run without offload.
+const PAIRED: readonly ScenarioName[] = ['cache', 'fairness', 'tracing', 'dashboard'];
 const cacheWanted = scenarios.includes('cache') && servers.includes('offload');
 const tracingWanted = scenarios.includes('tracing') && servers.includes('offload');
 const fairnessWanted = scenarios.includes('fairness') && servers.includes('offload');
+const dashboardWanted = scenarios.includes('dashboard') && servers.includes('offload');
 // streams first, on servers that have only answered the contract check: its RSS growth then
 // measures the streams, not memory earlier scenarios (8 MiB payloads) left allocated.
 const executionOrder = scenarios.filter((s) => !PAIRED.includes(s)).sort((a, b) => Number(b === 'streams') - Number(a === 'streams'));
@@ -147,8 +151,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 // Quick is CI's smoke run: about 40 s on a quiet 2-core machine before issue 16's plain peer, batch scenario and idle
-// probe, which add 6–9 s (3 interleaved pairs on a busy machine: 44.5–49.5 s before, 53.5–55.6 s after); the limit
-// leaves room for a busier one.
+// probe, which add 6–9 s (3 interleaved pairs on a busy machine: 44.5–49.5 s before, 53.5–55.6 s after); issue 18's
+// dashboard pair adds about 2 s more. The limit leaves room for a busier one.
 const hardLimitMs = mode === 'quick' ? 120_000 : 60 * 60_000;
 setTimeout(() => {
   log(`gave up: the whole run exceeded ${hardLimitMs / 1000} s`);
@@ -271,17 +275,19 @@ const KEY_FIGURES: Record<ScenarioName, [string, string][]> = {
   cache: [['rps', 'req/s'], ['cpuUsPerCall', 'µs CPU/req'], ['cachedFraction', 'cached']],
   fairness: [['p50Ms', 'ms light p50'], ['p99Ms', 'ms light p99'], ['calls', 'light calls'], ['floodRps', 'flood/s']],
   tracing: [['rps', 'req/s'], ['cpuUsPerCall', 'µs CPU/call'], ['mainThreadUsPerCall', 'µs main thread/call'], ['p99Ms', 'ms p99']],
+  dashboard: [['streamsOpenAtStart', 'streams open'], ['p50Ms', 'ms p50'], ['p99Ms', 'ms p99'], ['maxMs', 'ms max'], ['mainThreadCores', 'main-thread cores'], ['feedEventsPerSec', 'events/s'], ['feedKBPerEvent', 'KB/event']],
 };
 
 /** The figure that must be positive for a measurement to count: zero means the scenario did nothing. */
 const LIVENESS: Record<ScenarioName, string> = {
   overhead: 'calls', batch: 'results', compute: 'tasks', loopfree: 'probes', stream: 'completed', payload: 'calls', streams: 'completed', cache: 'calls', fairness: 'calls', tracing: 'calls',
+  dashboard: 'probes',
 };
 
 function describe(result: ScenarioResult, scenario: ScenarioName): string {
   const figures = KEY_FIGURES[scenario].flatMap(([k, label]) => {
     const v = result.metrics[k];
-    if (v === undefined && k.startsWith('heap')) return []; // only offload publishes its heap
+    if (v === undefined && (k.startsWith('heap') || k.startsWith('feed'))) return []; // only offload publishes its heap; only an open page has a feed
     return [`${v === undefined ? 'n/a' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3)} ${label}`];
   });
   if (result.errors) figures.push(`${result.errors} errors (${result.firstError ?? ''})`);
@@ -290,15 +296,18 @@ function describe(result: ScenarioResult, scenario: ScenarioName): string {
   return figures.join(', ');
 }
 
-/** `tenants`: what the fairness scenario's callers name themselves (none: fifo). */
-async function measure(server: ServerHandle, scenario: ScenarioName, tenants?: FairnessTenants): Promise<ScenarioResult> {
+/**
+ * `side`: what a paired configuration changes: the fairness scenario's tenants (none: fifo), the dashboard
+ * scenario's page. `p`: the parameters, when not the mode's (a warm-up round).
+ */
+async function measure(server: ServerHandle, scenario: ScenarioName, side: Side = {}, p: ScenarioParams = params): Promise<ScenarioResult> {
   if (!server.alive()) throw new Error(`${server.name} is no longer running (its log is kept in ${relative(repoRoot, join(outDir, 'logs'))})`);
-  const budget = scenarioBudgetMs(scenario, params);
+  const budget = scenarioBudgetMs(scenario, p);
   const foreign = watchForeignLoad(server.pid);
   const result = server.runScenario
-    ? await server.runScenario(scenario, params, cores, WORKERS, budget)
+    ? await server.runScenario(scenario, p, cores, WORKERS, budget)
     : await withTimeout(
-        runScenario(scenario, params, { drivers: grpcDriverFactory(server.address!), pid: server.pid, cores, workers: WORKERS, measureLoadgen: true, tenants, metricsUrl: server.metricsUrl, collectGarbage: server.collectGarbage }),
+        runScenario(scenario, p, { drivers: grpcDriverFactory(server.address!), pid: server.pid, cores, workers: WORKERS, measureLoadgen: true, ...side, metricsUrl: server.metricsUrl, collectGarbage: server.collectGarbage }),
         budget,
         `${server.name} ${scenario}`,
       );
@@ -325,17 +334,22 @@ async function waitForQuiet(pid: number): Promise<void> {
   log(`other processes still use ${load.toFixed(2)} cores after ${QUIET_WAIT_MS / 1000} s; measuring anyway (the figure is recorded as foreignCores)`);
 }
 
+/** What a configuration of a paired scenario sets in the scenario's environment besides the server. */
+type Side = Pick<ScenarioEnv, 'tenants' | 'dashboardPage'>;
+
 /** A scenario that compares offload with itself: what each configuration is measured on, and how a pair becomes one measurement. */
 interface PairPlan<C extends string> {
   scenario: ScenarioName;
   orders: C[][];
-  /** The server a configuration is measured on and the tenants its callers name. */
-  side(config: C): { server: ServerHandle; tenants?: FairnessTenants };
+  /** The server a configuration is measured on, the tenants its callers name, whether a dashboard page listens. */
+  side(config: C): { server: ServerHandle } & Side;
   combine(results: Record<C, ScenarioResult>, first: C): ScenarioResult;
   /** The pair's ratios, for the log. */
   describe(combined: ScenarioResult): string;
   /** What makes a side's figures worthless besides completing nothing (a wrong digest). */
   problems(result: ScenarioResult): string[];
+  /** A round before the first pair, not measured, on servers just started; it throws when it fails. */
+  warmUp?(): Promise<string>;
 }
 
 /**
@@ -346,14 +360,25 @@ interface PairPlan<C extends string> {
 async function measurePairs<C extends string>(run: number, plan: PairPlan<C>, measurements: Measurement[], failures: string[]): Promise<void> {
   const { scenario } = plan;
   const label = (config: C): string => `offload/${config}`.padEnd(11);
+  if (plan.warmUp) {
+    try {
+      log(`run ${run + 1} ${scenario.padEnd(8)} warm-up, not measured: ${await plan.warmUp()}`);
+    } catch (error) {
+      const message = `${scenario} warm-up: ${error instanceof Error ? error.message : String(error)}`;
+      measurements.push({ run: run + 1, server: 'offload', scenario, metrics: {}, errors: 0, failed: message });
+      failures.push(`run ${run + 1}: offload ${message}`);
+      log(`run ${run + 1} ${scenario.padEnd(8)} FAILED: ${message}`);
+      return;
+    }
+  }
   for (const [index, order] of plan.orders.entries()) {
     const results: Partial<Record<C, ScenarioResult>> = {};
     for (const config of order) {
-      const { server, tenants } = plan.side(config);
+      const { server, ...side } = plan.side(config);
       await sleep(mode === 'quick' ? 50 : 300);
       await waitForQuiet(server.pid);
       try {
-        results[config] = await measure(server, scenario, tenants);
+        results[config] = await measure(server, scenario, side);
         log(`run ${run + 1} ${scenario.padEnd(8)} ${label(config)} ${describe(results[config], scenario)}`);
       } catch (error) {
         const message = `${scenario} ${config}: ${error instanceof Error ? error.message : String(error)}`;
@@ -434,6 +459,37 @@ const tracingPlan = (run: number, pair: tracingPairs.TracingPair): PairPlan<trac
   };
 };
 
+/**
+ * The dashboard scenario (issue 18): 1000 streams open on offload's own
+ * server and the probe, a dashboard page reading the live feed (open), then
+ * none (closed), or the other way round. Streams that failed or never
+ * opened, a page that got nothing, or runs the server kept after the
+ * streams were cancelled make the pair worthless.
+ */
+const dashboardPlan = (run: number, server: ServerHandle): PairPlan<dashboardPairs.DashboardConfig> => ({
+  scenario: 'dashboard',
+  orders: dashboardPairs.pairOrders(run, params.dashboard.pairs),
+  side: (config) => ({ server, dashboardPage: dashboardPairs.DASHBOARD_PAGE[config] }),
+  combine: ({ open, closed }, first) => dashboardPairs.combinePair(open, closed, first === 'open'),
+  describe: (combined) =>
+    `open ÷ closed ${ratioOf(combined, 'p50MsRatio')}× probe p50, ${ratioOf(combined, 'p99MsRatio')}× probe p99, ${ratioOf(combined, 'mainThreadCoresRatio')}× main-thread CPU; ` +
+    `the page got ${combined.metrics['feedEventsPerSecOpen']?.toFixed(2) ?? 'n/a'} events/s of ${combined.metrics['feedKBPerEventOpen']?.toFixed(1) ?? 'n/a'} KB`,
+  problems: dashboardPairs.sideProblems,
+  // A fresh server's first 1000 streams ran slower in whichever configuration came first: one round with the page
+  // open (so the snapshot's code is compiled too) before the pairs.
+  ...(params.dashboard.serverWarmupMs > 0
+    ? {
+        warmUp: async () => {
+          const round = { ...params, dashboard: { ...params.dashboard, durationMs: params.dashboard.serverWarmupMs } };
+          const result = await measure(server, 'dashboard', { dashboardPage: true }, round);
+          const problems = [...(result.metrics['probes'] ? [] : ['no probe answered']), ...dashboardPairs.sideProblems(result)];
+          if (problems.length) throw new Error(problems.join('; '));
+          return describe(result, 'dashboard');
+        },
+      }
+    : {}),
+});
+
 async function main(): Promise<number> {
   log(`mode ${mode}: ${runs} run(s), scenarios ${scenarios.join(', ')}, servers ${servers.join(', ')}, ${cores} cores`);
   for (const scenario of PAIRED) {
@@ -450,10 +506,11 @@ async function main(): Promise<number> {
   try {
     for (let run = 0; run < runs; run++) {
       log(`run ${run + 1}/${runs}: starting servers`);
-      // The cache and fairness scenarios' offload servers start alongside the others, so a quick run waits for no second start.
+      // The paired scenarios' offload servers start alongside the others, so a quick run waits for no second start.
       const cacheStart = cacheWanted ? cachePairs.startCachePair(setup, run, 15_000) : undefined;
       const fairnessStart = fairnessWanted ? fairnessPairs.startFairnessServer(setup, params.fairness, run, 15_000) : undefined;
       const tracingStart = tracingWanted ? tracingPairs.startTracingPair(setup, run, 15_000) : undefined;
+      const dashboardStart = dashboardWanted ? dashboardPairs.startDashboardServer(setup, params.dashboard, run, 15_000) : undefined;
       // Only the scenarios that compare offload with itself: the servers compared would wait unused.
       const compared = executionOrder.length > 0 ? servers : [];
       const started = await Promise.allSettled(compared.map((name) => startServer(name, setup, run)));
@@ -491,11 +548,16 @@ async function main(): Promise<number> {
         const tracingPair = tracingStarted && 'pair' in tracingStarted ? tracingStarted.pair : undefined;
         if (tracingPair) handles.push(tracingPair.on, tracingPair.off);
         receiver = tracingPair?.receiver;
+        const dashboardStarted = await dashboardStart;
+        if (dashboardStarted && 'error' in dashboardStarted) failures.push(`run ${run + 1}: ${dashboardStarted.error}`);
+        const dashboardServer = dashboardStarted && 'server' in dashboardStarted ? dashboardStarted.server : undefined;
+        if (dashboardServer) handles.push(dashboardServer);
         const ready = [
           ...usable.map((h) => `${h.name} (pid ${h.pid}${h.address ? ` at ${h.address}` : ''})`),
           ...(cachePair ? [`offload with cache on (pid ${cachePair.on.pid}) and off (pid ${cachePair.off.pid})`] : []),
           ...(fairnessServer ? [`offload for fairness (pid ${fairnessServer.pid})`] : []),
           ...(tracingPair ? [`offload with tracing on (pid ${tracingPair.on.pid}) and off (pid ${tracingPair.off.pid})`] : []),
+          ...(dashboardServer ? [`offload for dashboard (pid ${dashboardServer.pid})`] : []),
         ];
         log(`run ${run + 1}/${runs}: ${ready.join(', ')} ready`);
         const broken = new Set<ServerName>();
@@ -530,10 +592,11 @@ async function main(): Promise<number> {
             }
           }
         }
-        // cache and fairness last, against their own servers.
+        // The paired scenarios last, against their own servers.
         if (cachePair) await measurePairs(run, cachePlan(run, cachePair), measurements, failures);
         if (fairnessServer) await measurePairs(run, fairnessPlan(run, fairnessServer), measurements, failures);
         if (tracingPair) await measurePairs(run, tracingPlan(run, tracingPair), measurements, failures);
+        if (dashboardServer) await measurePairs(run, dashboardPlan(run, dashboardServer), measurements, failures);
       } finally {
         await Promise.all(handles.map((h) => h.stop()));
         await receiver?.close();
@@ -583,7 +646,12 @@ async function main(): Promise<number> {
 function writeOutputs(results: ResultsFile): void {
   const summary = summarize(results.measurements);
   // Results written before the batch scenario existed have no batch parameters.
-  const targets = checkTargets(summary, results.params.streams.count, (results.params as Partial<typeof results.params>).batch?.items);
+  const targets = checkTargets(
+    summary,
+    results.params.streams.count,
+    (results.params as Partial<typeof results.params>).batch?.items,
+    (results.params as Partial<typeof results.params>).dashboard?.count,
+  );
   mkdirSync(outDir, { recursive: true });
   // A full run is also kept per Node major, for BENCHMARKS.md's comparison of versions.
   if (results.mode === 'full' && !opts.out) {

@@ -40,8 +40,12 @@ export interface Driver {
   ready(timeoutMs: number): Promise<void>;
   /** One unary Run. */
   run(task: string, input: unknown, data: Uint8Array | undefined, timeoutMs: number): Promise<RunOutcome>;
-  /** One RunStream; resolves after the stream ended cleanly. */
-  runStream(task: string, input: unknown, onEvent: (kind: EventKind) => void, timeoutMs: number): Promise<void>;
+  /**
+   * One RunStream; resolves after the stream ended cleanly. Aborting `signal`
+   * cancels the call (the dashboard scenario's streams that outlast it); it
+   * then rejects.
+   */
+  runStream(task: string, input: unknown, onEvent: (kind: EventKind) => void, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /**
    * One RunBatch carrying `items`, sent as fast as the stream takes them (a
    * write the stream refuses waits for 'drain'); resolves once the server

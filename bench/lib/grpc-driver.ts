@@ -57,12 +57,23 @@ export function grpcDriverFactory(address: string): DriverFactory {
             resolve({ output: fromValue(result?.output), dataBytes: result?.data?.byteLength ?? 0, cached: result?.cached === true });
           });
         }),
-      runStream: (task, input, onEvent, timeoutMs) =>
+      runStream: (task, input, onEvent, timeoutMs, signal) =>
         new Promise<void>((resolve, reject) => {
           const call = stub.runStream({ task, input: toValue(input) }, metadata(), { deadline: deadline(timeoutMs) });
+          // Cancelled by the caller: grpc-js ends the call with CANCELLED, and the server drops the run.
+          const cancel = (): void => call.cancel();
+          signal?.addEventListener('abort', cancel, { once: true });
+          const settled = (): void => signal?.removeEventListener('abort', cancel);
           call.on('data', (event: WireStreamEvent) => onEvent(event.event ?? 'progress'));
-          call.on('error', (error) => reject(named(error)));
-          call.on('end', () => resolve());
+          call.on('error', (error) => {
+            settled();
+            reject(named(error));
+          });
+          call.on('end', () => {
+            settled();
+            resolve();
+          });
+          if (signal?.aborted) cancel();
         }),
       runBatch: (items, timeoutMs) => {
         // Encoded before the clock starts; see batch-over-http2.ts for why not through grpc-js.

@@ -206,6 +206,28 @@ export const METRICS: Record<ScenarioName, { title: string; what: string; metric
       { id: 'tracing.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
     ],
   },
+  // Rendered by pairTable, as cache: `dashboard.p99MsOpen`, `dashboard.p99MsClosed`, `dashboard.p99MsRatio` (open ÷ closed);
+  // the page's figures (`dashboard.feed…Open`) exist for the open side only.
+  dashboard: {
+    title: 'dashboard',
+    what: '1000 RunStream `spin` {ms:50, steps:10} kept open on one channel (quick: 100), most of them queued, and ListTasks at 50 Hz on another; offload with a dashboard page reading its live feed and with none',
+    metrics: [
+      { id: 'dashboard.p50Ms', label: 'ListTasks p50', unit: 'ms', digits: 2 },
+      { id: 'dashboard.p99Ms', label: 'ListTasks p99', unit: 'ms', digits: 2 },
+      { id: 'dashboard.maxMs', label: 'ListTasks max', unit: 'ms', digits: 2 },
+      { id: 'dashboard.probes', label: 'probes answered', unit: '', digits: 0 },
+      { id: 'dashboard.mainThreadCores', label: 'server main thread CPU in use', unit: 'cores', digits: 3 },
+      { id: 'dashboard.serverCores', label: 'server CPU in use (workers included)', unit: 'cores', digits: 2 },
+      { id: 'dashboard.streamsOpenAtStart', label: 'streams open when the probe began', unit: '', digits: 0 },
+      { id: 'dashboard.streamsOpenAtEnd', label: '… when it ended (then cancelled)', unit: '', digits: 0 },
+      { id: 'dashboard.feedEventsPerSec', label: 'page: events per second', unit: '', digits: 2 },
+      { id: 'dashboard.feedKBPerEvent', label: 'page: size of an event', unit: 'KB', digits: 1 },
+      { id: 'dashboard.feedQueueWaiting', label: 'page: runs waiting, as its snapshots said (median)', unit: '', digits: 0 },
+      { id: 'dashboard.feedMaxGapMs', label: 'page: longest wait for an event', unit: 'ms', digits: 0 },
+      { id: 'dashboard.errors', label: 'errors (failed probes or streams, faults in the setup)', unit: '', digits: 0 },
+      { id: 'dashboard.foreignCores', label: 'noise: other processes’ CPU meanwhile', unit: 'cores', digits: 2 },
+    ],
+  },
 };
 
 // ---- targets (issue 6) ---------------------------------------------------------------
@@ -260,8 +282,11 @@ function atLeastAbsolute(target: string, measured: number, floor: number, show: 
   return { target, measured: show(measured), met, margin: met ? `${fmt(measured - floor, digits)} above the floor` : `missed by ${fmt(floor - measured, digits)}` };
 }
 
-/** `batchItems`: the batch scenario's items (absent in results written before it existed). */
-export function checkTargets(summary: Summary, streamsCount: number, batchItems?: number): TargetCheck[] {
+/**
+ * `batchItems`: the batch scenario's items (absent in results written before it existed); `dashboardStreams`:
+ * the dashboard scenario's streams (likewise).
+ */
+export function checkTargets(summary: Summary, streamsCount: number, batchItems?: number, dashboardStreams?: number): TargetCheck[] {
   const cpu = (s: ServerName) => med(summary, 'overhead.cpuUsPerCall', s);
   const ratio = (n: number, d: number, unit: string, digits = 0) => (v: number) => `${fmt(v)}× (${fmt(n, digits)} vs ${fmt(d, digits)} ${unit})`;
   const offloadCpu = cpu('offload');
@@ -292,7 +317,54 @@ export function checkTargets(summary: Summary, streamsCount: number, batchItems?
     atMost('streams: wall time ≤ 1.15× the ideal', med(summary, 'streams.wallOverIdeal', 'offload'), 1.15, (v) => `${fmt(v, 3)}× ideal`),
     atMost('streams: server RSS growth ≤ 20 MB', med(summary, 'streams.rssGrowthMB', 'offload'), 20, (v) => `${fmt(v, 1)} MB`, (v) => `${fmt(v, 1)} MB`),
     ...issue16Targets(summary, streamsCount, batchItems),
+    ...dashboardTargets(summary, dashboardStreams),
   ];
+}
+
+/**
+ * Issue 18 asks that a page open keep the probe's latency "within noise" of
+ * none. A p99 of a few hundred probes on this 2-core machine swings 0.4–3×
+ * between two pairs of the same build, so a fixed bound on one ratio would
+ * fail on noise as often as on cost. The test is the sign test over the pairs
+ * instead: were the page slowing the loop, the page-open side would be the
+ * slower one in nearly every pair; it may be so in fewer than the count at
+ * which the two-sided sign test finds a difference at 5%. The CPU the main
+ * thread spends is the steadier figure, and it gets a bound of its own.
+ */
+function dashboardTargets(summary: Summary, streams: number | undefined): TargetCheck[] {
+  const ratio = summary['dashboard.p99MsRatio']?.offload;
+  const open = med(summary, 'dashboard.p99MsOpen', 'offload');
+  const closed = med(summary, 'dashboard.p99MsClosed', 'offload');
+  const pairsCount = ratio?.values.length ?? 0;
+  const slower = ratio?.values.filter((v) => v > 1).length ?? Number.NaN;
+  const bound = signTestBound(pairsCount);
+  const spread = ratio && pairsCount > 1 ? `, pairs ${fmt(ratio.min)}–${fmt(ratio.max)}` : '';
+  const cpuOpen = med(summary, 'dashboard.mainThreadCoresOpen', 'offload');
+  const cpuClosed = med(summary, 'dashboard.mainThreadCoresClosed', 'offload');
+  return [
+    {
+      target: `dashboard: ListTasks p99 with a page open within noise of none, ${streams ?? 1000} streams open: the open side slower in fewer than ${bound ?? '?'} of ${pairsCount} pairs (two-sided sign test, 5%)`,
+      measured: `slower in ${slower} of ${pairsCount} (p99 open ÷ closed: median ${fmt(ratio?.median ?? Number.NaN)}×${spread}; medians ${fmt(open)} ms open, ${fmt(closed)} ms closed)`,
+      met: bound === undefined || Number.isNaN(slower) ? null : slower < bound,
+      margin: bound === undefined ? 'too few pairs to tell' : slower < bound ? `${bound - slower} pairs short of a difference` : 'the page open was slower in too many pairs',
+    },
+    atMost('dashboard: main-thread CPU with a page open ≤ 0.01 cores above none (medians)', cpuOpen - cpuClosed, 0.01, (v) => `+${fmt(v, 3)} cores (${fmt(cpuOpen, 3)} vs ${fmt(cpuClosed, 3)})`, (v) => `${fmt(v, 3)} cores`),
+  ];
+}
+
+/** The fewest of `n` pairs that must go one way for the two-sided sign test to find a difference at 5%; undefined when no count can. */
+export function signTestBound(n: number): number | undefined {
+  const choose = (k: number): number => {
+    let c = 1;
+    for (let i = 0; i < k; i++) c = (c * (n - i)) / (i + 1);
+    return c;
+  };
+  let tail = 0;
+  for (let k = n; k > n / 2; k--) {
+    tail += choose(k) / 2 ** n;
+    if (2 * tail > 0.05) return k === n ? undefined : k + 1;
+  }
+  return undefined;
 }
 
 /** Issue 16's targets: ratios against peers measured in the same runs (medians), and the heap per open stream. */
@@ -416,6 +488,11 @@ const PAIR_LAYOUTS: Partial<Record<ScenarioName, PairLayout>> = {
     ratioHead: 'on ÷ off',
     pairing: 'both servers run side by side and are measured one right after the other, the order swapped every pair (on off, off on, …) and every run',
   },
+  dashboard: {
+    sides: [{ suffix: 'Open', head: 'page open (reading `/dashboard/api/events`)' }, { suffix: 'Closed', head: 'page closed (no listener)' }],
+    ratioHead: 'open ÷ closed',
+    pairing: 'one server, a page reading its live feed (open) and none (closed) one right after the other, the order swapped every pair (open closed, closed open, …) and every run',
+  },
   fairness: {
     sides: [{ suffix: 'Fair', head: 'fair (tenants `flood` and `light`)' }, { suffix: 'Fifo', head: 'fifo (no tenant: one line)' }],
     ratioHead: 'fifo ÷ fair',
@@ -482,7 +559,7 @@ export function renderMarkdown(input: ReportInput): string {
     lines.push('**Failures in this run:**', '', ...input.failures.map((f) => `- ${f.split('\n')[0]}`), '');
   }
 
-  lines.push('## Targets (issues 6 and 16, offload on 2 cores)', '');
+  lines.push(`## Targets (issues 6${input.scenarios.includes('dashboard') ? ', 16 and 18' : ' and 16'}, offload on 2 cores)`, '');
   lines.push('| target | measured | | margin |', '| --- | --- | --- | --- |');
   for (const t of input.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met === null ? '?' : t.met ? 'met' : '**missed**'} | ${t.margin} |`);
   lines.push('');
@@ -532,6 +609,9 @@ export function renderMarkdown(input: ReportInput): string {
       : []),
     ...(input.scenarios.includes('tracing')
       ? ['- **tracing** runs offload alone, on two servers of its own: the command above with `--otel` appended and `OTEL_EXPORTER_OTLP_ENDPOINT` naming a receiver in the harness (OTLP over HTTP/protobuf, `OTEL_TRACES_SAMPLER=always_on`, the SDK’s other defaults: batches of up to 512 spans, sent at least every 5 s), and the same command with no OpenTelemetry variable at all. Each traced echo call makes three spans: the call’s, its `queue` span (both on the event loop) and its `run echo` span (in the worker, which runs its own SDK). The receiver counts the bytes and answers at once; its CPU is the load generator’s. What the traced server’s exporter sends after a measurement ends still counts in that server’s CPU only if it happens inside the window.']
+      : []),
+    ...(input.scenarios.includes('dashboard')
+      ? ['- **dashboard** runs offload alone, on one server of its own (the command above with `--max-queue` raised to four times the streams appended, so no stream is refused). It opens its streams (RunStream `spin` {ms:50, steps:10}) on one channel and waits until offload’s `/metrics` counts them all queued or running (or ended); the two workers compute two at a time, so about 40 end each second and the rest wait, and none is opened again. Then loopfree’s probe: 5 probes back to back, a warm-up, and ListTasks at 50 Hz, open loop, on a second channel. Then the streams still open are cancelled, the page closed, and the harness waits until `/metrics` counts no run before the next configuration. **open**: before the streams, the harness opens `GET /dashboard/api/events` on the metrics port with `node:http` (a connection of its own) and reads it until the streams are cancelled, as a browser tab would; it counts the events and bytes that arrive while the probe runs and reads one field of each (`queue.waiting`). offload builds one snapshot every 250 ms while a page listens, and none when nobody does (**closed**). On each freshly started server one round with the page open and a 1 s probe goes before the pairs, not measured: a fresh server’s first 1000 streams ran slower, whichever configuration they met. Main-thread CPU is the server’s main thread over the probe’s window (`/proc`); a ratio is taken inside each pair, then its median. The page’s work in the harness (a few JSON parses a second) is the load generator’s.']
       : []),
     ...(input.scenarios.includes('fairness')
       ? ['- **fairness** runs offload alone, on one server of its own (the command above with `--max-queue` raised to four floods appended, so no call is refused). The flood keeps its calls in flight on one channel from a warm-up before the measured window until the light caller’s last call is back; the light caller, on another, sends its next call 100 ms after the last one left, or at once when that took longer. **fair**: the flood sends `offload-tenant: flood`, the light caller `offload-tenant: light`, so they take turns in the queue (deficit round robin by expected run time); **fifo**: neither sends it, both are tenant `default`, one first-in-first-out line, which is also how offload queues without tenants. Latency is the light caller’s, from call to answer. With fewer than 100 calls, p99 is the slowest call. Completions per second count calls that ended inside the window; fair queuing gives the light caller more of the workers, so the flood’s share falls by what the light caller gains, and the sum is the figure that shows whether sharing costs throughput.']

@@ -2,20 +2,25 @@
  * The scenarios, written once against a Driver: the harness runs them over
  * gRPC against each server, the ceiling runs the same code in its own
  * process against a bare piscina pool. Every figure is a plain number in
- * `metrics`; failed calls are counted, never thrown. `cache` and `fairness`
- * are offload's alone: the harness runs `cache` against two offload servers,
- * result cache on and off (lib/cache-pairs.ts), and `fairness` against one,
- * its callers naming tenants or not (lib/fairness-pairs.ts), each in
- * interleaved pairs.
+ * `metrics`; failed calls are counted, never thrown. `cache`, `fairness`,
+ * `tracing` and `dashboard` are offload's alone: the harness runs `cache`
+ * against two offload servers, result cache on and off (lib/cache-pairs.ts),
+ * `fairness` against one, its callers naming tenants or not
+ * (lib/fairness-pairs.ts), `tracing` against two, tracing on and off
+ * (lib/tracing-pairs.ts), and `dashboard` against one, a dashboard page
+ * open or not (lib/dashboard-pairs.ts), each in interleaved pairs.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { feedUrl, openFeed } from './dashboard-feed.js';
+import type { Feed } from './dashboard-feed.js';
 import type { BatchItem, Driver, DriverFactory, EventKind } from './driver.js';
-import { watchHeap } from './heap.js';
+import { scrapeHeap, watchHeap } from './heap.js';
 import { sampleProcess, watchRss } from './proc.js';
 import { max, quantile, sleep } from './stats.js';
 
-export const SCENARIOS = ['overhead', 'batch', 'compute', 'loopfree', 'stream', 'payload', 'streams', 'cache', 'fairness', 'tracing'] as const;
+export const SCENARIOS = ['overhead', 'batch', 'compute', 'loopfree', 'stream', 'payload', 'streams', 'cache', 'fairness', 'tracing', 'dashboard'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface ScenarioParams {
@@ -39,6 +44,26 @@ export interface ScenarioParams {
   fairness: { floodInFlight: number; ms: number; lightIntervalMs: number; pairs: number; warmupMs: number; durationMs: number; callTimeoutMs: number };
   /** `overhead`'s calls, against offload with tracing on and off; `pairs` on/off pairs per run. */
   tracing: { concurrency: number; pairs: number; warmupMs: number; durationMs: number; callTimeoutMs: number };
+  /**
+   * `count` RunStream spin {ms, steps} open on one channel (most of them queued) and loopfree's probe at `hz`
+   * on another for `durationMs` after `warmupMs`, with a dashboard page open or not; `pairs` open/closed
+   * pairs per run, after one configuration with the page open whose probe lasts `serverWarmupMs`, not
+   * measured (0: none). The streams wait up to `openTimeoutMs` to be all open, the server up to
+   * `settleTimeoutMs` to hold no run after they are cancelled; `callTimeoutMs` is each probe's deadline.
+   */
+  dashboard: {
+    count: number;
+    serverWarmupMs: number;
+    ms: number;
+    steps: number;
+    hz: number;
+    pairs: number;
+    warmupMs: number;
+    durationMs: number;
+    openTimeoutMs: number;
+    settleTimeoutMs: number;
+    callTimeoutMs: number;
+  };
 }
 
 const MiB = 1024 * 1024;
@@ -60,6 +85,11 @@ export const FULL_PARAMS: ScenarioParams = {
   fairness: { floodInFlight: 32, ms: 50, lightIntervalMs: 100, pairs: 1, warmupMs: 1000, durationMs: 6000, callTimeoutMs: 20_000 },
   // overhead's load; two pairs per run, as cache.
   tracing: { concurrency: 64, pairs: 2, warmupMs: 1000, durationMs: 5000, callTimeoutMs: 15_000 },
+  // 1000 streams of 50 ms each: 2 workers end about 40 a second, so nearly 800 are still open (queued) when
+  // the 5 s probe ends. A fresh server's first 1000 streams ran slower (probe p99 and main-thread CPU) in
+  // whichever configuration came first, so one round with the page open, not measured, goes before the
+  // pairs. Four pairs per run (open closed, closed open, twice): 12 pairs in 3 runs, each order 6 times.
+  dashboard: { count: 1000, serverWarmupMs: 1000, ms: 50, steps: 10, hz: 50, pairs: 4, warmupMs: 500, durationMs: 5000, openTimeoutMs: 20_000, settleTimeoutMs: 10_000, callTimeoutMs: 15_000 },
 };
 
 /** The smoke run CI executes: every scenario, short, with tight deadlines so nothing can hang. */
@@ -80,6 +110,9 @@ export const QUICK_PARAMS: ScenarioParams = {
   // takes about 4 s. It only shows both configurations work; the figures need the full run.
   fairness: { floodInFlight: 16, ms: 50, lightIntervalMs: 100, pairs: 1, warmupMs: 200, durationMs: 1000, callTimeoutMs: 8000 },
   tracing: { concurrency: 64, pairs: 1, warmupMs: 200, durationMs: 800, callTimeoutMs: 5000 },
+  // 100 streams and loopfree's quick probe (25 probes: p99 is the slowest): one pair in about 3 s, with no
+  // round before it. It only shows both configurations work and the page is fed; the figures need the full run.
+  dashboard: { count: 100, serverWarmupMs: 0, ms: 50, steps: 10, hz: 50, pairs: 1, warmupMs: 200, durationMs: 500, openTimeoutMs: 8000, settleTimeoutMs: 5000, callTimeoutMs: 5000 },
 };
 
 /** The most a scenario may take before the harness gives up on it, ms. */
@@ -100,6 +133,8 @@ export function scenarioBudgetMs(name: ScenarioName, p: ScenarioParams): number 
     // One configuration: the light caller's last call, then the flood's last calls, may each take a whole deadline.
     case 'fairness': return p.fairness.warmupMs + p.fairness.durationMs + 2 * p.fairness.callTimeoutMs + slack;
     case 'tracing': return p.tracing.warmupMs + p.tracing.durationMs + p.tracing.callTimeoutMs + slack;
+    // One configuration: the streams opening, the warm-up and probe, the last probe's deadline, the server settling.
+    case 'dashboard': return dashboardSideMs(p.dashboard) + slack;
   }
 }
 
@@ -118,6 +153,8 @@ export interface ScenarioEnv {
   metricsUrl?: string;
   /** offload only: a full garbage collection in it, so the streams scenario can read what a stream keeps. */
   collectGarbage?: () => Promise<void>;
+  /** The dashboard scenario's configuration: a page reads offload's live feed (next to `metricsUrl`) throughout. */
+  dashboardPage?: boolean;
 }
 
 export interface FairnessTenants {
@@ -144,6 +181,8 @@ export async function runScenario(name: ScenarioName, params: ScenarioParams, en
     case 'fairness': return fairness(params.fairness, env);
     // One configuration of offload (the harness pairs tracing on with off): overhead's echo calls.
     case 'tracing': return overhead(params.tracing, env);
+    // One configuration of offload (the harness pairs a page open with none).
+    case 'dashboard': return dashboard(params.dashboard, env);
   }
 }
 
@@ -714,4 +753,159 @@ async function floodAndLight(p: ScenarioParams['fairness'], flooder: Driver, lig
     errors: errors + flood.errors,
     firstError: firstError ?? flood.firstError,
   };
+}
+
+// ---- dashboard: 1000 streams open and the probe, with a dashboard page open or not ------
+
+/** The most one configuration may take before the budget's slack, ms; also its streams' deadline, so only cancelling ends them early. */
+function dashboardSideMs(p: ScenarioParams['dashboard']): number {
+  // The page's first event, the streams opening, the warm-up and probe, the last probe's deadline, the server settling.
+  return 2 * p.openTimeoutMs + p.warmupMs + p.durationMs + p.callTimeoutMs + p.settleTimeoutMs;
+}
+
+/**
+ * One configuration of offload (the harness pairs a page open with none, on
+ * one server): with `env.dashboardPage` a page reads offload's live feed
+ * from before the streams open until they are cancelled; without, nobody
+ * listens, so offload builds no snapshot at all. Then `count` RunStream spin
+ * calls on one channel, kept open: the workers compute the first two, the
+ * rest wait in offload's queue. Once the server holds them all, the probe's
+ * warm-up, then loopfree's probe (ListTasks at `hz`, open loop) on its own
+ * channel for `durationMs`. Then the streams still open are cancelled, the
+ * page closed, and the server given time to hold no run, so the next
+ * configuration starts from an empty queue.
+ */
+async function dashboard(p: ScenarioParams['dashboard'], env: ScenarioEnv): Promise<ScenarioResult> {
+  const metricsUrl = env.metricsUrl;
+  if (!metricsUrl) throw new Error('dashboard: the server serves no metrics port, so no dashboard either');
+  return withDriver(env, 'dashboard streams', p.callTimeoutMs, (driver) =>
+    withDriver(env, 'dashboard probe', p.callTimeoutMs, async (prober) => {
+      const feed = env.dashboardPage ? await openFeed(feedUrl(metricsUrl), p.openTimeoutMs) : undefined;
+      try {
+        return await streamsUnderProbe(p, env, metricsUrl, driver, prober, feed);
+      } finally {
+        feed?.close();
+      }
+    }),
+  );
+}
+
+/** Tasks offload holds (queued, sent ahead or running), from its /metrics; the scrape costs its main thread about 2 ms. */
+const tasksHeld = async (metricsUrl: string): Promise<number> => (await scrapeHeap(metricsUrl)).openTasks;
+
+async function streamsUnderProbe(p: ScenarioParams['dashboard'], env: ScenarioEnv, metricsUrl: string, driver: Driver, prober: Driver, feed: Feed | undefined): Promise<ScenarioResult> {
+  const problems: string[] = [];
+  let ended = 0;
+  let failed = 0;
+  let cancelled = 0;
+  let streamEvents = 0;
+  let firstStreamError: string | undefined;
+  const cancel = new AbortController();
+  setMaxListeners(p.count + 10, cancel.signal); // one listener per open stream
+  const streams = Promise.all(
+    Array.from({ length: p.count }, async () => {
+      let last: EventKind | undefined;
+      try {
+        await driver.runStream('spin', { ms: p.ms, steps: p.steps }, (kind) => {
+          streamEvents++;
+          last = kind;
+        }, dashboardSideMs(p), cancel.signal);
+        if (last !== 'result') throw new Error(`stream ended after a ${String(last)} event, not a result`);
+        ended++;
+      } catch (error) {
+        if (cancel.signal.aborted) cancelled++;
+        else {
+          failed++;
+          firstStreamError ??= messageOf(error);
+        }
+      }
+    }),
+  );
+  try {
+    // Open: every stream is queued or running in the server, or has already ended.
+    const openBy = now() + p.openTimeoutMs;
+    const openFrom = now();
+    let held = 0;
+    let scrapeError: string | undefined;
+    for (;;) {
+      held = await tasksHeld(metricsUrl).catch((error: unknown) => {
+        scrapeError = messageOf(error);
+        return 0;
+      });
+      if (held + ended + failed >= p.count || now() >= openBy) break;
+      await sleep(50);
+    }
+    const openMs = now() - openFrom;
+    const notOpen = Math.max(0, p.count - held - ended - failed);
+    if (notOpen > 0) {
+      problems.push(`only ${held} of ${p.count} streams open after ${p.openTimeoutMs} ms (${ended} ended, ${failed} failed${scrapeError ? `; ${scrapeError}` : ''})`);
+    }
+
+    for (let i = 0; i < PROBE_WARMUP; i++) await prober.probe(p.callTimeoutMs).catch(() => {});
+    await sleep(p.warmupMs);
+    const openAtStart = p.count - ended - failed;
+    const t0 = now();
+    const before = sampleProcess(env.pid);
+    const probe = await probeFor(prober, p.hz, p.durationMs, p.callTimeoutMs);
+    const after = sampleProcess(env.pid);
+    const t1 = now();
+    const openAtEnd = p.count - ended - failed;
+    const page = feed?.window(probe.from, probe.to);
+
+    cancel.abort();
+    await streams;
+    feed?.close();
+    if (feed?.error) problems.push(`the page's feed: ${feed.error}`);
+    // Settle: the cancelled runs leave the queue and the workers before the next configuration.
+    const settleFrom = now();
+    let left = Number.NaN;
+    while (now() - settleFrom < p.settleTimeoutMs) {
+      left = await tasksHeld(metricsUrl).catch(() => Number.NaN);
+      if (left === 0) break;
+      await sleep(100);
+    }
+    if (left !== 0) problems.push(`offload still held ${Number.isNaN(left) ? 'an unknown number of' : left} runs ${p.settleTimeoutMs} ms after the streams were cancelled`);
+
+    const metrics: Record<string, number> = {
+      streamCount: p.count,
+      streamsOpenMs: openMs,
+      streamsOpenAtStart: openAtStart,
+      streamsOpenAtEnd: openAtEnd,
+      streamsEnded: ended,
+      streamsCancelled: cancelled,
+      streamsFailed: failed,
+      // What makes the figures worthless (run.ts fails the harness on them): fewer streams open than
+      // claimed, runs the server kept after the streams were cancelled, a feed that broke.
+      streamsNotOpen: notOpen,
+      runsLeftAfterSettle: Number.isNaN(left) ? -1 : left,
+      streamEvents,
+      probes: probe.latencies.length,
+      p50Ms: quantile(probe.latencies, 0.5),
+      p99Ms: quantile(probe.latencies, 0.99),
+      maxMs: max(probe.latencies),
+      probeErrors: probe.errors,
+      serverCores: (after.cpuMs - before.cpuMs) / (t1 - t0),
+      mainThreadCores: (after.mainThreadMs - before.mainThreadMs) / (t1 - t0),
+      settleMs: now() - settleFrom,
+    };
+    if (page) {
+      Object.assign(metrics, {
+        feedEvents: page.events,
+        feedEventsPerSec: page.eventsPerSec,
+        feedKBPerEvent: page.kbPerEvent,
+        feedMaxGapMs: page.maxGapMs,
+        feedQueueWaiting: page.waitingMedian,
+        feedEventsTotal: feed?.total ?? 0,
+        feedErrors: feed?.error ? 1 : 0,
+      });
+    }
+    return {
+      metrics,
+      errors: probe.errors + failed + problems.length,
+      firstError: problems[0] ?? firstStreamError ?? probe.firstError,
+    };
+  } finally {
+    cancel.abort();
+    await streams;
+  }
 }
