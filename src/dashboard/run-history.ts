@@ -4,7 +4,7 @@
  * seen to report while the page was open, and the charts' series. Bounded
  * whatever the load: a settled run costs one record, overwritten in turn.
  */
-import { Status } from '../errors.js';
+import { Status, truncate } from '../errors.js';
 import type { Job } from '../pool/job.js';
 import type { SettledRun } from '../pool/task-pool.js';
 import { RunSeries } from './run-series.js';
@@ -61,7 +61,7 @@ export class RunHistory {
       tenant: run.tenant,
       job: run.job,
       outcome: Status[run.code],
-      message: run.message,
+      message: run.message === undefined ? undefined : ownCopy(truncate(run.message)),
       submittedAt: run.submittedAt,
       queuedMs: run.queuedMs,
       runMs: run.runMs,
@@ -111,4 +111,13 @@ export class RunHistory {
       if (entry.seen.length > PROGRESS_KEPT) entry.seen.shift();
     }
   }
+}
+
+/**
+ * A string that holds no other: a message may be megabytes of a caller's
+ * input, and a slice of it would keep all of it alive in V8 for as long as
+ * the history keeps the run.
+ */
+function ownCopy(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
 }

@@ -170,13 +170,13 @@ describe('the compiled server (what npm start runs)', () => {
     }
   });
 
-  it('says "1 worker" for one, and where --metrics-port 0 put the metrics', async () => {
+  it('says "1 worker" for one, and where --metrics-port 0 put the metrics and the dashboard', async () => {
     const server = await startProcess(['dist/src/main.js', '--port', '0', '--workers', '1', '--metrics-port', '0']);
     try {
       await eventually(() => expect(server.output()).toMatch(/listening on .*\n/));
       const logged = JSON.parse(server.output().split('\n').find((l) => l.includes('listening on'))!) as { metricsPort: number; msg: string };
       expect(logged.metricsPort).toBeGreaterThan(0);
-      expect(logged.msg).toMatch(/ with 1 worker; tasks: .*; metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics$/);
+      expect(logged.msg).toMatch(/ with 1 worker; tasks: .*; metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics, dashboard on http:\/\/127\.0\.0\.1:\1\/$/);
       expect(logged.msg).toContain(`http://127.0.0.1:${logged.metricsPort}/metrics`);
       const response = await fetch(`http://127.0.0.1:${logged.metricsPort}/metrics`);
       expect(await response.text()).toContain('offload_queue_depth');

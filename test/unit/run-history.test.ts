@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PROGRESS_KEPT, RECENT, RunHistory } from '../../src/dashboard/run-history.js';
-import { Status } from '../../src/errors.js';
+import { MAX_MESSAGE_LENGTH, Status } from '../../src/errors.js';
 import type { Job } from '../../src/pool/job.js';
 import type { SettledRun } from '../../src/pool/task-pool.js';
 
@@ -35,6 +35,14 @@ describe('RunHistory', () => {
     history.settled(settled(1));
     expect(history.progressOf(1)).toEqual([]);
     expect(history.find(1)!.progress).toHaveLength(PROGRESS_KEPT);
+  });
+
+  it('keeps a failed run\'s message only as long as a status message may be', () => {
+    const history = new RunHistory();
+    history.settled(settled(1, Status.INVALID_ARGUMENT, `bad input: ${'x'.repeat(5_000_000)}`));
+    const { message } = history.find(1)!;
+    expect(message).toHaveLength(MAX_MESSAGE_LENGTH);
+    expect(message!.startsWith('bad input: xxx')).toBe(true);
   });
 
   it('counts worker restarts', () => {
