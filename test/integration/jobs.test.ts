@@ -144,7 +144,8 @@ describe('jobs and the server around them', () => {
   it('shows jobs by state in the metrics', async () => {
     await current.start(['--metrics-port', '0']);
     const { client, server } = current;
-    await client.submit({ task: 'fixture.wait', input: { ms: 5000 }, jobId: 'running' });
+    // Longer than the wait for the other two on a loaded machine: it must still run when they have ended. It is cancelled below.
+    await client.submit({ task: 'fixture.wait', input: { ms: 60_000 }, jobId: 'running' });
     await client.submit({ task: 'echo', jobId: 'done' });
     await client.submit({ task: 'fixture.throws', input: { message: 'no' }, jobId: 'failed' });
     const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
