@@ -90,6 +90,9 @@ export const Errors = {
   jobExists: (id: string) => new OffloadError(Status.ALREADY_EXISTS, `job "${id}" exists with a different request; choose another job_id`),
   invalidPriority: (value: number) => new OffloadError(Status.INVALID_ARGUMENT, `priority ${value} is not one of PRIORITY_LOW (1), PRIORITY_NORMAL (2) or PRIORITY_HIGH (3)`),
   invalidTenant: new OffloadError(Status.INVALID_ARGUMENT, `offload-tenant must be ${TENANT_NAME_RULE}`),
+  /** With --auth-token-file: a call (or a dashboard request) without a token, and one whose token is not in the file. */
+  missingCredentials: new OffloadError(Status.UNAUTHENTICATED, 'missing credentials: send "authorization: Bearer TOKEN"'),
+  invalidToken: new OffloadError(Status.UNAUTHENTICATED, 'invalid bearer token'),
   invalidJobId: new OffloadError(Status.INVALID_ARGUMENT, 'job_id must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_", "~" or "-"'),
   itemUndecodable: (reason: string) => new OffloadError(Status.INVALID_ARGUMENT, `the item could not be decoded: ${reason}`),
   valueWithoutKind: (path: string) => new OffloadError(Status.INVALID_ARGUMENT, `${path} has no value (a google.protobuf.Value with no kind set)`),

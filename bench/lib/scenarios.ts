@@ -541,14 +541,9 @@ async function streams(p: ScenarioParams['streams'], env: ScenarioEnv): Promise<
     let firstError: string | undefined;
     await Promise.all(
       Array.from({ length: p.count }, async () => {
-        let last: EventKind | undefined;
         try {
-          await driver.runStream('spin', { ms: p.ms, steps: p.steps }, (kind) => {
-            events++;
-            last = kind;
-          }, p.callTimeoutMs);
-          if (last === 'result') completed++;
-          else throw new Error(`stream ended after a ${String(last)} event, not a result`);
+          await spinToResult(driver, p, () => events++, p.callTimeoutMs);
+          completed++;
         } catch (error) {
           errors++;
           firstError ??= messageOf(error);
@@ -793,6 +788,16 @@ async function dashboard(p: ScenarioParams['dashboard'], env: ScenarioEnv): Prom
 /** Tasks offload holds (queued, sent ahead or running), from its /metrics; the scrape costs its main thread about 2 ms. */
 const tasksHeld = async (metricsUrl: string): Promise<number> => (await scrapeHeap(metricsUrl)).openTasks;
 
+/** A RunStream of spin that must end with its result; `onEvent` counts every event. */
+async function spinToResult(driver: Driver, p: { ms: number; steps: number }, onEvent: () => void, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  let last: EventKind | undefined;
+  await driver.runStream('spin', { ms: p.ms, steps: p.steps }, (kind) => {
+    onEvent();
+    last = kind;
+  }, timeoutMs, signal);
+  if (last !== 'result') throw new Error(`stream ended after a ${String(last)} event, not a result`);
+}
+
 async function streamsUnderProbe(p: ScenarioParams['dashboard'], env: ScenarioEnv, metricsUrl: string, driver: Driver, prober: Driver, feed: Feed | undefined): Promise<ScenarioResult> {
   const problems: string[] = [];
   let ended = 0;
@@ -804,13 +809,8 @@ async function streamsUnderProbe(p: ScenarioParams['dashboard'], env: ScenarioEn
   setMaxListeners(p.count + 10, cancel.signal); // one listener per open stream
   const streams = Promise.all(
     Array.from({ length: p.count }, async () => {
-      let last: EventKind | undefined;
       try {
-        await driver.runStream('spin', { ms: p.ms, steps: p.steps }, (kind) => {
-          streamEvents++;
-          last = kind;
-        }, dashboardSideMs(p), cancel.signal);
-        if (last !== 'result') throw new Error(`stream ended after a ${String(last)} event, not a result`);
+        await spinToResult(driver, p, () => streamEvents++, dashboardSideMs(p), cancel.signal);
         ended++;
       } catch (error) {
         if (cancel.signal.aborted) cancelled++;

@@ -22,7 +22,7 @@ export interface DashboardDeps {
 }
 
 export function createDashboard(config: Config, deps: DashboardDeps): DashboardRoutes {
-  const snapshots = createSnapshots({ pool: deps.pool, history: deps.history, drain: deps.drain, restarts: () => deps.history.restarts, facts: serverFacts(config, deps.startedAt) });
+  const snapshots = createSnapshots({ pool: deps.pool, history: deps.history, drain: deps.drain, facts: serverFacts(config, deps.startedAt) });
   return createDashboardRoutes({ ...snapshots, checkToken: config.auth.length > 0 ? createTokenCheck(config.auth) : undefined });
 }
 

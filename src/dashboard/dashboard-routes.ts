@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Errors } from '../errors.js';
 import { packageFile } from '../package-paths.js';
 import type { RunDetail, Snapshot } from './dashboard-snapshot.js';
 import { createEventFeed, type EventFeed } from './event-feed.js';
@@ -54,8 +55,8 @@ export function createDashboardRoutes(options: DashboardRoutesOptions): Dashboar
     if (!options.checkToken) return true;
     const header = request.headers.authorization;
     if (header !== undefined && options.checkToken(header) !== undefined) return true;
-    const error = header === undefined ? 'missing credentials: send "authorization: Bearer TOKEN"' : 'invalid bearer token';
-    json(response, 401, { error }, { 'www-authenticate': 'Bearer realm="offload dashboard"' });
+    const error = header === undefined ? Errors.missingCredentials : Errors.invalidToken;
+    json(response, 401, { error: error.message }, { 'www-authenticate': 'Bearer realm="offload dashboard"' });
     return false;
   };
 

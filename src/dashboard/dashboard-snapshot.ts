@@ -27,8 +27,6 @@ export interface DashboardSources {
   pool: { view(): PoolView };
   history: RunHistory;
   drain: { readonly draining: boolean; readonly active: number };
-  /** Workers the pool replaced since start. */
-  restarts: () => number;
   facts: ServerFacts;
   now?: () => number;
 }
@@ -80,14 +78,16 @@ export function createSnapshots(sources: DashboardSources): { snapshot(): Snapsh
       const first: RunView[] = [];
       let waiting = 0;
       let oldest: number | undefined;
+      // A view is made only of a run the page lists: a worker's, or one of the first in line.
       for (const job of live) {
-        const run = runView(job, view, at);
-        if (run.state === 'running' && run.thread !== undefined) byThread.set(run.thread, run);
-        else if (run.state !== 'running') {
-          waiting++;
-          oldest = Math.min(oldest ?? Infinity, job.submittedAt);
-          if (first.length < QUEUE_SHOWN) first.push(run);
+        if (job.state === 'running') {
+          const run = runView(job, view, at);
+          if (run.thread !== undefined) byThread.set(run.thread, run);
+          continue;
         }
+        waiting++;
+        oldest = Math.min(oldest ?? Infinity, job.submittedAt);
+        if (first.length < QUEUE_SHOWN) first.push(runView(job, view, at));
       }
       const depths = queueDepths(live).sort((a, b) => PRIORITY_ORDER[a.priority]! - PRIORITY_ORDER[b.priority]! || a.tenant.localeCompare(b.tenant));
       return {
@@ -97,7 +97,7 @@ export function createSnapshots(sources: DashboardSources): { snapshot(): Snapsh
         queue: { waiting, oldestWaitMs: oldest === undefined ? undefined : at - oldest, depths, first },
         recent: sources.history.recent().map(withoutProgress),
         charts: sources.history.series.points(at),
-        restarts: sources.restarts(),
+        restarts: sources.history.restarts,
         suspended: view.suspended.map(({ task, crashes, until }) => ({ task, crashes, forMs: Math.max(0, until - at) })),
       };
     },

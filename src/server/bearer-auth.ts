@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ServerError, Status } from 'nice-grpc';
+import { Errors } from '../errors.js';
 import { HealthDefinition } from 'nice-grpc-server-health';
 import type { AuthToken } from '../config.js';
 import type { TenantOf } from './call-tenant.js';
@@ -19,9 +19,9 @@ export function createBearerAuth(tokens: readonly AuthToken[]): TenantOf {
   return (path, metadata) => {
     if (path.startsWith(OPEN)) return undefined;
     const header = metadata.get('authorization');
-    if (header === undefined) throw new ServerError(Status.UNAUTHENTICATED, 'missing credentials: send "authorization: Bearer TOKEN"');
+    if (header === undefined) throw Errors.missingCredentials.toServerError();
     const tenant = tenantOf(header);
-    if (tenant === undefined) throw new ServerError(Status.UNAUTHENTICATED, 'invalid bearer token');
+    if (tenant === undefined) throw Errors.invalidToken.toServerError();
     return tenant;
   };
 }

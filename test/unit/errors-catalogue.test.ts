@@ -30,6 +30,8 @@ const documented: Record<keyof typeof Errors, OffloadError | undefined> = {
   unknownJob: Errors.unknownJob('<id>'),
   jobExists: Errors.jobExists('<id>'),
   invalidTenant: Errors.invalidTenant,
+  missingCredentials: Errors.missingCredentials,
+  invalidToken: Errors.invalidToken,
   invalidJobId: Errors.invalidJobId,
   invalidPriority: Errors.invalidPriority(7),
   valueWithoutKind: Errors.valueWithoutKind('input.x'),
